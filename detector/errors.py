@@ -1,0 +1,36 @@
+"""Errors a user can act on.
+
+Every error that reaches the command line is one line: what is wrong, in which file, and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StreetwatchError(Exception):
+    """An error with a one-line message meant for the operator, not a traceback."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | Path | None = None, fix: str | None = None) -> None:
+        self.path = str(path) if path is not None else None
+        self.fix = fix
+        parts = [f"{self.path}: {message}" if self.path else message]
+        if fix:
+            parts.append(f"fix: {fix}")
+        super().__init__(" — ".join(parts))
+
+
+class ConfigError(StreetwatchError):
+    """A camera file or model card that cannot be used."""
+
+
+class WeightsNotFound(StreetwatchError):
+    """No weights file where the model card says, nor in any of the fallback places."""
+
+
+class SourceError(StreetwatchError):
+    """A video that cannot be opened or decoded at all."""
+
+    exit_code = 1
