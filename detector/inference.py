@@ -1,0 +1,110 @@
+"""Run a model card's weights on batches of frames and return `Detections` with kinds attached."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from detector.composites import compose_vending
+from detector.errors import ConfigError, WeightsNotFound
+from detector.modelcard import LoadedCard
+from detector.types import Detections
+
+log = logging.getLogger(__name__)
+
+
+class Detector:
+    """The model of a card: `detect()` turns BGR images into per-image `Detections`.
+
+    Only the classes the card lists are asked of the model, each kept at its own threshold; boxes of
+    input-only classes (persons, umbrellas) are consumed by the composite vending rule and not returned.
+    """
+
+    def __init__(self, loaded: LoadedCard, *, device: str | None = None) -> None:
+        from ultralytics import YOLO  # heavy import, deferred so `config check` stays fast
+
+        self.loaded = loaded
+        self.card = loaded.card
+        self.device = device
+        weights = loaded.weights_path
+        try:
+            self.model = YOLO(str(weights), task="detect")
+        except Exception as e:  # ultralytics raises many types for a bad file
+            raise WeightsNotFound(
+                f"cannot load weights ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})",
+                path=weights,
+                fix="replace the file with a valid ultralytics .pt or export folder",
+            ) from None
+        names: dict[int, str] = self.model.names
+        by_name = {name: idx for idx, name in names.items()}
+        unknown = [c for c in self.card.classes if c not in by_name]
+        if unknown:
+            raise ConfigError(
+                f"classes {unknown} are not in the model's classes",
+                path=loaded.path,
+                fix=f"use class names of {weights.name}: {', '.join(list(by_name)[:20])}...",
+            )
+        self.class_ids = sorted(by_name[c] for c in self.card.classes)
+        self.names = names
+        self._threshold = {by_name[c]: spec.confidence for c, spec in self.card.classes.items()}
+        self._kind = {by_name[c]: (spec.kind.value if spec.kind else "") for c, spec in self.card.classes.items()}
+        self._min_conf = min(self._threshold.values())
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        if not images:
+            return []
+        results = self.model.predict(
+            list(images),
+            imgsz=self.card.imgsz,
+            conf=self._min_conf,
+            classes=self.class_ids,
+            device=self.device,
+            verbose=False,
+        )
+        return [self._to_detections(r) for r in results]
+
+    def _to_detections(self, result: object) -> Detections:
+        boxes = result.boxes  # type: ignore[attr-defined]
+        cls = boxes.cls.cpu().numpy().astype(int)
+        conf = boxes.conf.cpu().numpy().astype(np.float32)
+        keep = conf >= np.array([self._threshold[c] for c in cls], dtype=np.float32)
+        cls, conf = cls[keep], conf[keep]
+        dets = Detections(
+            xyxy=boxes.xyxy.cpu().numpy()[keep],
+            confidence=conf,
+            class_name=[self.names[c] for c in cls],
+            kind=[self._kind[c] for c in cls],
+        )
+        if self.card.vending:
+            dets = Detections.merge([dets, compose_vending(dets, self.card.vending)])
+        return suppress_duplicates(dets[dets.kind != ""])
+
+
+def suppress_duplicates(dets: Detections, iou: float = 0.5, containment: float = 0.9) -> Detections:
+    """One box per object and kind.
+
+    The model's NMS is per class at IoU 0.7, so one bike can come out twice (two overlapping bicycle
+    boxes, or a bicycle and a motorcycle box); each would become its own track and its own event.
+    """
+    if len(dets) < 2:
+        return dets
+    order = np.argsort(-dets.confidence, kind="stable")
+    keep: list[int] = []
+    areas = (dets.xyxy[:, 2] - dets.xyxy[:, 0]) * (dets.xyxy[:, 3] - dets.xyxy[:, 1])
+    for i in order:
+        duplicate = False
+        for j in keep:
+            if dets.kind[i] != dets.kind[j]:
+                continue
+            w = min(dets.xyxy[i, 2], dets.xyxy[j, 2]) - max(dets.xyxy[i, 0], dets.xyxy[j, 0])
+            h = min(dets.xyxy[i, 3], dets.xyxy[j, 3]) - max(dets.xyxy[i, 1], dets.xyxy[j, 1])
+            inter = max(w, 0.0) * max(h, 0.0)
+            union = areas[i] + areas[j] - inter
+            if inter / max(union, 1e-9) >= iou or inter / max(min(areas[i], areas[j]), 1e-9) >= containment:
+                duplicate = True
+                break
+        if not duplicate:
+            keep.append(int(i))
+    return dets[np.array(sorted(keep))]

@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+
+from detector.errors import ConfigError, WeightsNotFound
+from detector.modelcard import load_card, resolve_weights, sha256_of
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_bundled_card(shared: Path) -> None:
+    loaded = load_card("coco")  # a bundled card by name
+    assert loaded.path == REPO / "models" / "coco.yaml"
+    assert loaded.weights_path.resolve() == (shared / "models" / "yolov8n.pt").resolve()
+    assert loaded.weights_sha256.startswith("f44d4537")
+    assert loaded.card.category("bicycle", "bike") == {"code": "05-06", "name": "非机动车乱停放"}
+
+
+def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_dir, card_dir = tmp_path / "env", tmp_path / "cards"
+    env_dir.mkdir()
+    card_dir.mkdir()
+    (card_dir / "w.pt").write_bytes(b"card")
+    explicit = tmp_path / "explicit.pt"
+    explicit.write_bytes(b"explicit")
+    monkeypatch.setenv("STREETWATCH_WEIGHTS_DIR", str(env_dir))
+    assert resolve_weights("w.pt", card_dir=card_dir, explicit=explicit) == explicit
+    assert resolve_weights("w.pt", card_dir=card_dir) == card_dir / "w.pt"
+    (env_dir / "w.pt").write_bytes(b"env")
+    assert resolve_weights("w.pt", card_dir=card_dir) == env_dir / "w.pt"
+    (card_dir / "sub").mkdir()
+    (card_dir / "sub" / "x.pt").write_bytes(b"relative to the card")
+    assert resolve_weights("sub/x.pt", card_dir=card_dir) == card_dir / "sub" / "x.pt"
+    with pytest.raises(WeightsNotFound, match=r"weights 'nope.pt' not found; looked in .*env"):
+        resolve_weights("nope.pt", card_dir=card_dir)
+    monkeypatch.setenv("STREETWATCH_ALLOW_DOWNLOAD", "1")
+    assert resolve_weights("yolo11n.pt", card_dir=card_dir) == Path("yolo11n.pt")  # ultralytics fetches it
+
+
+def test_export_folder_hash_covers_every_file(tmp_path: Path) -> None:
+    folder = tmp_path / "m_openvino_model"
+    folder.mkdir()
+    (folder / "a.xml").write_text("a")
+    (folder / "b.bin").write_text("b")
+    before = sha256_of(folder)
+    (folder / "b.bin").write_text("c")
+    assert sha256_of(folder) != before and len(before) == 64
+
+
+def test_card_errors(tmp_path: Path) -> None:
+    card = tmp_path / "card.yaml"
+    card.write_text("name: x\nweights: w.pt\nclasses: {person: {confidence: 0.3}}\n")
+    with pytest.raises(ConfigError, match="no class reports a kind"):
+        load_card(card)
+    card.write_text("name: x\nweights: w.pt\nclasses: {bicycle: {kind: bike}}\nvending: {stall_classes: [umbrella]}\n")
+    with pytest.raises(ConfigError, match=r"classes not listed under classes: \['umbrella', 'person'\]"):
+        load_card(card)
+    card.write_text("name: x\nweights: w.pt\nclasses: {bicycle: {kind: bike, category: '09-99'}}\n")
+    with pytest.raises(ConfigError, match="unknown category '09-99'"):
+        load_card(card)
