@@ -1,0 +1,160 @@
+"""Frame sources: decode a video file and hand out frames at the sampling rate.
+
+Violations last minutes, so a source samples (default 2 fps) and converts only the frames it keeps:
+in `fps` mode every packet is decoded (P-frames need their references) but only sampled frames are
+converted to BGR; in `keyframes` mode the decoder skips every non-key frame. Times come from the
+container's presentation timestamps, never from frame counts, so variable-rate video stays right.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import av
+
+from detector.errors import SourceError
+from detector.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+class SampleMode(StrEnum):
+    FPS = "fps"
+    KEYFRAMES = "keyframes"
+
+
+@dataclass
+class SourceReport:
+    """What a source managed to read, for the run summary."""
+
+    uri: str
+    duration_s: float | None = None
+    decoded_until_s: float = 0.0
+    frames_sampled: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class VideoSource:
+    """Sampled frames of one video file, with wall-clock times in the camera's time zone."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        tz: ZoneInfo,
+        fps: float = 2.0,
+        mode: SampleMode = SampleMode.FPS,
+        start: datetime | None = None,
+    ) -> None:
+        if fps <= 0:
+            raise ValueError("fps must be positive")
+        self.path = Path(path)
+        self.tz = tz
+        self.fps = fps
+        self.mode = mode
+        if not self.path.exists():
+            raise SourceError("video not found", path=self.path, fix="check the path")
+        if not self.path.is_file() or not os.access(self.path, os.R_OK):
+            raise SourceError("video is not a readable file", path=self.path, fix="check permissions")
+        try:
+            self._container = av.open(str(self.path), mode="r")
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+            raise SourceError(
+                f"cannot be read as a video ({_reason(e)})",
+                path=self.path,
+                fix="check the file is a complete video; re-encode it with ffmpeg if it is damaged",
+            ) from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise SourceError("has no video stream", path=self.path, fix="pass a video file")
+        self._stream = self._container.streams.video[0]
+        self.report = SourceReport(uri=str(self.path), duration_s=self._duration())
+        self.start_time = self._start_time(start)
+
+    @property
+    def uri(self) -> str:
+        return str(self.path)
+
+    def _duration(self) -> float | None:
+        s = self._stream
+        if s.duration is not None and s.time_base is not None:
+            return float(s.duration * s.time_base)
+        if self._container.duration is not None:
+            return self._container.duration / av.time_base
+        return None
+
+    def _start_time(self, start: datetime | None) -> datetime:
+        """--start, else the container's creation time, else the file's mtime minus its duration."""
+        if start is not None:
+            return start if start.tzinfo else start.replace(tzinfo=self.tz)
+        created = self._container.metadata.get("creation_time") or self._stream.metadata.get("creation_time")
+        if created:
+            try:
+                parsed = datetime.fromisoformat(created.replace("Z", "+00:00"))
+                return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(self.tz)
+            except ValueError:
+                log.warning("%s: ignoring unparseable creation_time %r", self.path, created)
+        mtime = datetime.fromtimestamp(self.path.stat().st_mtime, tz=self.tz)
+        return mtime - timedelta(seconds=self.report.duration_s or 0.0)
+
+    def __iter__(self) -> Iterator[Frame]:
+        stream = self._stream
+        stream.thread_type = "AUTO"
+        if self.mode == SampleMode.KEYFRAMES:
+            stream.codec_context.skip_frame = "NONKEY"
+        period = 1.0 / self.fps
+        origin: float | None = None
+        next_t = 0.0
+        last_t = 0.0
+        count = 0
+        try:
+            for frame in self._container.decode(stream):
+                t = _frame_time(frame, stream, count)
+                if origin is None:
+                    origin = t
+                rel = t - origin
+                last_t = rel
+                count += 1
+                if rel + 1e-6 < next_t:
+                    continue  # decoded for its references, never converted
+                next_t += period
+                if next_t <= rel:  # fell behind (sparse keyframes, a gap in the stream)
+                    next_t = rel + period
+                image = frame.to_ndarray(format="bgr24")
+                self.report.frames_sampled += 1
+                yield Frame(
+                    image=image,
+                    pts_s=rel,
+                    time=self.start_time + timedelta(seconds=rel),
+                    source_uri=self.uri,
+                    index=self.report.frames_sampled - 1,
+                )
+        except av.FFmpegError as e:
+            self.report.problems.append(f"decoding stopped at {last_t:.1f}s ({_reason(e)})")
+        finally:
+            self.report.decoded_until_s = last_t
+            self._container.close()
+        duration = self.report.duration_s
+        if count == 0:
+            self.report.problems.append("no frame could be decoded")
+        elif duration and last_t < duration - max(2.0, 2 * period) and not self.report.problems:
+            self.report.problems.append(f"video ends at {last_t:.1f}s of {duration:.1f}s (truncated?)")
+
+
+def _frame_time(frame: av.VideoFrame, stream: av.video.stream.VideoStream, count: int) -> float:
+    if frame.pts is not None and frame.time_base is not None:
+        return float(frame.pts * frame.time_base)
+    rate = stream.average_rate or stream.guessed_rate or 25
+    return count / float(rate)
+
+
+def _reason(error: BaseException) -> str:
+    text = getattr(error, "strerror", None) or str(error)
+    return str(text).strip().splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,80 @@
+import os
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import av
+import numpy as np
+import pytest
+
+from detector.errors import SourceError
+from detector.sources import SampleMode, VideoSource
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def gapped_video(path: Path, creation_time: str | None = None) -> Path:
+    """10 fps for 5 s, then nothing for 10 s, then 5 s more: a camera that dropped out."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        if creation_time:
+            container.metadata["creation_time"] = creation_time
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        times = [i / 10 for i in range(50)] + [15 + i / 10 for i in range(50)]
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_samples_at_fps_with_times_from_pts(shared: Path) -> None:
+    start = datetime(2026, 11, 23, 8, 0, tzinfo=TZ)
+    source = VideoSource(shared / "videos" / "vtest.avi", tz=TZ, fps=2, start=start)
+    frames = list(source)
+    assert len(frames) == 159 and source.report.frames_sampled == 159
+    assert [f.pts_s for f in frames[:3]] == [0.0, 0.5, 1.0]
+    assert frames[10].time == start + timedelta(seconds=5)
+    assert frames[0].image.shape == (576, 768, 3)
+
+
+def test_gap_in_stream_shows_in_times(tmp_path: Path) -> None:
+    frames = list(VideoSource(gapped_video(tmp_path / "gap.mp4"), tz=TZ, fps=1, start=datetime(2026, 1, 1)))
+    times = [f.pts_s for f in frames]
+    assert times[:5] == pytest.approx([0, 1, 2, 3, 4])
+    assert times[5] == pytest.approx(15.0)  # not 5.0: timestamps, not frame counts
+    assert frames[0].time.tzinfo == TZ  # a naive --start is read in the camera's time zone
+
+
+def test_keyframes_mode_decodes_only_keyframes(videos) -> None:
+    source = VideoSource(videos["bikes_20s"], tz=TZ, fps=2, mode=SampleMode.KEYFRAMES, start=datetime(2026, 1, 1))
+    times = [f.pts_s for f in source]
+    assert times == pytest.approx([2.0 * i for i in range(10)])  # a keyframe every 2 s
+
+
+def test_start_time_from_metadata_then_mtime(tmp_path: Path) -> None:
+    tagged = gapped_video(tmp_path / "tagged.mp4", creation_time="2026-11-20T02:00:00.000000Z")
+    assert VideoSource(tagged, tz=TZ).start_time == datetime(2026, 11, 20, 10, 0, tzinfo=TZ)
+    plain = gapped_video(tmp_path / "plain.mp4")
+    os.utime(plain, (1_800_000_000, 1_800_000_000))
+    source = VideoSource(plain, tz=TZ)
+    expected = datetime.fromtimestamp(1_800_000_000, tz=UTC) - timedelta(seconds=source.report.duration_s)
+    assert source.start_time == expected and source.start_time.tzinfo == TZ
+
+
+def test_unreadable_inputs(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="video not found"):
+        VideoSource(tmp_path / "missing.mp4", tz=TZ)
+    with pytest.raises(SourceError, match="not a readable file"):
+        VideoSource(tmp_path, tz=TZ)
+    text = tmp_path / "notes.mp4"
+    text.write_text("hello")
+    with pytest.raises(SourceError, match="cannot be read as a video"):
+        VideoSource(text, tz=TZ)
