@@ -1,0 +1,63 @@
+"""Shared fixtures: the real data in ../shared, composed test videos, one loaded model per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests import media
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run slow soak/benchmark tests")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow; run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not (SHARED / "models" / "yolov8n.pt").exists():
+        pytest.fail(f"{SHARED} with models/yolov8n.pt is required beside the repository (see README)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def coco_card(shared: Path):
+    from detector.modelcard import load_card
+
+    return load_card(REPO / "models" / "coco.yaml")
+
+
+@pytest.fixture(scope="session")
+def detector(coco_card):
+    from detector.inference import Detector
+
+    return Detector(coco_card)
+
+
+@pytest.fixture(scope="session")
+def bike_scene(shared: Path) -> media.Scene:
+    return media.bike_scene(shared)
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory: pytest.TempPathFactory, shared: Path, bike_scene: media.Scene) -> dict[str, Path]:
+    """Videos composed once per session from real photos (see tests/media.py)."""
+    root = tmp_path_factory.mktemp("videos")
+    other = media.other_scene(shared)
+    return {
+        "bikes_90s": media.still_video(root / "bikes_90s.mp4", [(bike_scene.image, 90.0)]),
+        "bikes_20s": media.still_video(root / "bikes_20s.mp4", [(bike_scene.image, 20.0)]),
+        "scene_change": media.still_video(root / "scene_change.mp4", [(bike_scene.image, 50.0), (other, 50.0)]),
+    }

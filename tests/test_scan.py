@@ -1,0 +1,102 @@
+"""`scan` end to end with the real COCO weights on real video and on videos composed from real photos."""
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from detector.config import CameraConfig
+from detector.pipeline import scan
+from detector.types import iou_matrix
+
+START = datetime(2026, 11, 20, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+BAY = [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]  # the right photo of the bike scene
+
+
+def bay_camera(dwell: float = 30) -> CameraConfig:
+    return CameraConfig.model_validate({
+        "camera": {"id": "cam-bikes", "timezone": "Europe/Amsterdam"},
+        "default": "prohibited",
+        "zones": [{"id": "bike-bay", "type": "allowed", "kinds": ["bike"], "polygon": BAY}],
+        "rules": {"bike": {"min_dwell_s": dwell}},
+    })
+
+
+def run(videos: list[Path], out: Path, coco_card, detector, camera: CameraConfig | None = None):
+    return scan(videos, camera or bay_camera(), coco_card, out, start=START, detector=detector)
+
+
+def bikes_outside_bay(bike_scene) -> list[tuple[float, ...]]:
+    return [b for b in bike_scene.bikes if (b[0] + b[2]) / 2 < 0.52 * bike_scene.image.shape[1]]
+
+
+def test_parked_bikes_give_one_event_each_outside_the_bay(tmp_path, videos, coco_card, detector, bike_scene):
+    result = run([videos["bikes_90s"]], tmp_path, coco_card, detector)
+    expected = bikes_outside_bay(bike_scene)
+    assert len(expected) == 2 and len(bike_scene.bikes) == 4
+    events = result.events
+    assert len(events) == len(expected), [e["bbox"] for e in events]
+    ious = iou_matrix(np.array([e["bbox"] for e in events]), np.array(expected))
+    # Each event is a different labelled bike outside the bay.
+    assert sorted(ious.argmax(axis=1).tolist()) == [0, 1] and ious.max(axis=1).min() >= 0.35
+    for event in events:
+        assert event["kind"] == "bike" and event["status"] == "closed" and event["zone_id"] is None
+        assert event["category"] == {"code": "05-06", "name": "非机动车乱停放"}
+        first = datetime.fromisoformat(event["first_seen"])
+        last = datetime.fromisoformat(event["last_seen"])
+        assert first.utcoffset() == timedelta(hours=1)  # camera time zone, with offset
+        assert first - START < timedelta(seconds=5)
+        assert timedelta(seconds=85) <= last - START <= timedelta(seconds=90)
+        assert event["dwell_s"] == pytest.approx((last - first).total_seconds(), abs=0.01)
+        assert event["model"]["card"] == "coco-yolov8n" and len(event["model"]["sha256"]) == 64
+        assert event["source"]["uri"] == str(videos["bikes_90s"]) and 0 <= event["source"]["pts_s"] <= 90
+        for key in ("snapshot", "clean_frame", "crop"):
+            image = tmp_path / event[key]
+            assert image.is_file() and image.read_bytes()[:2] == b"\xff\xd8"  # a complete JPEG
+    assert not list((tmp_path / "snapshots").glob(".*"))  # no temporary files left behind
+
+
+def test_outputs_are_consistent_and_rerun_does_not_duplicate(tmp_path, videos, coco_card, detector):
+    first = run([videos["bikes_90s"]], tmp_path, coco_card, detector)
+    second = run([videos["bikes_90s"]], tmp_path, coco_card, detector)
+    assert [e["id"] for e in first.events] == [e["id"] for e in second.events]
+    lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert lines == second.events
+    db = sqlite3.connect(tmp_path / "events.sqlite")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("SELECT count(*), min(status), max(status) FROM events").fetchone() == (2, "closed", "closed")
+
+
+def test_clip_shorter_than_dwell_gives_none(tmp_path, videos, coco_card, detector):
+    assert run([videos["bikes_20s"]], tmp_path, coco_card, detector).events == []
+
+
+def test_scene_change_closes_events_at_the_change(tmp_path, videos, coco_card, detector):
+    result = run([videos["scene_change"]], tmp_path, coco_card, detector)
+    assert len(result.events) == 2
+    for event in result.events:
+        last = datetime.fromisoformat(event["last_seen"]) - START
+        assert timedelta(seconds=49) <= last < timedelta(seconds=50)
+
+
+def test_consecutive_files_continue_one_event(tmp_path, videos, coco_card, detector):
+    # bikes_90s then the first 50 s of scene_change: one recording in two files.
+    result = run([videos["bikes_90s"], videos["scene_change"]], tmp_path, coco_card, detector)
+    assert len(result.events) == 2
+    for event in result.events:
+        assert datetime.fromisoformat(event["last_seen"]) - START >= timedelta(seconds=139)
+
+
+def test_people_walking_give_no_bike_or_vending_event(tmp_path, shared, coco_card, detector):
+    camera = CameraConfig.model_validate({
+        "camera": {"id": "plaza", "timezone": "Europe/Madrid"},
+        "rules": {"bike": {"min_dwell_s": 10}, "vending": {"min_dwell_s": 20}},
+    })
+    result = scan([shared / "videos" / "vtest.avi"], camera, coco_card, tmp_path, detector=detector)
+    assert result.events == []
+    assert result.reports[0].frames_sampled == 159 and result.reports[0].problems == []
