@@ -51,10 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
     scan.add_argument("--weights", type=Path, help="weights file overriding the card's")
     scan.add_argument("--fps", type=_positive, default=2.0, help="frames sampled per second of video (2)")
-    scan.add_argument("--sample", choices=[m.value for m in SampleMode], default=SampleMode.FPS.value,
-                      help="fps: decode all, convert the sampled; keyframes: decode keyframes only")
+    scan.add_argument("--sample", choices=[m.value for m in SampleMode], default=SampleMode.AUTO.value,
+                      help="fps: decode every frame, convert the sampled ones; keyframes: decode keyframes only; "
+                           "auto (default): keyframes when they come at least as often as --fps asks")
     scan.add_argument("--start", type=_iso, help="wall-clock time of the first frame (ISO 8601)")
     scan.add_argument("--batch", type=int, default=4, help="frames per inference batch (4)")
+    scan.add_argument("--static-recheck-s", type=float, default=10.0, metavar="S",
+                      help="skip inference on frames unchanged since the last inferred one, but infer at least "
+                           "every S seconds of video (10); 0 infers every sampled frame")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     scan.add_argument("--json", action="store_true", help="print the events as JSON lines")
 
@@ -124,7 +128,7 @@ def run_scan(args: argparse.Namespace) -> int:
 
     result = scan(
         args.videos, camera, loaded, args.out, fps=args.fps, mode=SampleMode(args.sample), start=args.start,
-        batch_size=max(1, args.batch), progress=progress,
+        batch_size=max(1, args.batch), static_recheck_s=args.static_recheck_s, progress=progress,
     )
     if not result.reports:
         for failure in result.failed:

@@ -23,7 +23,7 @@ from detector.events import Event, EventManager
 from detector.inference import Detector
 from detector.modelcard import LoadedCard
 from detector.rules import DwellRule
-from detector.scene import SceneChangeDetector
+from detector.scene import ChangeGate, SceneChangeDetector
 from detector.snapshots import SnapshotWriter
 from detector.sources import SampleMode, SourceReport, VideoSource
 from detector.store import EventStore, JsonlLog
@@ -66,7 +66,8 @@ class StoreSink:
     """
 
     def __init__(self, store: EventStore, jsonl: JsonlLog, snapshots: SnapshotWriter,
-                 snapshot_every_s: float = 30.0) -> None:
+                 snapshot_every_s: float = 30.0, watch: Stopwatch | None = None) -> None:
+        self.watch = watch or Stopwatch()
         self.store = store
         self.jsonl = jsonl
         self.snapshots = snapshots
@@ -90,27 +91,33 @@ class StoreSink:
         self._snapshot(event)
         self._dirty.pop(event.id, None)
         self._written_at.pop(event.id, None)
-        self.store.upsert([event])
-        self.jsonl.append(event)
+        with self.watch.time("store"):
+            self.store.upsert([event])
+            self.jsonl.append(event)
         self.closed_events.append(event)
 
     def flush(self) -> None:
         """One transaction for all events changed by a frame."""
-        self.store.upsert(list(self._dirty.values()))
-        self._dirty.clear()
+        if self._dirty:
+            with self.watch.time("store"):
+                self.store.upsert(list(self._dirty.values()))
+            self._dirty.clear()
 
     def _snapshot(self, event: Event) -> None:
         if event.best_dirty:
-            self.snapshots.write(event)
+            with self.watch.time("snapshots"):
+                self.snapshots.write(event)
             self._written_at[event.id] = event.last_seen
 
 
 class CameraPipeline:
     """One camera's zones, tracks, dwell and events; `process()` one frame's detections at a time."""
 
-    def __init__(self, camera: CameraConfig, loaded: LoadedCard, sink: Any) -> None:
+    def __init__(self, camera: CameraConfig, loaded: LoadedCard, sink: Any, *, static_recheck_s: float = 0.0) -> None:
         self.camera = camera
         self.sink = sink
+        self.gate = ChangeGate(recheck_s=static_recheck_s)
+        self._last_detections = Detections()
         close_after = {k.value: r.close_after_s for k, r in camera.rules.items()}
         self.zones = ZoneFilter(camera)
         self.tracker = IouTracker(max_age_s=close_after)
@@ -125,7 +132,14 @@ class CameraPipeline:
         )
         self.last_time: datetime | None = None
 
-    def process(self, frame: Frame, dets: Detections) -> None:
+    def needs_inference(self, frame: Frame) -> bool:
+        """False when the frame shows the same scene as the last inferred one (see ChangeGate)."""
+        return self.gate.needs_inference(frame.image, frame.time.timestamp())
+
+    def process(self, frame: Frame, dets: Detections | None) -> None:
+        """`dets` None: the frame was not inferred, the last inferred frame's detections still hold."""
+        dets = self._last_detections if dets is None else dets
+        self._last_detections = dets
         if self.last_time is not None and frame.time < self.last_time:
             log.warning("%s: time went back from %s to %s; ending open events",
                         frame.source_uri, self.last_time, frame.time)
@@ -188,6 +202,8 @@ class ScanResult:
     failed: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
+    inferred: int = 0  # sampled frames that went through the model
+    skipped: int = 0  # sampled frames whose scene had not changed
 
     @property
     def video_s(self) -> float:
@@ -226,10 +242,15 @@ def scan(
     mode: SampleMode = SampleMode.FPS,
     start: datetime | None = None,
     batch_size: int = 4,
+    static_recheck_s: float = 10.0,
     detector: Detector | None = None,
     progress: Callable[[VideoSource], Any] | None = None,
 ) -> ScanResult:
-    """Scan video files of one camera into `out_dir` (events.sqlite, events.jsonl, snapshots/)."""
+    """Scan video files of one camera into `out_dir` (events.sqlite, events.jsonl, snapshots/).
+
+    `static_recheck_s` > 0 skips inference on frames unchanged since the last inferred one, re-checking
+    at least that often (see ChangeGate); 0 infers every sampled frame.
+    """
     began = time.perf_counter()
     watch = Stopwatch()
     failed: list[str] = []
@@ -242,21 +263,22 @@ def scan(
     out_dir.mkdir(parents=True, exist_ok=True)
     store = EventStore(out_dir / "events.sqlite")
     jsonl = JsonlLog(out_dir / "events.jsonl")
-    sink = StoreSink(store, jsonl, SnapshotWriter(out_dir, camera))
-    pipeline = CameraPipeline(camera, loaded, sink)
+    sink = StoreSink(store, jsonl, SnapshotWriter(out_dir, camera), watch=watch)
+    pipeline = CameraPipeline(camera, loaded, sink, static_recheck_s=static_recheck_s)
     try:
         for source in sources:
             _scan_source(source, detector, pipeline, watch, batch_size, progress)
     finally:
         # Also on Ctrl-C: open events close at their last sighting, so nothing is left half-done.
-        with watch.time("events"):
+        with watch.time("pipeline"):
             pipeline.end()
         jsonl.rewrite(store.events())
         run_ids = {e.id for e in sink.closed_events}
         result.events = [e for e in store.events() if e["id"] in run_ids]
         store.close()
     result.wall_s = time.perf_counter() - began
-    result.stages = dict(watch.seconds)
+    result.stages = {**watch.seconds, **detector.timings}
+    result.inferred, result.skipped = pipeline.gate.inferred, pipeline.gate.skipped
     return result
 
 
@@ -295,10 +317,12 @@ def _run_batch(batch: list[Frame], detector: Detector, pipeline: CameraPipeline,
                bar: Any) -> None:
     if not batch:
         return
-    with watch.time("inference"):
-        detections = detector.detect([f.image for f in batch])
-    for frame, dets in zip(batch, detections, strict=True):
-        with watch.time("events"):
-            pipeline.process(frame, dets)
+    with watch.time("gate"):
+        todo = [pipeline.needs_inference(frame) for frame in batch]
+    with watch.time("model"):
+        found = iter(detector.detect([f.image for f, infer in zip(batch, todo, strict=True) if infer]))
+    for frame, infer in zip(batch, todo, strict=True):
+        with watch.time("pipeline"):
+            pipeline.process(frame, next(found) if infer else None)
     if bar is not None:
         bar.update(len(batch))

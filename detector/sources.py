@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 class SampleMode(StrEnum):
     FPS = "fps"
     KEYFRAMES = "keyframes"
+    AUTO = "auto"
 
 
 @dataclass
@@ -77,6 +79,31 @@ class VideoSource:
         self._stream = self._container.streams.video[0]
         self.report = SourceReport(uri=str(self.path), duration_s=self._duration())
         self.start_time = self._start_time(start)
+        if mode == SampleMode.AUTO:
+            interval = self.keyframe_interval()
+            self.mode = SampleMode.KEYFRAMES if interval and interval <= 1.0 / fps + 1e-3 else SampleMode.FPS
+            log.info("%s: keyframe every %ss; sampling mode %s", self.path, interval, self.mode.value)
+
+    def keyframe_interval(self, probe_s: float = 12.0) -> float | None:
+        """Largest gap between keyframes in the first `probe_s` seconds, from packets only (no decoding)."""
+        stream = self._stream
+        keys: list[float] = []
+        try:
+            for packet in self._container.demux(stream):
+                if packet.pts is None or packet.time_base is None:
+                    continue
+                t = float(packet.pts * packet.time_base)
+                if packet.is_keyframe:
+                    keys.append(t)
+                if keys and t - keys[0] > probe_s:
+                    break
+        except av.FFmpegError:
+            return None  # a damaged start: leave it to the decoder to report
+        self._container.seek(0, stream=stream)
+        if len(keys) < 2:
+            return None
+        keys.sort()
+        return max(b - a for a, b in pairwise(keys))
 
     @property
     def uri(self) -> str:

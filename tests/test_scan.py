@@ -100,3 +100,16 @@ def test_people_walking_give_no_bike_or_vending_event(tmp_path, shared, coco_car
     result = scan([shared / "videos" / "vtest.avi"], camera, coco_card, tmp_path, detector=detector)
     assert result.events == []
     assert result.reports[0].frames_sampled == 159 and result.reports[0].problems == []
+
+
+def test_static_scene_economy_keeps_the_events(tmp_path, videos, coco_card, detector):
+    every = scan([videos["scene_change"]], bay_camera(), coco_card, tmp_path / "every", start=START,
+                 detector=detector, static_recheck_s=0)
+    gated = scan([videos["scene_change"]], bay_camera(), coco_card, tmp_path / "gated", start=START,
+                 detector=detector, static_recheck_s=10)
+    assert every.skipped == 0 and every.inferred == 200
+    assert gated.inferred + gated.skipped == 200 and gated.inferred < 0.2 * 200  # most still frames skip the model
+    assert [(e["id"], e["first_seen"]) for e in gated.events] == [(e["id"], e["first_seen"]) for e in every.events]
+    for a, b in zip(gated.events, every.events, strict=True):
+        assert abs(datetime.fromisoformat(a["last_seen"]) - datetime.fromisoformat(b["last_seen"])) <= timedelta(
+            seconds=10)
