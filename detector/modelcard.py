@@ -174,13 +174,25 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _card_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, object]:
+    """The card's YAML, on top of the card it `extends` (an export of the same model keeps its class map)."""
+    data = read_yaml(path, "model card")
+    if not isinstance(data, dict):
+        raise ConfigError("a model card must be a YAML mapping", path=path, fix="see models/coco.yaml")
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    base_path = path.parent / str(base)
+    if base_path.resolve() in seen:
+        raise ConfigError(f"'extends: {base}' loops back to itself", path=path, fix="remove the cycle")
+    return {**_card_data(base_path, (*seen, path.resolve())), **data}
+
+
 def load_card(path: str | Path, *, weights: str | Path | None = None) -> LoadedCard:
     path = Path(path)
     if not path.exists() and not path.suffix and (REPO_ROOT / "models" / f"{path}.yaml").exists():
         path = REPO_ROOT / "models" / f"{path}.yaml"  # `--model coco` names a bundled card
-    data = read_yaml(path, "model card")
-    if not isinstance(data, dict):
-        raise ConfigError("a model card must be a YAML mapping", path=path, fix="see models/coco.yaml")
+    data = _card_data(path)
     try:
         card = ModelCard.model_validate(data)
     except ValidationError as e:

@@ -58,3 +58,18 @@ def test_card_errors(tmp_path: Path) -> None:
     card.write_text("name: x\nweights: w.pt\nclasses: {bicycle: {kind: bike, category: '09-99'}}\n")
     with pytest.raises(ConfigError, match="unknown category '09-99'"):
         load_card(card)
+
+
+def test_export_cards_extend_the_base_card(shared: Path) -> None:
+    base = load_card("coco").card
+    export = load_card("coco11-openvino-int8")
+    assert export.card.classes == base.classes and export.card.vending == base.vending
+    assert export.card.name != base.name
+    assert export.weights_path.resolve() == (shared / "models" / "yolo11n_int8_openvino_model").resolve()
+
+
+def test_extends_loop_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nname: b\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_card(tmp_path / "a.yaml")
