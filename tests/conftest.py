@@ -61,3 +61,13 @@ def videos(tmp_path_factory: pytest.TempPathFactory, shared: Path, bike_scene: m
         "bikes_20s": media.still_video(root / "bikes_20s.mp4", [(bike_scene.image, 20.0)]),
         "scene_change": media.still_video(root / "scene_change.mp4", [(bike_scene.image, 50.0), (other, 50.0)]),
     }
+
+
+@pytest.fixture(scope="session")
+def openvino_exports(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
+    """The COCO YOLOv8n exported to OpenVINO FP32 at 384x640, made once per session."""
+    from scripts.bench import ensure_exports
+
+    exports = tmp_path_factory.mktemp("exports")
+    ensure_exports(exports, shared, int8=False)
+    return exports

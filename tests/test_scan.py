@@ -113,3 +113,24 @@ def test_static_scene_economy_keeps_the_events(tmp_path, videos, coco_card, dete
     for a, b in zip(gated.events, every.events, strict=True):
         assert abs(datetime.fromisoformat(a["last_seen"]) - datetime.fromisoformat(b["last_seen"])) <= timedelta(
             seconds=10)
+
+
+@pytest.mark.parametrize("card", ["coco-openvino", "coco11-openvino-int8"])
+def test_fast_engines_give_the_same_events(tmp_path, videos, coco_card, detector, openvino_exports, card,
+                                           monkeypatch):
+    from detector.inference import Detector
+    from detector.modelcard import load_card
+
+    monkeypatch.setenv("STREETWATCH_WEIGHTS_DIR", str(openvino_exports))
+    fast = load_card(card)
+    fast_detector = Detector(fast)
+    for name in ("bikes_90s", "scene_change"):
+        reference = run([videos[name]], tmp_path / f"ref-{name}", coco_card, detector).events
+        events = run([videos[name]], tmp_path / f"{card}-{name}", fast, fast_detector).events
+        assert len(events) == len(reference) == 2
+        for a, b in zip(events, reference, strict=True):
+            assert a["kind"] == b["kind"] and a["model"]["card"] == fast.card.name
+            for key in ("first_seen", "last_seen"):
+                gap = datetime.fromisoformat(a[key]) - datetime.fromisoformat(b[key])
+                assert abs(gap) <= timedelta(seconds=2)
+            assert iou_matrix(np.array([a["bbox"]]), np.array([b["bbox"]]))[0, 0] >= 0.5  # the same object
