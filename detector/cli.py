@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     except StreetwatchError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # an output folder that cannot be written, a full disk
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e} — fix: check the path, its permissions and free space",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; open events were closed at their last sighting and saved", file=sys.stderr)
         return 130
@@ -114,6 +119,8 @@ def run_scan(args: argparse.Namespace) -> int:
 
     camera = load_camera(args.camera)
     loaded = load_card(args.model, weights=args.weights)
+    if args.out.exists() and not args.out.is_dir():
+        raise StreetwatchError("--out is a file, not a folder", path=args.out, fix="pass a folder path")
     unknown = {k for k in camera.rules} - loaded.card.kinds()
     if unknown:
         log.warning("%s: model card %r cannot see %s; those rules never fire",

@@ -144,3 +144,11 @@ def test_interrupt_closes_and_saves_open_events(tmp_path: Path, camera_file: Pat
         for image in images:
             assert (out / image).read_bytes()[-2:] == b"\xff\xd9"  # complete JPEGs
     assert len((out / "events.jsonl").read_text().splitlines()) == len(events)
+
+
+def test_scan_out_is_a_file(tmp_path: Path, camera_file: Path, videos) -> None:
+    out = tmp_path / "taken"
+    out.write_text("not a folder")
+    result = streetwatch("scan", str(videos["bikes_20s"]), "--camera", str(camera_file), "--out", str(out))
+    [line] = error_lines(result)
+    assert result.returncode == 2 and f"{out}: --out is a file, not a folder" in line
