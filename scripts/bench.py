@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -122,8 +121,16 @@ def child(spec: dict) -> None:
         out = run_naive(clip, Path(spec["weights"]), spec["stride"], spec["limit_s"])
     else:
         out = run_scan(clip, spec["card"], Path(spec["exports"]), spec["sample"], spec["fps"], spec["recheck"])
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out))
+
+
+def peak_rss_mb() -> float:
+    """VmHWM: unlike getrusage's ru_maxrss, it starts afresh at exec, so it is this child's own peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def measure(spec: dict) -> dict:
