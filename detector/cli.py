@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--weights", type=Path, help="weights file overriding the card's")
     scan.add_argument("--fps", type=_positive, default=2.0, help="frames sampled per second of video (2)")
     scan.add_argument("--sample", choices=[m.value for m in SampleMode], default=SampleMode.AUTO.value,
-                      help="fps: decode every frame, convert the sampled ones; refs: also skip decoding B-frames; "
-                           "keyframes: decode keyframes only; auto (default): keyframes when they come at least "
-                           "as often as --fps asks, else refs")
+                      help="fps: decode every frame, convert the sampled ones; refs: also skip decoding frames "
+                           "no other frame refers to; keyframes: decode keyframes only; auto (default): keyframes "
+                           "when they come at least as often as --fps asks, else refs")
     scan.add_argument("--start", type=_iso, help="wall-clock time of the first frame (ISO 8601)")
     scan.add_argument("--batch", type=int, default=4, help="frames per inference batch (4)")
     scan.add_argument("--static-recheck-s", type=float, default=10.0, metavar="S",

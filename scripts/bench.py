@@ -153,7 +153,7 @@ def configurations(args: argparse.Namespace, weights: Path) -> list[tuple[str, d
         ("scan fps=2, PyTorch", {**scan, "card": "coco", "sample": "fps"}),
         ("scan fps=2, OpenVINO FP32", {**scan, "card": "coco-openvino", "sample": "fps"}),
         ("scan fps=2, OV FP32 + static gate", {**scan, "card": "coco-openvino", "sample": "fps", "recheck": 10.0}),
-        ("scan refs (no B-frames), OV FP32", {**scan, "card": "coco-openvino", "sample": "refs"}),
+        ("scan refs (non-ref skipped), OV FP32", {**scan, "card": "coco-openvino", "sample": "refs"}),
         ("scan keyframes, PyTorch", {**scan, "card": "coco", "sample": "keyframes"}),
         ("scan keyframes, OpenVINO FP32", {**scan, "card": "coco-openvino", "sample": "keyframes"}),
         ("scan keyframes, YOLO11n INT8 640", {**scan, "card": "coco11-openvino-int8", "sample": "keyframes"}),
