@@ -204,6 +204,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--naive-s", type=float, default=20.0, help="video seconds the naive loop runs over")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    parser.add_argument("--only", help="run only the clips whose file name contains this")
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child))
@@ -218,6 +219,7 @@ def main() -> None:
         clips = make_clips(args.clips, args.shared, seconds=10, codecs=("libx264",))[:1]
     else:
         clips = [*make_clips(args.clips, args.shared), args.shared / "videos" / "vtest.avi"]
+    clips = [c for c in clips if not args.only or args.only in c.name]
     print(f"machine: {os.cpu_count()} cores; naive loop over the first {args.naive_s:g} s of each clip")
     table = []
     for clip in clips:
