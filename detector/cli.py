@@ -164,7 +164,8 @@ def print_result(result: Any, out: Path, *, as_json: bool) -> None:
     summary = [
         "",
         *lines,
-        f"video: {result.video_s:.1f}s in {result.wall_s:.1f}s wall ({speed:.1f} video-s per s); output: {out}",
+        f"video: {result.video_s:.1f}s in {result.wall_s:.1f}s wall ({speed:.1f} video-s per s); model ran on "
+        f"{result.inferred} of {result.inferred + result.skipped} sampled frames; output: {out}",
     ]
     for report in result.reports:
         for problem in report.problems:
