@@ -144,6 +144,10 @@ def load_archive(root: Path, config_path: Path) -> Archive:
                           fix="see README, `streetwatch rescan`") from None
     files = {key: (config_path.parent / value) for key, value in config.cameras.items()}
     cameras = {key: load_camera(path) for key, path in files.items()}
+    ids = [camera.camera.id for camera in cameras.values()]
+    if len(set(ids)) < len(ids):
+        raise ConfigError(f"two cameras share a camera id ({sorted(i for i in ids if ids.count(i) > 1)[0]})",
+                          path=config_path, fix="give every camera file its own camera.id")
     return Archive(root=root, config=config, pattern=PathPattern(config.pattern), cameras=cameras,
                    camera_files=files)
 

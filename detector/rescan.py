@@ -98,6 +98,7 @@ def run_local(jobs: list[FileJob], workers: int) -> Iterator[FileResult]:
     if not jobs:
         return
     if workers <= 1:
+        _init_worker(os.cpu_count() or 1)  # ultralytics would leave torch a single thread on small machines
         detector = detector_for(jobs[0].card, jobs[0].weights)
         for job in jobs:
             yield detect_file(job, detector)

@@ -41,18 +41,20 @@ def ffmpeg_cut(source: Path, out: Path, start: float, seconds: float, *, width: 
     return out
 
 
-def build_archive(root: Path, shared: Path, *, bike_seconds: float = 40.0, fps: int = 5) -> Path:
+def build_archive(root: Path, shared: Path, *, bike_seconds: float = 40.0, fps: int = 5, width: int = 384) -> Path:
     """Writes the recordings under `root/videos`, camera files and `root/archive.yaml`; returns the latter."""
     videos = root / "videos"
     for camera, stamp, source, start, seconds in CLIPS:
-        ffmpeg_cut(shared / "videos" / source, videos / camera / f"{stamp}.mp4", start, seconds, fps=fps)
+        ffmpeg_cut(shared / "videos" / source, videos / camera / f"{stamp}.mp4", start, seconds, fps=fps,
+                   width=width)
     scene = media.bike_scene(shared).image
     for i, stamp in enumerate(BIKE_FILES):
         path = videos / "cam-b" / f"{stamp}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         media.still_video(path, [(scene, bike_seconds)], fps=fps, seed=i)
     # A file cut short mid-way (an upload that died): it opens, but its video stops early.
-    whole = ffmpeg_cut(shared / "videos" / "vtest.avi", root / "whole.mp4", 30, 20, fps=fps, faststart=True)
+    whole = ffmpeg_cut(shared / "videos" / "vtest.avi", root / "whole.mp4", 30, 20, fps=fps, width=width,
+                       faststart=True)
     data = whole.read_bytes()
     (videos / "cam-b" / f"{TRUNCATED}.mp4").write_bytes(data[: len(data) // 2])
     whole.unlink()
