@@ -43,6 +43,7 @@ class FileJob:
     fps: float
     mode: str
     batch: int
+    threads: int | None = None  # torch threads of the worker; None: leave as set
 
 
 @dataclass
@@ -101,11 +102,19 @@ def unpack(blob: bytes) -> FileDetections:
 _DETECTORS: dict[tuple[str, str | None], Detector] = {}
 
 
-def detector_for(card: str, weights: str | None) -> Detector:
-    """One loaded model per worker process (Ray re-uses its workers across tasks)."""
+def detector_for(card: str, weights: str | None, threads: int | None = None) -> Detector:
+    """One loaded model per worker process (Ray re-uses its workers across tasks), on `threads` threads.
+
+    Threads are set after loading, since loading may size torch's pool to the whole machine, which
+    oversubscribes it when several workers share it.
+    """
     key = (card, weights)
     if key not in _DETECTORS:
         _DETECTORS[key] = Detector(load_card(card, weights=weights))
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     return _DETECTORS[key]
 
 
@@ -119,7 +128,7 @@ def detect_file(job: FileJob, detector: Detector | None = None) -> FileResult:
     except SourceError as e:
         result.problem = str(e)
         return result
-    detector = detector or detector_for(job.card, job.weights)
+    detector = detector or detector_for(job.card, job.weights, job.threads)
     scene = SceneChangeDetector()
     pts: list[float] = []
     flags: list[bool] = []

@@ -30,7 +30,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,8 +98,8 @@ def run_local(jobs: list[FileJob], workers: int) -> Iterator[FileResult]:
     if not jobs:
         return
     if workers <= 1:
-        _init_worker(os.cpu_count() or 1)  # ultralytics would leave torch a single thread on small machines
-        detector = detector_for(jobs[0].card, jobs[0].weights)
+        # Every core for torch (ultralytics would leave it one thread on small machines).
+        detector = detector_for(jobs[0].card, jobs[0].weights, os.cpu_count() or 1)
         for job in jobs:
             yield detect_file(job, detector)
         return
@@ -107,17 +107,10 @@ def run_local(jobs: list[FileJob], workers: int) -> Iterator[FileResult]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = [pool.submit(detect_file, job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(detect_file, replace(job, threads=threads)) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
-
-
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def run_ray(jobs: list[FileJob], address: str | None, cpus_per_task: float = 1.0) -> Iterator[FileResult]:
@@ -140,10 +133,8 @@ def run_ray(jobs: list[FileJob], address: str | None, cpus_per_task: float = 1.0
 
 
 def _ray_detect(job: FileJob) -> FileResult:
-    import torch
-
-    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    return detect_file(job)
+    # Ray sets OMP_NUM_THREADS to the task's CPUs.
+    return detect_file(replace(job, threads=max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))))
 
 
 # --- phase 2 ---

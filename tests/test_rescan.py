@@ -155,3 +155,15 @@ def test_other_rules_supersede_the_old_run_without_redetecting(archive, coco_car
     # Back to the first rules: that run is current again, with the same events, never duplicated.
     report, events = run(archive, coco_card, tmp_path)
     assert report.done == [] and events == clean[2]
+
+
+def test_assembled_events_are_those_scan_gives_for_the_same_files(archive, coco_card, detector, clean):
+    from detector.config import load_camera
+    from detector.pipeline import scan
+
+    camera = load_camera(archive.parent / "cam-b.yaml")
+    bikes = [archive.parent / "videos" / "cam-b" / f"{stamp}.mp4" for stamp in BIKE_FILES]
+    start = datetime.fromisoformat("2026-11-20T10:00:00").replace(tzinfo=camera.camera.tz)
+    result = scan(bikes, camera, coco_card, clean[0] / "scan", fps=FPS, start=start, detector=detector)
+    keys = ("id", "first_seen", "last_seen", "track_id", "zone_id", "kind")
+    assert [{k: e[k] for k in keys} for e in result.events] == [{k: e[k] for k in keys} for e in clean[2]]
