@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     scan.add_argument("--json", action="store_true", help="print the events as JSON lines")
 
+    add_rescan_parser(commands)
+
     config = commands.add_parser("config", help="validate or describe configuration files")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate camera files and model cards")
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "scan":
             return run_scan(args)
+        if args.command == "rescan":
+            return run_rescan(args)
         if args.config_command == "check":
             return run_check(args.files)
         model = ModelCard if args.card else CameraConfig
@@ -173,6 +177,84 @@ def print_result(result: Any, out: Path, *, as_json: bool) -> None:
     for failure in result.failed:
         summary.append(f"error: {failure}")
     print("\n".join(summary), file=sys.stderr if as_json else sys.stdout)
+
+
+def add_rescan_parser(commands: Any) -> None:
+    rescan = commands.add_parser("rescan", help="re-scan a video archive: resumable, idempotent, parallel")
+    rescan.add_argument("archive", type=Path, metavar="ARCHIVE_ROOT", help="folder holding the recordings")
+    rescan.add_argument("--cameras", required=True, type=Path,
+                        help="archive file: path pattern, include globs, camera key -> camera file")
+    where = rescan.add_argument_group("output (at least one)")
+    where.add_argument("--out", type=Path, help="folder for snapshots, and for events.sqlite unless --db")
+    where.add_argument("--db", help="events database: postgresql://user@host/db, or an SQLite file")
+    rescan.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
+    rescan.add_argument("--weights", type=Path, help="weights file overriding the card's")
+    rescan.add_argument("--fps", type=_positive, default=2.0, help="frames sampled per second of video (2)")
+    rescan.add_argument("--sample", choices=[m.value for m in SampleMode], default=SampleMode.FPS.value,
+                        help="fps: decode all, convert the sampled; keyframes: decode keyframes only")
+    rescan.add_argument("--batch", type=int, default=8, help="frames per inference batch (8)")
+    rescan.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="local: worker processes on this machine; ray: one Ray task per file")
+    rescan.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
+    rescan.add_argument("--workers", type=int, help="local worker processes (default: sized to CPUs/GPUs)")
+    rescan.add_argument("--force", action="store_true", help="re-scan every file, even unchanged ones")
+    rescan.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
+    rescan.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run_rescan(args: argparse.Namespace) -> int:
+    from detector.archive import load_archive
+    from detector.rescan import rescan
+    from detector.store import open_store
+
+    if args.out is None and args.db is None:
+        raise StreetwatchError("rescan needs --out DIR or --db URL", fix="add --out out/rescan")
+    archive = load_archive(args.archive, args.cameras)
+    loaded = load_card(args.model, weights=args.weights)
+    loaded.weights_path  # noqa: B018 - a missing file is an error before any decoding
+    store = open_store(args.db or args.out / "events.sqlite")
+    show = sys.stderr.isatty() and not args.no_progress
+    try:
+        report = rescan(archive, loaded, store, out_dir=args.out, fps=args.fps, mode=args.sample,
+                        batch=max(1, args.batch), engine=args.engine, address=args.address, workers=args.workers,
+                        force=args.force, progress=(lambda n, h: _RescanBars(n, h)) if show else None)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"files": report.files_total, "done": len(report.done), "skipped": len(report.skipped),
+                          "failed": report.failed, "ignored": report.ignored, "assembled": report.assembled,
+                          "events": report.events, "video_s": report.video_s, "wall_s": report.wall_s}))
+    else:
+        lines = [f"files: {report.files_total} found, {len(report.done)} scanned, {len(report.skipped)} unchanged "
+                 f"(skipped), {len(report.failed)} failed, {len(report.ignored)} not matching the archive file"]
+        lines += [f"error: {failure}" for failure in report.failed]
+        lines += [f"{'camera':<20}{'kind':<10}{'events':>6}"]
+        lines += [f"{camera:<20}{kind:<10}{n:>6}" for camera, kinds in sorted(report.events.items())
+                  for kind, n in sorted(kinds.items())]
+        lines.append(f"video: {report.video_s / 3600:.3f} h scanned in {report.wall_s / 3600:.4f} h wall "
+                     f"({report.video_hours_per_wall_hour:.1f} video-hours per wall-hour); "
+                     f"events rebuilt for: {', '.join(report.assembled) or 'none (nothing changed)'}")
+        print("\n".join(lines))
+    return 1 if report.failed else 0
+
+
+class _RescanBars:
+    """Two bars with ETA: files, and hours of video."""
+
+    def __init__(self, files: int, hours: float) -> None:
+        from tqdm import tqdm
+
+        self.files = tqdm(total=files, desc="files", unit="file", position=0)
+        self.hours = tqdm(total=round(hours, 3), desc="video", unit="h", position=1,
+                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.3f}/{total:.3f} h [{elapsed}<{remaining}]")
+
+    def update(self, result: Any) -> None:
+        self.files.update(1)
+        self.hours.update(round(result.video_s / 3600, 6))
+
+    def close(self) -> None:
+        self.files.close()
+        self.hours.close()
 
 
 if __name__ == "__main__":

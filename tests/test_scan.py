@@ -11,6 +11,7 @@ import pytest
 
 from detector.config import CameraConfig
 from detector.pipeline import scan
+from detector.store import SCHEMA_VERSION
 from detector.types import iou_matrix
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
@@ -68,7 +69,7 @@ def test_outputs_are_consistent_and_rerun_does_not_duplicate(tmp_path, videos, c
     assert lines == second.events
     db = sqlite3.connect(tmp_path / "events.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("SELECT count(*), min(status), max(status) FROM events").fetchone() == (2, "closed", "closed")
 
 

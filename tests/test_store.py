@@ -12,7 +12,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     EventStore(path).close()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 99")
-    with pytest.raises(StreetwatchError, match="schema v99, this streetwatch knows v1"):
+    with pytest.raises(StreetwatchError, match="schema v99, this streetwatch knows v2"):
         EventStore(path)
 
 

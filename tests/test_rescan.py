@@ -1,0 +1,169 @@
+"""`rescan` end to end on a real archive (tests/rescan_archive.py): real clips, the real model, SQLite,
+PostgreSQL and a local Ray instance; a run killed with SIGKILL and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from detector.archive import load_archive
+from detector.rescan import RescanReport, current_events, rescan
+from detector.store import EventStore, PostgresEventStore
+from tests import pg
+from tests.rescan_archive import BIKE_FILES, CLIPS, TRUNCATED, build_archive
+
+REPO = Path(__file__).resolve().parent.parent
+FPS = 1.0  # the CLI runs below pass --fps 1 too: the same setup, so the same events
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory, shared) -> Path:
+    return build_archive(tmp_path_factory.mktemp("archive"), shared)
+
+
+@pytest.fixture(scope="module")
+def clean(archive, coco_card, tmp_path_factory) -> tuple[Path, RescanReport, list[dict]]:
+    """One uninterrupted local run: the reference the other runs must equal."""
+    out = tmp_path_factory.mktemp("clean")
+    report, events = run(archive, coco_card, out)
+    return out, report, events
+
+
+def run(archive: Path, card, out: Path, store: EventStore | None = None, **options) -> tuple[RescanReport, list]:
+    store = store or EventStore(out / "events.sqlite")
+    try:
+        report = rescan(load_archive(archive.parent / "videos", archive), card, store, out_dir=out, fps=FPS,
+                        **options)
+        return report, store.events()
+    finally:
+        store.close()
+
+
+def cli(archive: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "detector.cli", "rescan", str(archive.parent / "videos"), "--cameras", str(archive),
+            "--out", str(out), "--fps", "1", "--no-progress"]
+
+
+def test_every_good_file_is_done_and_the_truncated_one_reported(archive, clean):
+    _, report, events = clean
+    videos = archive.parent / "videos"
+    assert len(CLIPS) >= 6 and report.files_total == len(CLIPS) + len(BIKE_FILES) + 1
+    assert sorted(report.done) == sorted([str(videos / c / f"{s}.mp4") for c, s, *_ in CLIPS]
+                                         + [str(videos / "cam-b" / f"{s}.mp4") for s in BIKE_FILES])
+    assert len(report.failed) == 1 and f"{TRUNCATED}.mp4" in report.failed[0] and "truncated" in report.failed[0]
+    assert len(report.ignored) == 1 and "notes.txt" in report.ignored[0]
+    assert report.video_s == pytest.approx(6 * 10 + 2 * 40, abs=3)
+    # The plaza, the parking lot and the office have no parked bike or stall; the bike scene has two
+    # misparked bikes, each one event across both files (10:00:00-10:00:40 and 10:00:40-10:01:20).
+    assert report.events == {"cam-a": {}, "cam-b": {"bike": 2}}
+    assert len(events) == 2
+    for event in events:
+        first, last = datetime.fromisoformat(event["first_seen"]), datetime.fromisoformat(event["last_seen"])
+        assert first.strftime("%H:%M:%S") < "10:00:05" and last.strftime("%H:%M:%S") > "10:01:10"
+        assert event["status"] == "closed" and event["zone_id"] is None
+        assert (archive.parent / "videos" / "cam-b" / "20261120").as_posix() in event["source"]["uri"]
+        assert (clean[0] / event["snapshot"]).read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_second_run_does_nothing(archive, coco_card, clean):
+    out, _, events = clean
+    before = sqlite3.connect(out / "events.sqlite").execute("SELECT path, scanned_at FROM scan_files").fetchall()
+    report, again = run(archive, coco_card, out)
+    assert report.done == [] and report.assembled == [] and len(report.skipped) == report.files_total
+    assert again == events
+    after = sqlite3.connect(out / "events.sqlite").execute("SELECT path, scanned_at FROM scan_files").fetchall()
+    assert after == before
+
+
+def test_killed_run_resumes_to_the_events_of_a_clean_run(archive, clean, tmp_path):
+    db = tmp_path / "events.sqlite"
+    process = subprocess.Popen(cli(archive, tmp_path), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    done = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        if db.exists():
+            try:
+                done = sqlite3.connect(db).execute("SELECT count(*) FROM scan_files").fetchone()[0]
+            except sqlite3.OperationalError:  # the schema is being created
+                done = 0
+            if done >= 3:
+                break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    killed = sqlite3.connect(db)
+    assert 3 <= killed.execute("SELECT count(*) FROM scan_files").fetchone()[0] < clean[1].files_total
+    assert killed.execute("SELECT count(*) FROM scan_runs").fetchone()[0] == 0
+    resumed = subprocess.run(cli(archive, tmp_path), cwd=REPO, capture_output=True, text=True)
+    assert resumed.returncode == 1, resumed.stderr  # 1: the truncated file is reported
+    skipped = re.search(r"(\d+) unchanged", resumed.stdout)
+    assert skipped and int(skipped.group(1)) >= 3, resumed.stdout  # the files done before the kill
+    store = EventStore(db)
+    assert store.events() == clean[2]
+    assert json.loads(json.dumps(current_events(store, ["cam-a", "cam-b"]))) == clean[2]
+    store.close()
+
+
+def test_ray_engine_gives_the_events_of_the_local_one(archive, coco_card, clean, tmp_path):
+    import ray
+
+    try:
+        report, events = run(archive, coco_card, tmp_path, engine="ray")
+    finally:
+        ray.shutdown()
+    assert len(report.done) == len(clean[1].done) and len(report.failed) == 1
+    assert events == clean[2]
+
+
+def test_postgresql_gives_the_events_of_sqlite(archive, coco_card, clean, tmp_path):
+    with pg.postgres_server() as url:
+        report, events = run(archive, coco_card, tmp_path, PostgresEventStore(url))
+        assert events == clean[2] and len(report.failed) == 1
+        store = PostgresEventStore(url)  # reopening: the schema is there, the second run does nothing
+        report, again = run(archive, coco_card, tmp_path, store)
+        assert report.done == [] and report.assembled == [] and again == events
+
+
+def test_other_rules_supersede_the_old_run_without_redetecting(archive, coco_card, clean, tmp_path):
+    shutil.copytree(clean[0], tmp_path, dirs_exist_ok=True)
+    stricter = archive.parent / "cam-b-strict.yaml"
+    stricter.write_text((archive.parent / "cam-b.yaml").read_text().replace("min_dwell_s: 30", "min_dwell_s: 200"))
+    other = archive.parent / "archive-strict.yaml"
+    other.write_text(archive.read_text().replace("cam-b: cam-b.yaml", "cam-b: cam-b-strict.yaml"))
+    report, events = run(other, coco_card, tmp_path)
+    assert report.done == [] and report.assembled == ["cam-b"]  # cached detections; only cam-b changed
+    assert events == []  # 80 s of bikes do not reach a 200 s dwell
+    store = EventStore(tmp_path / "events.sqlite")
+    runs = {r["camera_id"] + ":" + r["status"]: r for r in store.scan_runs()}
+    assert set(runs) == {"cam-a:current", "cam-b:current", "cam-b:superseded"}
+    assert runs["cam-b:superseded"]["superseded_by"] == runs["cam-b:current"]["id"]
+    audit = store.scan_events(runs["cam-b:superseded"]["id"])
+    assert sorted(e["event_id"] for e in audit) == sorted(e["id"] for e in clean[2])  # kept for audit
+    assert all(e["superseded_by"] == runs["cam-b:current"]["id"] for e in audit)
+    store.close()
+    # Back to the first rules: that run is current again, with the same events, never duplicated.
+    report, events = run(archive, coco_card, tmp_path)
+    assert report.done == [] and events == clean[2]
+
+
+def test_assembled_events_are_those_scan_gives_for_the_same_files(archive, coco_card, detector, clean):
+    from detector.config import load_camera
+    from detector.pipeline import scan
+
+    camera = load_camera(archive.parent / "cam-b.yaml")
+    bikes = [archive.parent / "videos" / "cam-b" / f"{stamp}.mp4" for stamp in BIKE_FILES]
+    start = datetime.fromisoformat("2026-11-20T10:00:00").replace(tzinfo=camera.camera.tz)
+    result = scan(bikes, camera, coco_card, clean[0] / "scan", fps=FPS, start=start, detector=detector)
+    keys = ("id", "first_seen", "last_seen", "track_id", "zone_id", "kind")
+    assert [{k: e[k] for k in keys} for e in result.events] == [{k: e[k] for k in keys} for e in clean[2]]
