@@ -39,6 +39,17 @@ def _iso(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r} (e.g. 2026-11-23T08:00:00+08:00)") from None
 
 
+def add_model_and_sampling(parser: argparse.ArgumentParser) -> None:
+    """The options `scan` and `rescan` share: which model, and which frames to decode."""
+    parser.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
+    parser.add_argument("--weights", type=Path, help="weights file overriding the card's")
+    parser.add_argument("--fps", type=_positive, default=2.0, help="frames sampled per second of video (2)")
+    parser.add_argument("--sample", choices=[m.value for m in SampleMode], default=SampleMode.AUTO.value,
+                        help="fps: decode every frame, convert the sampled ones; refs: also skip decoding frames "
+                             "no other frame refers to; keyframes: decode keyframes only; auto (default): "
+                             "keyframes when they come at least as often as --fps asks, else refs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streetwatch", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -48,13 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("videos", nargs="+", type=Path, metavar="VIDEO")
     scan.add_argument("--camera", required=True, type=Path, help="camera file (zones, rules, time zone)")
     scan.add_argument("--out", required=True, type=Path, help="output folder for events and snapshots")
-    scan.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
-    scan.add_argument("--weights", type=Path, help="weights file overriding the card's")
-    scan.add_argument("--fps", type=_positive, default=2.0, help="frames sampled per second of video (2)")
-    scan.add_argument("--sample", choices=[m.value for m in SampleMode], default=SampleMode.AUTO.value,
-                      help="fps: decode every frame, convert the sampled ones; refs: also skip decoding frames "
-                           "no other frame refers to; keyframes: decode keyframes only; auto (default): keyframes "
-                           "when they come at least as often as --fps asks, else refs")
+    add_model_and_sampling(scan)
     scan.add_argument("--start", type=_iso, help="wall-clock time of the first frame (ISO 8601)")
     scan.add_argument("--batch", type=int, default=4, help="frames per inference batch (4)")
     scan.add_argument("--static-recheck-s", type=float, default=10.0, metavar="S",
@@ -187,11 +192,7 @@ def add_rescan_parser(commands: Any) -> None:
     where = rescan.add_argument_group("output (at least one)")
     where.add_argument("--out", type=Path, help="folder for snapshots, and for events.sqlite unless --db")
     where.add_argument("--db", help="events database: postgresql://user@host/db, or an SQLite file")
-    rescan.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
-    rescan.add_argument("--weights", type=Path, help="weights file overriding the card's")
-    rescan.add_argument("--fps", type=_positive, default=2.0, help="frames sampled per second of video (2)")
-    rescan.add_argument("--sample", choices=[m.value for m in SampleMode], default=SampleMode.FPS.value,
-                        help="fps: decode all, convert the sampled; keyframes: decode keyframes only")
+    add_model_and_sampling(rescan)
     rescan.add_argument("--batch", type=int, default=8, help="frames per inference batch (8)")
     rescan.add_argument("--engine", choices=["local", "ray"], default="local",
                         help="local: worker processes on this machine; ray: one Ray task per file")

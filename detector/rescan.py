@@ -259,7 +259,7 @@ def rescan(
     *,
     out_dir: Path | None,
     fps: float = 2.0,
-    mode: str = "fps",
+    mode: str = "auto",
     batch: int = 8,
     engine: str = "local",
     address: str | None = None,
