@@ -94,7 +94,12 @@ def run_check(files: list[Path]) -> int:
     for path in files:
         try:
             text = path.read_text(encoding="utf-8") if path.is_file() else ""
-            if "weights:" in text and "camera:" not in text:
+            if "cameras:" in text:
+                from detector.watchconfig import load_watch
+
+                watch = load_watch(path)
+                print(f"{path}: ok (watch file, cameras {[c.camera.id for c in watch.cameras]})")
+            elif "weights:" in text and "camera:" not in text:
                 card = load_card(path).card
                 print(f"{path}: ok (model card {card.name!r}, kinds {sorted(k.value for k in card.kinds())})")
             else:
