@@ -113,6 +113,10 @@ class LiveReader:
         self.frozen_since = None
         self.start()
 
+    def request_stop(self) -> None:
+        """Tell the reader to stop without waiting (stop many readers at once, then join them)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
         self.stats.state = State.STOPPED
@@ -149,7 +153,8 @@ class LiveReader:
             if not self._current(generation):
                 return
             if self.is_file and reason == "end of stream" and got_frames:
-                continue  # a test file loops at once, like a camera that never stops
+                streamed_before = False  # a test file loops at once, like a camera that never stops
+                continue
             failures += 1
             self.stats.errors += 1
             self.stats.last_error = reason

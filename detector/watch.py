@@ -165,7 +165,7 @@ class Worker:
         began = time.monotonic()
         self.watchdog.stop()
         for run in self.cameras.values():
-            run.reader._stop.set()
+            run.reader.request_stop()
         for run in self.cameras.values():
             run.reader.stop(timeout=max(0.1, 3.0 - (time.monotonic() - began)))
         for run in self.cameras.values():

@@ -196,13 +196,13 @@ def test_reload_swaps_zones_and_rules_of_a_running_pipeline(coco_card):
 
 # -- readers on real files and a silent server ------------------------------------------------------
 
-def reader_for(source: str, tmp_path: Path, **watchdog: float) -> tuple[LiveReader, list]:
+def reader_for(source: str, tmp_path: Path, fps: float = 2.0, **watchdog: float) -> tuple[LiveReader, list]:
     config = WatchConfig.model_validate({"out": str(tmp_path), "cameras": [{**CAMERA, "source": source}],
                                          "reconnect": {"initial_s": 0.2, "max_s": 0.5, "open_timeout_s": 3,
                                                        "read_timeout_s": 3},
                                          "watchdog": watchdog or {}})
     got: list = []
-    reader = LiveReader(config.cameras[0], 2.0, config.reconnect, config.watchdog, lambda cam, f: got.append(f))
+    reader = LiveReader(config.cameras[0], fps, config.reconnect, config.watchdog, lambda cam, f: got.append(f))
     return reader, got
 
 
@@ -217,6 +217,17 @@ def test_a_file_source_plays_at_its_pace_with_wall_clock_times_in_the_camera_zon
     assert all(f.time.tzinfo == TZ and f.time >= began for f in got)
     assert [f.index for f in got] == sorted(f.index for f in got) and got[0].image.shape == (640, 1280, 3)
     assert reader.stats.state == State.STOPPED and reader.stats.errors == 0
+
+
+def test_keyframes_alone_are_decoded_when_they_come_as_often_as_the_sampling(tmp_path, bike_scene):
+    video = media.still_video(tmp_path / "bikes.mp4", [(bike_scene.image, 6.0)])  # a keyframe every 2 s
+    reader, got = reader_for(str(video), tmp_path, fps=0.5)
+    reader.start()
+    time.sleep(3.0)
+    keyframes_only = reader.stats.keyframes_only
+    reader.stop()
+    assert keyframes_only and len(got) >= 2 and reader.stats.reconnects == 0
+    assert all(f.pts_s % 2.0 < 0.01 for f in got), [f.pts_s for f in got]
 
 
 def test_black_frames_never_reach_the_model(tmp_path):
