@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -106,12 +107,16 @@ def last_seen(events: list[dict[str, Any]]) -> dict[str, float]:
 @pytest.fixture
 def setup(tmp_path: Path, bike_scene, shared):
     frames = write_frames(tmp_path / "frames", bike_scene.image)
+    stuck = socket.socket()  # accepts connections and never answers: a camera hung mid-handshake
+    stuck.bind(("127.0.0.1", 0))
+    stuck.listen(16)
     server = RtspServer({"bikes": frames}, log=tmp_path / "rtsp.log")
     port = free_port()
     config = {
         "out": "out",
         "fps": 2,
         "reconnect": {"initial_s": 0.5, "max_s": 2.0},
+        "watchdog": {"no_frame_s": 8},
         "http": {"port": port},
         "cameras": [
             {
@@ -125,6 +130,11 @@ def setup(tmp_path: Path, bike_scene, shared):
                 "source": f"rtsp://127.0.0.1:{free_port()}/none",
                 "rules": {"bike": {"min_dwell_s": 4}},
             },
+            {
+                "camera": {"id": "cam-stuck", "timezone": "Asia/Shanghai"},
+                "source": f"rtsp://127.0.0.1:{stuck.getsockname()[1]}/hung",
+                "rules": {"bike": {"min_dwell_s": 4}},
+            },
         ],
     }
     path = tmp_path / "watch.yaml"
@@ -133,6 +143,7 @@ def setup(tmp_path: Path, bike_scene, shared):
     yield server, worker, config, path
     worker.kill()
     server.kill()
+    stuck.close()
     print((tmp_path / "worker.log").read_text()[-4000:])
 
 
@@ -161,6 +172,8 @@ def test_outage_restart_and_reload_keep_one_event_per_violation(setup):
                      and worker.health()["cameras"]["cam-bikes"]["last_frame_unix"], 30, "a frame after the return")
     print(f"server down {back - killed:.1f}s; first new frame {first - back:.2f}s after its return")
     assert worker.metric("streetwatch_reconnects_total", "cam-bikes") >= 1
+    assert worker.metric("streetwatch_watchdog_restarts_total", "cam-stuck") >= 1  # hung, restarted, alone
+    assert worker.health()["cameras"]["cam-stuck"]["frames"] == 0
     wait_for(lambda: min(last_seen(worker.events()).values()) > back, 30, "events seen after the return")
     events = worker.events()
     assert {e["id"] for e in events} == ids and {e["status"] for e in events} == {"open"}  # no duplicate
@@ -195,3 +208,8 @@ def test_outage_restart_and_reload_keep_one_event_per_violation(setup):
     code, took = worker.terminate()
     assert code == 0 and took < 10, (code, took)
     assert {e["id"] for e in worker.events()} == ids
+    # --log-json: one JSON object per line, telling what happened to which camera.
+    logged = [json.loads(line) for line in worker.log.read_text().splitlines() if line.startswith("{")]
+    assert {e["event_id"] for e in logged if e.get("event") == "resumed"} == ids
+    assert any(e.get("event") == "source_down" and e.get("camera") == "cam-bikes" for e in logged)
+    assert any(e.get("event") == "reloaded" for e in logged)
