@@ -27,6 +27,7 @@ def camera_health(reader: LiveReader) -> dict[str, Any]:
         "fps": round(s.fps, 3),
         "frames": s.frames,
         "reconnects": s.reconnects,
+        "connect_s": s.connect_s,
         "errors": s.errors,
         "watchdog_restarts": s.watchdog_restarts,
         "rejected": dict(s.rejected),

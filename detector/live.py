@@ -56,6 +56,7 @@ class ReaderStats:
     last_error: str | None = None
     fps: float = 0.0  # sampled frames per second, smoothed
     keyframes_only: bool = False
+    connect_s: float | None = None  # from the start of the last successful attempt to its first frame
 
 
 def is_flat(image: np.ndarray) -> bool:
@@ -140,6 +141,7 @@ class LiveReader:
                     if not got_frames:
                         got_frames = True
                         failures = 0
+                        self.stats.connect_s = round(time.monotonic() - self.attempt_started, 3)
                         if streamed_before:
                             self.stats.reconnects += 1
                         log.info("%s: streaming from %s", self.camera_id, self.uri,

@@ -45,7 +45,10 @@ class Reconnect(Strict):
     """How a lost or unreachable source is retried: exponential backoff, capped, with jitter."""
 
     initial_s: float = Field(1.0, gt=0, description="Wait before the first retry.")
-    max_s: float = Field(30.0, gt=0, description="Longest wait between retries.")
+    max_s: float = Field(
+        10.0, gt=0, description="Longest wait between retries: a camera that returns is found within about "
+        "this long, at the cost of one attempt per this long while it is down."
+    )
     jitter: float = Field(0.2, ge=0, le=1, description="Each wait is multiplied by 1 ± jitter at random.")
     open_timeout_s: float = Field(10.0, gt=0, description="Give up opening a source after this long.")
     read_timeout_s: float = Field(10.0, gt=0, description="Give up a read that returns nothing for this long.")

@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> dict:
                 firsts = wait_for(lambda back=back: frames_after(worker, back), 120, "frames after return", step=0.05)
                 outage = {"down_s": round(back - killed, 2),
                           "first_frame_after_return_s": {n: round(t - back, 2) for n, t in firsts.items()},
+                          "connect_s": {n: c["connect_s"] for n, c in worker.health()["cameras"].items()},
                           "reconnects": {n: worker.metric("streetwatch_reconnects_total", n) for n in names}}
             samples.append({"t": round(elapsed, 1), "rss_mb": round(rss_mb(pid), 1)})
             time.sleep(args.sample_s)

@@ -49,7 +49,7 @@ def test_watch_file_resolves_paths_and_hides_credentials(tmp_path):
     assert config.out == tmp_path / "events"
     assert config.cameras[0].is_file and config.cameras[0].source == str(tmp_path / "clips" / "a.mp4")
     assert not config.cameras[1].is_file and config.cameras[1].public_source == "rtsp://10.0.0.7:554/stream1"
-    assert config.watchdog.no_frame_s == 20 and config.reconnect.max_s == 30
+    assert config.watchdog.no_frame_s == 20 and config.reconnect.max_s == 10
     assert isinstance(config.cameras[1], CameraConfig)  # a camera file plus `source`
 
 
