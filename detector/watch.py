@@ -142,7 +142,14 @@ class Worker:
 
     def run(self) -> None:
         if self._http_port:
-            self.http = HealthServer(self.config.http.host, self._http_port, self._readers, self._extra_metrics)
+            try:
+                self.http = HealthServer(self.config.http.host, self._http_port, self._readers, self._extra_metrics)
+            except OSError as e:
+                self.store.close()
+                raise StreetwatchError(
+                    f"cannot serve /healthz on {self.config.http.host}:{self._http_port} ({e.strerror or e})",
+                    path=self.config_path, fix="pick a free http.port in the watch file or pass --http-port",
+                ) from None
             self.http.start()
             log.info("health on http://%s:%d/healthz and /metrics", self.config.http.host, self.http.port,
                      extra={"event": "http", "port": self.http.port})

@@ -284,3 +284,17 @@ def test_watchdog_restarts_a_source_that_connects_but_never_sends(tmp_path):
 
 def test_watchdog_settings_default_to_twenty_seconds():
     assert WatchdogSettings().no_frame_s == 20
+
+
+def test_a_busy_http_port_is_a_one_line_error(tmp_path, coco_card):
+    from detector.errors import StreetwatchError
+    from detector.watch import Worker
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        config = WatchConfig.model_validate({"out": str(tmp_path), "http": {"port": busy.getsockname()[1]},
+                                             "cameras": [{**CAMERA, "source": "a.mp4"}]})
+        worker = Worker(config, coco_card, detector=object())  # type: ignore[arg-type]
+        with pytest.raises(StreetwatchError, match=r"cannot serve /healthz on 127\.0\.0\.1"):
+            worker.run()
