@@ -184,6 +184,7 @@ class LiveReader:
             period = 1.0 / self.fps
             next_t: float | None = None
             last_key_t: float | None = None
+            last_key_arrival = 0.0
             seen_key = False
             wall_origin = time.monotonic()
             pts_origin: float | None = None
@@ -194,12 +195,16 @@ class LiveReader:
                     return
                 if packet.is_keyframe and packet.pts is not None and packet.time_base is not None:
                     t_key = float(packet.pts * packet.time_base)
-                    # Keyframes at least as often as we sample: the decoder may skip everything else.
+                    arrived = time.monotonic()
+                    # Keyframes at least as often as we sample (by their timestamps and, live, by their
+                    # arrival, as some streams' timestamps are made up): skip decoding everything else.
                     often = last_key_t is not None and 0 < t_key - last_key_t <= period * 1.01
+                    if often and not self.is_file:
+                        often = arrived - last_key_arrival <= period * 1.01
                     if often and not self.stats.keyframes_only:
                         stream.codec_context.skip_frame = "NONKEY"
                         self.stats.keyframes_only = True
-                    last_key_t = t_key
+                    last_key_t, last_key_arrival = t_key, arrived
                     seen_key = True
                 for frame in packet.decode():
                     t = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
@@ -212,9 +217,11 @@ class LiveReader:
                         delay = wall_origin + rel - time.monotonic()
                         if delay > 0 and self._stop.wait(delay):
                             return
-                    if next_t is not None and rel + 1e-6 < next_t:
+                    # A live stream is sampled by arrival: some (HTTP MJPEG) carry no real timestamps.
+                    clock = rel if self.is_file else time.monotonic() - wall_origin
+                    if next_t is not None and clock + 1e-6 < next_t:
                         continue
-                    next_t = rel + period if next_t is None or next_t + period <= rel else next_t + period
+                    next_t = clock + period if next_t is None or next_t + period <= clock else next_t + period
                     if not seen_key:
                         self.stats.rejected["before_keyframe"] += 1
                         continue

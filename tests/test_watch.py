@@ -298,3 +298,47 @@ def test_a_busy_http_port_is_a_one_line_error(tmp_path, coco_card):
         worker = Worker(config, coco_card, detector=object())  # type: ignore[arg-type]
         with pytest.raises(StreetwatchError, match=r"cannot serve /healthz on 127\.0\.0\.1"):
             worker.run()
+
+
+def test_an_http_mjpeg_camera_is_sampled_by_arrival_not_by_its_made_up_timestamps(tmp_path, bike_scene):
+    """MJPEG over HTTP (multipart/x-mixed-replace) at 5 fps; FFmpeg stamps it as if it were 25 fps."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.rtsp import write_frames
+
+    jpegs = [p.read_bytes() for p in sorted(write_frames(tmp_path / "frames", bike_scene.image, count=3).iterdir())]
+    done = threading.Event()
+
+    class Mjpeg(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            i = 0
+            while not done.is_set():
+                jpeg = jpegs[i % len(jpegs)]
+                i += 1
+                try:
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                                     + jpeg + b"\r\n")
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Mjpeg)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        reader, got = reader_for(f"http://127.0.0.1:{server.server_address[1]}/video.mjpg", tmp_path)
+        reader.start()
+        time.sleep(4.0)
+        reader.stop()
+    finally:
+        done.set()
+        server.shutdown()
+        server.server_close()
+    assert 6 <= len(got) <= 9, len(got)  # 2 fps asked, for about 4 s
+    assert got[0].image.shape == bike_scene.image.shape and reader.stats.errors == 0
