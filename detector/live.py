@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,8 @@ from detector.watchconfig import Watchdog as WatchdogSettings
 
 log = logging.getLogger(__name__)
 
+ARRIVAL_FORMATS = {"mpjpeg"}  # containers whose timestamps say nothing of when frames were taken
+RESTAMP_S = 5.0  # stream time this far behind the wall clock is re-anchored to it
 FLAT_STD = 3.0  # grey-level standard deviation below which a picture is a placeholder, not a scene
 
 
@@ -190,6 +192,8 @@ class LiveReader:
             pts_origin: float | None = None
             last_hash = b""
             self.stats.keyframes_only = False
+            by_arrival = not self.is_file and container.format.name in ARRIVAL_FORMATS
+            anchor: tuple[datetime, float] | None = None  # (wall-clock time, stream time) of the first frame
             for packet in container.demux(stream):
                 if not self._current(generation):
                     return
@@ -217,8 +221,9 @@ class LiveReader:
                         delay = wall_origin + rel - time.monotonic()
                         if delay > 0 and self._stop.wait(delay):
                             return
-                    # A live stream is sampled by arrival: some (HTTP MJPEG) carry no real timestamps.
-                    clock = rel if self.is_file else time.monotonic() - wall_origin
+                    # Sampled by timestamps (HLS arrives in bursts of a segment), except where the
+                    # timestamps are made up (HTTP MJPEG is stamped 25 fps whatever it sends): by arrival.
+                    clock = time.monotonic() - wall_origin if by_arrival else rel
                     if next_t is not None and clock + 1e-6 < next_t:
                         continue
                     next_t = clock + period if next_t is None or next_t + period <= clock else next_t + period
@@ -240,8 +245,16 @@ class LiveReader:
                         self.frozen_since = None
                     last_hash = digest
                     self._index += 1
-                    self._hand_out(Frame(image=image, pts_s=rel, time=datetime.now(self.tz), source_uri=self.uri,
-                                         index=self._index), generation)
+                    wall = datetime.now(self.tz)
+                    if by_arrival:
+                        stamp = wall
+                    else:  # wall-clock time of the first frame plus the stream's own time since then
+                        stamp = anchor[0] + timedelta(seconds=rel - anchor[1]) if anchor else wall
+                        # Never in the future (a backlog read in a burst), never far behind (a clock jump).
+                        if anchor is None or stamp > wall or (wall - stamp).total_seconds() > RESTAMP_S:
+                            anchor, stamp = (wall, rel), wall
+                    self._hand_out(Frame(image=image, pts_s=rel, time=stamp, source_uri=self.uri, index=self._index),
+                                   generation)
                     yield
         finally:
             container.close()

@@ -342,3 +342,49 @@ def test_an_http_mjpeg_camera_is_sampled_by_arrival_not_by_its_made_up_timestamp
         server.server_close()
     assert 6 <= len(got) <= 9, len(got)  # 2 fps asked, for about 4 s
     assert got[0].image.shape == bike_scene.image.shape and reader.stats.errors == 0
+
+
+def test_an_hls_camera_is_sampled_by_its_timestamps(tmp_path, bike_scene):
+    """HLS arrives a segment at a time; its frames are still sampled at 2 per second of its own time."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    import av
+
+    folder = tmp_path / "hls"
+    folder.mkdir()
+    with av.open(str(folder / "cam.m3u8"), mode="w", format="hls",
+                 options={"hls_time": "2", "hls_playlist_type": "vod"}) as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 640, 320, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "10"}
+        image = bike_scene.image[::2, ::2].copy()
+        rng = np.random.default_rng(0)
+        for _ in range(30):  # 6 s
+            noisy = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(noisy, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        reader, got = reader_for(f"http://127.0.0.1:{server.server_address[1]}/cam.m3u8", tmp_path)
+        reader.start()
+        wait = time.monotonic() + 10
+        while reader.stats.errors == 0 and time.monotonic() < wait:  # the playlist ends: one pass read
+            time.sleep(0.1)
+        reader.stop()
+    finally:
+        server.shutdown()
+        server.server_close()
+    first_pass = [f for f in got if f.index <= 12]
+    assert 11 <= len(first_pass) <= 12, [f.pts_s for f in got]  # 6 s at 2 fps, read faster than real time
+    assert [round(f.pts_s * 2) for f in first_pass] == list(range(len(first_pass)))
+    assert all(f.time <= datetime.now(TZ) for f in got)  # never stamped in the future
