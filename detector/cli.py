@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
     schema = config_commands.add_parser("schema", help="print the JSON schema (for editor completion)")
     schema.add_argument("--card", action="store_true", help="the model card schema instead of the camera's")
+    add_watch_parser(commands)
     return parser
 
 
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_scan(args)
         if args.command == "rescan":
             return run_rescan(args)
+        if args.command == "watch":
+            return run_watch(args)
         if args.config_command == "check":
             return run_check(args.files)
         model = ModelCard if args.card else CameraConfig
@@ -110,7 +113,12 @@ def run_check(files: list[Path]) -> int:
     for path in files:
         try:
             text = path.read_text(encoding="utf-8") if path.is_file() else ""
-            if "weights:" in text and "camera:" not in text:
+            if "cameras:" in text:
+                from detector.watchconfig import load_watch
+
+                watch = load_watch(path)
+                print(f"{path}: ok (watch file, cameras {[c.camera.id for c in watch.cameras]})")
+            elif "weights:" in text and "camera:" not in text:
                 card = load_card(path).card
                 print(f"{path}: ok (model card {card.name!r}, kinds {sorted(k.value for k in card.kinds())})")
             else:
@@ -155,6 +163,34 @@ def run_scan(args: argparse.Namespace) -> int:
     print_result(result, args.out, as_json=args.json)
     damaged = any(report.problems for report in result.reports)
     return 1 if result.failed or damaged else 0
+
+
+def add_watch_parser(commands: Any) -> None:
+    watch = commands.add_parser("watch", help="watch live cameras of a watch file until stopped")
+    watch.add_argument("--config", required=True, type=Path, help="watch file (cameras with sources, output)")
+    watch.add_argument("--out", type=Path, help="output folder overriding the watch file's `out`")
+    watch.add_argument("--http-port", type=int, help="port of /healthz and /metrics overriding the file's (0: off)")
+    watch.add_argument("--log-json", action="store_true", help="structured logs: one JSON object per line")
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    """Exit 0 after SIGTERM/SIGINT (open events saved for resumption); 2 for a bad watch file or model."""
+    from detector.health import JsonFormatter
+    from detector.watch import Worker  # imports torch
+    from detector.watchconfig import load_watch
+
+    if args.log_json:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
+    config = load_watch(args.config)
+    if args.out is not None:
+        config = config.model_copy(update={"out": args.out})
+    loaded = load_card(config.model or str(DEFAULT_CARD), weights=config.weights)
+    loaded.weights_path  # noqa: B018 - a missing weights file is an error before any stream opens
+    worker = Worker(config, loaded, config_path=args.config, http_port=args.http_port)
+    worker.install_signals()
+    worker.run()
+    return 0
 
 
 def print_result(result: Any, out: Path, *, as_json: bool) -> None:

@@ -1,0 +1,245 @@
+"""`streetwatch watch`: every camera of a watch file in one process, with one shared inference step.
+
+Readers (one thread per camera, `detector.live`) put their latest sampled frame in a slot; the main
+thread takes the waiting frames of all cameras, runs the model once on the batch, and feeds each
+camera's `CameraPipeline` — the same zones, tracking, dwell, events, snapshots and store as `scan`.
+A camera that is slow or down just has no frame in the batch, so it never holds the others up.
+Signals: SIGTERM/SIGINT stop (open events are flushed as open, to be resumed by the next start);
+SIGHUP reloads zones and rules from the watch file without touching the streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from detector.config import CameraConfig
+from detector.errors import StreetwatchError
+from detector.health import HealthServer
+from detector.inference import Detector
+from detector.live import LiveReader, Watchdog
+from detector.modelcard import LoadedCard
+from detector.pipeline import CameraPipeline, StoreSink
+from detector.resume import ResumingDwellRule, close_stored, event_from_row
+from detector.snapshots import SnapshotWriter
+from detector.store import EventStore, JsonlLog
+from detector.types import Frame
+from detector.watchconfig import LiveCamera, WatchConfig, load_watch
+from detector.zones import ZoneFilter
+
+log = logging.getLogger(__name__)
+
+
+class FrameSlots:
+    """The latest sampled frame of each camera; an unconsumed frame is replaced (counted as dropped)."""
+
+    def __init__(self) -> None:
+        self._frames: dict[str, Frame] = {}
+        self._cond = threading.Condition()
+        self.dropped: dict[str, int] = {}
+
+    def put(self, camera_id: str, frame: Frame) -> None:
+        with self._cond:
+            if camera_id in self._frames:
+                self.dropped[camera_id] = self.dropped.get(camera_id, 0) + 1
+            self._frames[camera_id] = frame
+            self._cond.notify()
+
+    def take(self, timeout: float) -> dict[str, Frame]:
+        with self._cond:
+            if not self._frames:
+                self._cond.wait(timeout)
+            frames, self._frames = self._frames, {}
+            return frames
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+
+@dataclass
+class CameraRun:
+    """What the worker holds per camera."""
+
+    config: LiveCamera
+    reader: LiveReader
+    pipeline: CameraPipeline
+    sink: StoreSink
+    processed: int = 0
+    events_opened: int = 0
+
+
+def apply_rules(pipeline: CameraPipeline, camera: CameraConfig) -> None:
+    """Swap a running pipeline's zones and rules for new ones; its tracks and open events carry on."""
+    close_after = {k.value: r.close_after_s for k, r in camera.rules.items()}
+    pipeline.camera = camera
+    pipeline.zones = ZoneFilter(camera)
+    pipeline.dwell.rules = {k.value: r for k, r in camera.rules.items()}
+    pipeline.tracker.max_age_s = close_after
+    pipeline.events.close_after_s = close_after
+    pipeline.sink.snapshots.camera = camera
+
+
+class Worker:
+    """Runs a watch file until `stop()`; `reload()` re-reads zones and rules."""
+
+    def __init__(self, config: WatchConfig, loaded: LoadedCard, *, config_path: Path | None = None,
+                 detector: Detector | None = None, http_port: int | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.loaded = loaded
+        self.detector = detector or Detector(loaded)
+        self.out = config.out
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.store = EventStore(self.out / "events.sqlite")
+        self.jsonl = JsonlLog(self.out / "events.jsonl")
+        self.slots = FrameSlots()
+        self.cameras: dict[str, CameraRun] = {}
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self.http: HealthServer | None = None
+        port = config.http.port if http_port is None else http_port
+        self._http_port = port
+        self.batches = 0
+        for camera in config.cameras:
+            self.cameras[camera.camera.id] = self._camera_run(camera)
+        self.watchdog = Watchdog({c: r.reader for c, r in self.cameras.items()}, config.watchdog)
+
+    def _camera_run(self, camera: LiveCamera) -> CameraRun:
+        sink = StoreSink(self.store, self.jsonl, SnapshotWriter(self.out, camera))
+        pipeline = CameraPipeline(camera, self.loaded, sink)
+        stored = [event_from_row(r) for r in self.store.events(status="open") if r["camera_id"] == camera.camera.id]
+        now = time.time()
+        pending = []
+        for event in stored:
+            if now - event.last_seen.timestamp() > self.config.resume_within_s:
+                close_stored(event, pipeline.events)
+            else:
+                pending.append(event)
+        pipeline.dwell = ResumingDwellRule(camera.rules, pending, pipeline.events)
+        reader = LiveReader(camera, self.config.fps, self.config.reconnect, self.config.watchdog, self.slots.put)
+        return CameraRun(camera, reader, pipeline, sink)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.slots.wake()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+        self.slots.wake()
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+
+    def run(self) -> None:
+        if self._http_port:
+            try:
+                self.http = HealthServer(self.config.http.host, self._http_port, self._readers, self._extra_metrics)
+            except OSError as e:
+                self.store.close()
+                raise StreetwatchError(
+                    f"cannot serve /healthz on {self.config.http.host}:{self._http_port} ({e.strerror or e})",
+                    path=self.config_path, fix="pick a free http.port in the watch file or pass --http-port",
+                ) from None
+            self.http.start()
+            log.info("health on http://%s:%d/healthz and /metrics", self.config.http.host, self.http.port,
+                     extra={"event": "http", "port": self.http.port})
+        for run in self.cameras.values():
+            run.reader.start()
+        self.watchdog.start()
+        try:
+            while not self._stop.is_set():
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+                frames = self.slots.take(timeout=0.5)
+                if frames and not self._stop.is_set():
+                    self._infer(frames)
+                self._expire_pending()
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        began = time.monotonic()
+        self.watchdog.stop()
+        for run in self.cameras.values():
+            run.reader.request_stop()
+        for run in self.cameras.values():
+            run.reader.stop(timeout=max(0.1, 3.0 - (time.monotonic() - began)))
+        for run in self.cameras.values():
+            run.sink.flush()  # open events stay open in the store, for the next start to resume
+        self.jsonl.rewrite(self.store.events(status="closed"))
+        self.store.close()
+        if self.http is not None:
+            self.http.stop()
+        log.info("stopped in %.1fs; open events saved for resumption", time.monotonic() - began,
+                 extra={"event": "stopped"})
+
+    def reload(self) -> None:
+        """Re-read the watch file: new zones and rules apply to running cameras; streams stay up."""
+        if self.config_path is None:
+            return
+        try:
+            fresh = load_watch(self.config_path)
+        except StreetwatchError as e:
+            log.error("reload failed, keeping the running configuration: %s", e, extra={"event": "reload_failed"})
+            return
+        for camera in fresh.cameras:
+            run = self.cameras.get(camera.camera.id)
+            if run is None:
+                log.warning("reload: new camera %s needs a restart to be watched", camera.camera.id)
+                continue
+            if camera.source != run.config.source:
+                log.warning("reload: %s changed its source; the new one is used after a restart", camera.camera.id)
+            apply_rules(run.pipeline, camera)
+            run.config = camera.model_copy(update={"source": run.config.source})
+        log.info("reloaded zones and rules from %s", self.config_path, extra={"event": "reloaded"})
+
+    # -- the shared inference step -----------------------------------------------------------------
+
+    def _infer(self, frames: dict[str, Frame]) -> None:
+        items = list(frames.items())
+        for start in range(0, len(items), self.config.batch):
+            chunk = items[start:start + self.config.batch]
+            began = time.perf_counter()
+            detections = self.detector.detect([f.image for _, f in chunk])
+            if self.http is not None:
+                self.http.inference_seconds.observe(time.perf_counter() - began)
+            self.batches += 1
+            for (camera_id, frame), dets in zip(chunk, detections, strict=True):
+                run = self.cameras[camera_id]
+                before = len(run.pipeline.events.open)
+                try:
+                    run.pipeline.process(frame, dets)
+                except Exception:  # one camera's bad frame must not stop the others
+                    log.exception("%s: processing a frame failed", camera_id, extra={"camera": camera_id})
+                    continue
+                run.processed += 1
+                run.events_opened += max(0, len(run.pipeline.events.open) - before)
+
+    def _expire_pending(self) -> None:
+        for run in self.cameras.values():
+            dwell = run.pipeline.dwell
+            if isinstance(dwell, ResumingDwellRule) and dwell.pending and run.processed:
+                dwell.expire_pending(run.pipeline.last_time)  # type: ignore[arg-type]
+
+    # -- observability -----------------------------------------------------------------------------
+
+    def _readers(self) -> dict[str, LiveReader]:
+        return {c: r.reader for c, r in self.cameras.items()}
+
+    def _extra_metrics(self) -> dict[str, dict[str, Any]]:
+        return {
+            "frames_processed": {c: r.processed for c, r in self.cameras.items()},
+            "frames_dropped": {c: self.slots.dropped.get(c, 0) for c in self.cameras},
+            "events_opened": {c: r.events_opened for c, r in self.cameras.items()},
+        }

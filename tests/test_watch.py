@@ -1,0 +1,390 @@
+"""`watch` parts without the model: watch files, backoff, placeholders, frame slots, resumption, readers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import socket
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+import yaml
+
+from detector.cli import main
+from detector.config import CameraConfig
+from detector.errors import ConfigError
+from detector.events import Event, EventManager
+from detector.health import JsonFormatter
+from detector.live import LiveReader, State, Watchdog, backoff_s, is_flat
+from detector.resume import ResumingDwellRule, event_from_row
+from detector.types import Detections, Kind
+from detector.watch import FrameSlots, apply_rules
+from detector.watchconfig import Reconnect, WatchConfig, load_watch
+from detector.watchconfig import Watchdog as WatchdogSettings
+from tests import media
+
+TZ = ZoneInfo("Europe/Amsterdam")
+CAMERA = {"camera": {"id": "cam-1", "timezone": "Europe/Amsterdam"}, "rules": {"bike": {"min_dwell_s": 5}}}
+
+
+def write(path: Path, data: object) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+# -- watch files -----------------------------------------------------------------------------------
+
+def test_watch_file_resolves_paths_and_hides_credentials(tmp_path):
+    path = write(tmp_path / "w.yaml", {"out": "events", "cameras": [
+        {**CAMERA, "source": "clips/a.mp4"},
+        {**CAMERA, "camera": {"id": "cam-2", "timezone": "Asia/Shanghai"},
+         "source": "rtsp://admin:secret@10.0.0.7:554/stream1"},
+    ]})
+    config = load_watch(path)
+    assert config.out == tmp_path / "events"
+    assert config.cameras[0].is_file and config.cameras[0].source == str(tmp_path / "clips" / "a.mp4")
+    assert not config.cameras[1].is_file and config.cameras[1].public_source == "rtsp://10.0.0.7:554/stream1"
+    assert config.watchdog.no_frame_s == 20 and config.reconnect.max_s == 10
+    assert isinstance(config.cameras[1], CameraConfig)  # a camera file plus `source`
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"cameras": [{**CAMERA, "source": "x.mp4", "sorce": "y"}]}, "cameras.0.sorce: unknown key"),
+    ({"cameras": [CAMERA]}, "cameras.0.source: Field required"),
+    ({"cameras": [{**CAMERA, "source": "a"}, {**CAMERA, "source": "b"}]}, "camera ids ['cam-1'] are used more"),
+    ({"watchdog": {"no_frame": 5}}, "watchdog.no_frame: unknown key"),
+    ({"cameras": []}, "cameras: List should have at least 1 item"),
+])
+def test_bad_watch_files_name_the_file_and_the_key(tmp_path, change, message):
+    path = write(tmp_path / "w.yaml", {"out": "o", "cameras": [{**CAMERA, "source": "a.mp4"}], **change})
+    with pytest.raises(ConfigError) as e:
+        load_watch(path)
+    assert str(path) in str(e.value) and message in str(e.value)
+
+
+def test_cli_watch_with_a_bad_file_exits_2_with_one_line(tmp_path, capsys):
+    path = write(tmp_path / "w.yaml", {"out": "o", "cameras": [{**CAMERA, "source": "a.mp4", "zonez": []}]})
+    assert main(["watch", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cameras.0.zonez: unknown key" in err and str(path) in err
+
+
+# -- reconnect backoff, placeholders, frame slots, logs ---------------------------------------------
+
+def test_backoff_grows_exponentially_is_capped_and_jittered():
+    settings = Reconnect(initial_s=1, max_s=30, jitter=0.2)
+    rng = random.Random(1)
+    waits = [backoff_s(n, settings, rng) for n in range(1, 12)]
+    for n, wait in enumerate(waits, start=1):
+        base = min(30, 2 ** (n - 1))
+        assert 0.8 * base <= wait <= 1.2 * base
+    assert max(waits) <= 36 and len({round(w, 6) for w in waits[-4:]}) == 4  # capped, and not in lockstep
+
+
+def test_placeholder_pictures_are_flat_and_a_street_is_not(bike_scene):
+    assert is_flat(np.zeros((480, 640, 3), np.uint8))
+    assert is_flat(np.full((480, 640, 3), (128, 64, 200), np.uint8))
+    assert not is_flat(bike_scene.image)
+
+
+def test_frame_slots_keep_the_latest_frame_per_camera_and_count_the_dropped():
+    slots = FrameSlots()
+    frames = [media_frame(i) for i in range(3)]
+    slots.put("a", frames[0])
+    slots.put("a", frames[1])
+    slots.put("b", frames[2])
+    taken = slots.take(timeout=0.1)
+    assert taken == {"a": frames[1], "b": frames[2]} and slots.dropped == {"a": 1}
+    began = time.monotonic()
+    assert slots.take(timeout=0.2) == {} and time.monotonic() - began >= 0.15
+
+
+def test_json_logs_are_one_object_per_line_with_the_extras():
+    record = logging.LogRecord("detector.live", logging.WARNING, __file__, 1, "cam %s lost", ("a",), None)
+    record.camera = "a"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "cam a lost" and line["camera"] == "a" and line["level"] == "warning"
+    assert line["ts"].endswith("Z")
+
+
+def media_frame(index: int, image: np.ndarray | None = None):
+    from detector.types import Frame
+
+    return Frame(image=np.zeros((4, 4, 3), np.uint8) if image is None else image, pts_s=float(index),
+                 time=datetime(2026, 11, 23, 9, 0, tzinfo=TZ) + timedelta(seconds=index), source_uri="x", index=index)
+
+
+# -- resumption ------------------------------------------------------------------------------------
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def opened(self, event: Event) -> None:
+        self.calls.append(("opened", event.id))
+
+    def updated(self, event: Event) -> None:
+        self.calls.append(("updated", event.id))
+
+    def closed(self, event: Event) -> None:
+        self.calls.append(("closed", event.id))
+
+
+def stored_event(box: list[float], last_seen: datetime) -> Event:
+    row = {"id": "cam-1-20261123T085000-bike-0a1b2c3d", "camera_id": "cam-1", "kind": "bike",
+           "category": {"code": "05-06", "name": "非机动车乱停放"}, "zone_id": None,
+           "first_seen": "2026-11-23T08:50:00.000+01:00", "last_seen": last_seen.isoformat(), "dwell_s": 1.0,
+           "confidence": 0.8, "bbox": box, "track_id": 3, "snapshot": "snapshots/x.jpg", "clean_frame": None,
+           "crop": None, "source": {"uri": "rtsp://cam", "pts_s": 1.0}, "model": {"card": "c", "sha256": "s"},
+           "status": "open"}
+    return event_from_row(row)
+
+
+def tracked(boxes: list[list[float]], first_track: int = 1) -> Detections:
+    n = len(boxes)
+    return Detections(xyxy=np.array(boxes, np.float32), confidence=np.full(n, 0.7), class_name=["bicycle"] * n,
+                      kind=["bike"] * n, track_id=np.arange(first_track, first_track + n))
+
+
+def test_a_stored_open_event_continues_with_its_id_and_an_unseen_one_closes():
+    restart = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+    here = stored_event([100, 100, 200, 200], restart - timedelta(minutes=2))
+    gone = stored_event([400, 100, 500, 200], restart - timedelta(minutes=2))
+    gone.id = "cam-1-20261123T085000-bike-ffffffff"
+    sink = Recorder()
+    manager = EventManager("cam-1", {"card": "c", "sha256": "s"}, {"bike": 30.0}, lambda c, k: {}, sink)
+    rules = CameraConfig.model_validate(CAMERA).rules
+    dwell = ResumingDwellRule(rules, [here, gone], manager)
+    frame = media_frame(0)
+    # The bike at (almost) the same place, and a new object elsewhere.
+    violations = dwell.update(tracked([[104, 98, 203, 201], [600, 300, 700, 400]]), restart)
+    assert [v.placement.since for v in violations] == [here.first_seen]  # confirmed at once, no new dwell
+    manager.update(violations, frame)
+    assert sink.calls == [("updated", here.id)] and here.last_seen == frame.time
+    assert dwell.resumed == [here.id] and dwell.pending == [gone]
+    assert dwell.expire_pending(restart) == []
+    assert dwell.expire_pending(restart + timedelta(seconds=31)) == [gone]
+    assert sink.calls[-1] == ("closed", gone.id) and gone.last_seen == restart - timedelta(minutes=2)
+
+
+def test_a_moved_object_does_not_inherit_the_stored_event():
+    restart = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+    event = stored_event([100, 100, 200, 200], restart)
+    manager = EventManager("cam-1", {}, {"bike": 30.0}, lambda c, k: {}, Recorder())
+    dwell = ResumingDwellRule(CameraConfig.model_validate(CAMERA).rules, [event], manager)
+    assert dwell.update(tracked([[150, 150, 250, 250]]), restart) == []  # IoU 0.14: a new placement
+    assert dwell.pending == [event] and manager.open == {}
+
+
+def test_reload_swaps_zones_and_rules_of_a_running_pipeline(coco_card):
+    from detector.pipeline import CameraPipeline
+
+    pipeline = CameraPipeline(CameraConfig.model_validate(CAMERA), coco_card, sink=Recorder())
+    pipeline.sink.snapshots = type("S", (), {"camera": None})()
+    fresh = CameraConfig.model_validate({**CAMERA, "rules": {"bike": {"min_dwell_s": 9, "close_after_s": 70}},
+                                         "zones": [{"id": "z", "type": "ignore", "polygon": [[0, 0], [1, 0], [1, 1]]}]})
+    apply_rules(pipeline, fresh)
+    assert pipeline.zones.camera is fresh and pipeline.dwell.rules["bike"].min_dwell_s == 9
+    assert pipeline.tracker.max_age_s == {"bike": 70} == pipeline.events.close_after_s
+    assert pipeline.sink.snapshots.camera is fresh and Kind.BIKE in pipeline.camera.rules
+
+
+# -- readers on real files and a silent server ------------------------------------------------------
+
+def reader_for(source: str, tmp_path: Path, fps: float = 2.0, **watchdog: float) -> tuple[LiveReader, list]:
+    config = WatchConfig.model_validate({"out": str(tmp_path), "cameras": [{**CAMERA, "source": source}],
+                                         "reconnect": {"initial_s": 0.2, "max_s": 0.5, "open_timeout_s": 3,
+                                                       "read_timeout_s": 3},
+                                         "watchdog": watchdog or {}})
+    got: list = []
+    reader = LiveReader(config.cameras[0], fps, config.reconnect, config.watchdog, lambda cam, f: got.append(f))
+    return reader, got
+
+
+def test_a_file_source_plays_at_its_pace_with_wall_clock_times_in_the_camera_zone(tmp_path, bike_scene):
+    video = media.still_video(tmp_path / "bikes.mp4", [(bike_scene.image, 2.0)])
+    reader, got = reader_for(str(video), tmp_path)
+    began = datetime.now(TZ)
+    reader.start()
+    time.sleep(3.2)  # more than the 2 s file: it loops
+    reader.stop()
+    assert 5 <= len(got) <= 8, len(got)  # 2 fps sampled from 5 fps, in real time
+    assert all(f.time.tzinfo == TZ and f.time >= began for f in got)
+    assert [f.index for f in got] == sorted(f.index for f in got) and got[0].image.shape == (640, 1280, 3)
+    assert reader.stats.state == State.STOPPED and reader.stats.errors == 0
+
+
+def test_keyframes_alone_are_decoded_when_they_come_as_often_as_the_sampling(tmp_path, bike_scene):
+    video = media.still_video(tmp_path / "bikes.mp4", [(bike_scene.image, 6.0)])  # a keyframe every 2 s
+    reader, got = reader_for(str(video), tmp_path, fps=0.5)
+    reader.start()
+    time.sleep(3.0)
+    keyframes_only = reader.stats.keyframes_only
+    reader.stop()
+    assert keyframes_only and len(got) >= 2 and reader.stats.reconnects == 0
+    assert all(f.pts_s % 2.0 < 0.01 for f in got), [f.pts_s for f in got]
+
+
+def test_black_frames_never_reach_the_model(tmp_path):
+    video = media.still_video(tmp_path / "black.mp4", [(np.zeros((360, 640, 3), np.uint8), 2.0)], noise=0)
+    reader, got = reader_for(str(video), tmp_path)
+    reader.start()
+    time.sleep(1.5)
+    reader.stop()
+    assert got == [] and reader.stats.rejected["flat"] >= 2
+
+
+def frozen_video(path: Path, image: np.ndarray, seconds: float, fps: int = 5) -> Path:
+    """A camera stuck on one picture: its encoder repeats it, so every decoded frame is bit-identical."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = image.shape[1], image.shape[0], "yuv444p"
+        stream.options = {"preset": "ultrafast", "qp": "0", "g": str(2 * fps)}
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        for _ in range(round(seconds * fps)):
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_watchdog_restarts_a_frozen_picture(tmp_path, bike_scene):
+    video = frozen_video(tmp_path / "frozen.mp4", bike_scene.image, seconds=6.0)
+    reader, got = reader_for(str(video), tmp_path, frozen_s=1.0)
+    watchdog = Watchdog({"cam-1": reader}, reader.watchdog, interval_s=0.2)
+    reader.start()
+    watchdog.start()
+    time.sleep(3.0)
+    watchdog.stop()
+    reader.stop()
+    assert reader.stats.watchdog_restarts >= 1 and len(got) >= 2
+
+
+def test_watchdog_restarts_a_source_that_connects_but_never_sends(tmp_path):
+    with socket.socket() as silent:  # accepts the TCP connection, then says nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        reader, got = reader_for(f"rtsp://127.0.0.1:{silent.getsockname()[1]}/x", tmp_path, no_frame_s=1.0)
+        watchdog = Watchdog({"cam-1": reader}, reader.watchdog, interval_s=0.2)
+        reader.start()
+        watchdog.start()
+        time.sleep(2.8)
+        watchdog.stop()
+        reader.stop(timeout=0.1)
+    assert got == [] and reader.stats.watchdog_restarts >= 1
+
+
+def test_watchdog_settings_default_to_twenty_seconds():
+    assert WatchdogSettings().no_frame_s == 20
+
+
+def test_a_busy_http_port_is_a_one_line_error(tmp_path, coco_card):
+    from detector.errors import StreetwatchError
+    from detector.watch import Worker
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        config = WatchConfig.model_validate({"out": str(tmp_path), "http": {"port": busy.getsockname()[1]},
+                                             "cameras": [{**CAMERA, "source": "a.mp4"}]})
+        worker = Worker(config, coco_card, detector=object())  # type: ignore[arg-type]
+        with pytest.raises(StreetwatchError, match=r"cannot serve /healthz on 127\.0\.0\.1"):
+            worker.run()
+
+
+def test_an_http_mjpeg_camera_is_sampled_by_arrival_not_by_its_made_up_timestamps(tmp_path, bike_scene):
+    """MJPEG over HTTP (multipart/x-mixed-replace) at 5 fps; FFmpeg stamps it as if it were 25 fps."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.rtsp import write_frames
+
+    jpegs = [p.read_bytes() for p in sorted(write_frames(tmp_path / "frames", bike_scene.image, count=3).iterdir())]
+    done = threading.Event()
+
+    class Mjpeg(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            i = 0
+            while not done.is_set():
+                jpeg = jpegs[i % len(jpegs)]
+                i += 1
+                try:
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                                     + jpeg + b"\r\n")
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Mjpeg)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        reader, got = reader_for(f"http://127.0.0.1:{server.server_address[1]}/video.mjpg", tmp_path)
+        reader.start()
+        time.sleep(4.0)
+        reader.stop()
+    finally:
+        done.set()
+        server.shutdown()
+        server.server_close()
+    assert 6 <= len(got) <= 9, len(got)  # 2 fps asked, for about 4 s
+    assert got[0].image.shape == bike_scene.image.shape and reader.stats.errors == 0
+
+
+def test_an_hls_camera_is_sampled_by_its_timestamps(tmp_path, bike_scene):
+    """HLS arrives a segment at a time; its frames are still sampled at 2 per second of its own time."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    import av
+
+    folder = tmp_path / "hls"
+    folder.mkdir()
+    with av.open(str(folder / "cam.m3u8"), mode="w", format="hls",
+                 options={"hls_time": "2", "hls_playlist_type": "vod"}) as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 640, 320, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "10"}
+        image = bike_scene.image[::2, ::2].copy()
+        rng = np.random.default_rng(0)
+        for _ in range(30):  # 6 s
+            noisy = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(noisy, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        reader, got = reader_for(f"http://127.0.0.1:{server.server_address[1]}/cam.m3u8", tmp_path)
+        reader.start()
+        wait = time.monotonic() + 10
+        while reader.stats.errors == 0 and time.monotonic() < wait:  # the playlist ends: one pass read
+            time.sleep(0.1)
+        reader.stop()
+    finally:
+        server.shutdown()
+        server.server_close()
+    first_pass = [f for f in got if f.index <= 12]
+    assert 11 <= len(first_pass) <= 12, [f.pts_s for f in got]  # 6 s at 2 fps, read faster than real time
+    assert [round(f.pts_s * 2) for f in first_pass] == list(range(len(first_pass)))
+    assert all(f.time <= datetime.now(TZ) for f in got)  # never stamped in the future

@@ -1,0 +1,215 @@
+"""`streetwatch watch` against a real RTSP server (GStreamer) with the real model: faults injected.
+
+The stream is the parked-bike scene composed from real photos (tests/media.py), two bikes outside the
+bike bay, so two violations are in view the whole time. Short dwell, long close_after, so the run is short
+and an outage of 15 s is within one event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.rtsp import REPO, RtspServer, free_port, write_frames
+
+BAY = [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]
+
+
+def wait_for(predicate: Any, timeout: float, what: str, step: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class WorkerProcess:
+    """`python -m detector.cli watch` as its own process, observed through HTTP and its SQLite file."""
+
+    def __init__(self, config: Path, out: Path, port: int, log: Path) -> None:
+        self.config, self.out, self.port, self.log = config, out, port, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "detector.cli", "--log-level", "INFO", "watch", "--config", str(self.config),
+                   "--log-json"]
+        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                                        stderr=self.log.open("ab"), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        wait_for(lambda: self.health() is not None, 120, "the worker's /healthz")
+
+    def _get(self, path: str) -> tuple[int, bytes] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except OSError:
+            return None
+
+    def health(self) -> dict[str, Any] | None:
+        got = self._get("/healthz")
+        return json.loads(got[1]) if got else None
+
+    def metric(self, name: str, camera: str) -> float:
+        got = self._get("/metrics")
+        assert got is not None and got[0] == 200
+        for line in got[1].decode().splitlines():
+            if line.startswith(f'{name}{{camera="{camera}"}}'):
+                return float(line.split()[-1])
+        raise AssertionError(f"{name} for {camera} not in /metrics")
+
+    def events(self) -> list[dict[str, Any]]:
+        path = self.out / "events.sqlite"
+        if not path.exists():
+            return []
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute("SELECT id, camera_id, status, first_seen, last_seen FROM events")]
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            db.close()
+
+    def terminate(self) -> tuple[int, float]:
+        assert self.process is not None
+        began = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(30)
+        return code, time.monotonic() - began
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def last_seen(events: list[dict[str, Any]]) -> dict[str, float]:
+    from datetime import datetime
+
+    return {e["id"]: datetime.fromisoformat(e["last_seen"]).timestamp() for e in events}
+
+
+@pytest.fixture
+def setup(tmp_path: Path, bike_scene, shared):
+    frames = write_frames(tmp_path / "frames", bike_scene.image)
+    stuck = socket.socket()  # accepts connections and never answers: a camera hung mid-handshake
+    stuck.bind(("127.0.0.1", 0))
+    stuck.listen(16)
+    server = RtspServer({"bikes": frames}, log=tmp_path / "rtsp.log")
+    port = free_port()
+    config = {
+        "out": "out",
+        "fps": 2,
+        "reconnect": {"initial_s": 0.5, "max_s": 2.0},
+        "watchdog": {"no_frame_s": 8},
+        "http": {"port": port},
+        "cameras": [
+            {
+                "camera": {"id": "cam-bikes", "timezone": "Europe/Amsterdam"},
+                "source": server.url("bikes"),
+                "zones": [{"id": "bike-bay", "type": "allowed", "kinds": ["bike"], "polygon": BAY}],
+                "rules": {"bike": {"min_dwell_s": 4, "close_after_s": 40}},
+            },
+            {   # a camera that never comes up: nothing listens on this port
+                "camera": {"id": "cam-never", "timezone": "Asia/Shanghai"},
+                "source": f"rtsp://127.0.0.1:{free_port()}/none",
+                "rules": {"bike": {"min_dwell_s": 4}},
+            },
+            {
+                "camera": {"id": "cam-stuck", "timezone": "Asia/Shanghai"},
+                "source": f"rtsp://127.0.0.1:{stuck.getsockname()[1]}/hung",
+                "rules": {"bike": {"min_dwell_s": 4}},
+            },
+        ],
+    }
+    path = tmp_path / "watch.yaml"
+    path.write_text(yaml.safe_dump(config))
+    worker = WorkerProcess(path, tmp_path / "out", port, tmp_path / "worker.log")
+    yield server, worker, config, path
+    worker.kill()
+    server.kill()
+    stuck.close()
+    print((tmp_path / "worker.log").read_text()[-4000:])
+
+
+def test_outage_restart_and_reload_keep_one_event_per_violation(setup):
+    server, worker, config, path = setup
+    server.start()
+    worker.start()
+
+    # Two bikes outside the bay become two open events; the dead camera does not hold them up.
+    events = wait_for(lambda: len(worker.events()) >= 2 and worker.events(), 120, "two open events")
+    ids = {e["id"] for e in events}
+    assert len(ids) == 2 and {e["status"] for e in events} == {"open"}
+    health = worker.health()
+    assert health["cameras"]["cam-bikes"]["state"] == "streaming"
+    assert health["cameras"]["cam-never"]["state"] in ("backoff", "connecting")
+    assert health["cameras"]["cam-never"]["frames"] == 0
+    assert worker.metric("streetwatch_source_errors_total", "cam-never") >= 1
+
+    # The server dies for 15 s and comes back: the worker reconnects and the same events go on.
+    server.kill()
+    killed = time.time()
+    time.sleep(15)
+    assert worker.health()["cameras"]["cam-bikes"]["state"] != "streaming"
+    back = server.start()
+    first = wait_for(lambda: (worker.health()["cameras"]["cam-bikes"]["last_frame_unix"] or 0) > back
+                     and worker.health()["cameras"]["cam-bikes"]["last_frame_unix"], 30, "a frame after the return")
+    print(f"server down {back - killed:.1f}s; first new frame {first - back:.2f}s after its return")
+    assert worker.metric("streetwatch_reconnects_total", "cam-bikes") >= 1
+    assert worker.metric("streetwatch_watchdog_restarts_total", "cam-stuck") >= 1  # hung, restarted, alone
+    assert worker.health()["cameras"]["cam-stuck"]["frames"] == 0
+    wait_for(lambda: min(last_seen(worker.events()).values()) > back, 30, "events seen after the return")
+    events = worker.events()
+    assert {e["id"] for e in events} == ids and {e["status"] for e in events} == {"open"}  # no duplicate
+
+    # SIGTERM: exit 0 within 10 s, and the open events are saved as they were.
+    before = last_seen(worker.events())
+    code, took = worker.terminate()
+    assert code == 0 and took < 10, (code, took)
+    saved = worker.events()
+    assert {e["id"] for e in saved} == ids and {e["status"] for e in saved} == {"open"}
+    assert all(last_seen(saved)[i] >= before[i] for i in ids)
+
+    # A restart continues both events (same ids) instead of opening new ones after a fresh dwell.
+    restarted = time.time()
+    worker.start()
+    wait_for(lambda: min(last_seen(worker.events()).values()) > restarted, 90, "resumed events seen again")
+    events = worker.events()
+    assert {e["id"] for e in events} == ids and {e["status"] for e in events} == {"open"}
+
+    # SIGHUP with the whole frame a bike bay: the stream stays up, the bikes stop being violations.
+    errors = worker.metric("streetwatch_source_errors_total", "cam-bikes")
+    config["cameras"][0]["zones"][0]["polygon"] = [[0, 0], [1, 0], [1, 1], [0, 1]]
+    path.write_text(yaml.safe_dump(config))
+    frames = worker.metric("streetwatch_frames_total", "cam-bikes")
+    worker.process.send_signal(signal.SIGHUP)
+    time.sleep(3)  # a frame in flight may still count under the old zones
+    frozen = last_seen(worker.events())
+    time.sleep(4)
+    assert last_seen(worker.events()) == frozen
+    assert worker.metric("streetwatch_frames_total", "cam-bikes") > frames + 4
+    assert worker.metric("streetwatch_source_errors_total", "cam-bikes") == errors
+    code, took = worker.terminate()
+    assert code == 0 and took < 10, (code, took)
+    assert {e["id"] for e in worker.events()} == ids
+    # --log-json: one JSON object per line, telling what happened to which camera.
+    logged = [json.loads(line) for line in worker.log.read_text().splitlines() if line.startswith("{")]
+    assert {e["event_id"] for e in logged if e.get("event") == "resumed"} == ids
+    assert any(e.get("event") == "source_down" and e.get("camera") == "cam-bikes" for e in logged)
+    assert any(e.get("event") == "reloaded" for e in logged)
