@@ -66,7 +66,8 @@ class StoreSink:
     """
 
     def __init__(self, store: EventStore, jsonl: JsonlLog, snapshots: SnapshotWriter,
-                 snapshot_every_s: float = 30.0, watch: Stopwatch | None = None) -> None:
+                 snapshot_every_s: float = 30.0, watch: Stopwatch | None = None,
+                 remember_closed: bool = False) -> None:
         self.watch = watch or Stopwatch()
         self.store = store
         self.jsonl = jsonl
@@ -74,7 +75,8 @@ class StoreSink:
         self.snapshot_every_s = snapshot_every_s
         self._dirty: dict[str, Event] = {}
         self._written_at: dict[str, datetime] = {}
-        self.closed_events: list[Event] = []
+        self.remember_closed = remember_closed  # a scan reports its events; a months-long worker must not
+        self.closed_ids: list[str] = []
 
     def opened(self, event: Event) -> None:
         self._snapshot(event)
@@ -94,7 +96,8 @@ class StoreSink:
         with self.watch.time("store"):
             self.store.upsert([event])
             self.jsonl.append(event)
-        self.closed_events.append(event)
+        if self.remember_closed:
+            self.closed_ids.append(event.id)
 
     def flush(self) -> None:
         """One transaction for all events changed by a frame."""
@@ -263,7 +266,7 @@ def scan(
     out_dir.mkdir(parents=True, exist_ok=True)
     store = EventStore(out_dir / "events.sqlite")
     jsonl = JsonlLog(out_dir / "events.jsonl")
-    sink = StoreSink(store, jsonl, SnapshotWriter(out_dir, camera), watch=watch)
+    sink = StoreSink(store, jsonl, SnapshotWriter(out_dir, camera), watch=watch, remember_closed=True)
     pipeline = CameraPipeline(camera, loaded, sink, static_recheck_s=static_recheck_s)
     try:
         for source in sources:
@@ -273,7 +276,7 @@ def scan(
         with watch.time("pipeline"):
             pipeline.end()
         jsonl.rewrite(store.events())
-        run_ids = {e.id for e in sink.closed_events}
+        run_ids = set(sink.closed_ids)
         result.events = [e for e in store.events() if e["id"] in run_ids]
         store.close()
     result.wall_s = time.perf_counter() - began
