@@ -110,7 +110,8 @@ def read_source(root: Path, mapping: dict[str, str], targets: list[str], limit: 
     labelled = {t for t in to_target.values() if t in targets}
     dropped = sorted({names[i] for i, t in to_target.items() if t not in targets})
     if dropped:
-        print(f"{root.name}: dropping classes not in our list: {', '.join(dropped)}")
+        more = f" and {len(dropped) - 8} more" if len(dropped) > 8 else ""
+        print(f"{root.name}: dropping classes not in our list: {', '.join(dropped[:8])}{more}")
     items = []
     for split in SPLITS:
         folder = root / "images" / split
