@@ -144,6 +144,15 @@ def _scores(dets: Any) -> dict[str, float]:
     return out
 
 
+def _why(dets: Any) -> dict[str, str]:
+    """The class behind each raised kind's best box (for vending: which stall objects plus a person)."""
+    best: dict[str, tuple[float, str]] = {}
+    for kind, conf, name in zip(dets.kind, dets.confidence, dets.class_name, strict=True):
+        if float(conf) > best.get(str(kind), (-1.0, ""))[0]:
+            best[str(kind)] = (float(conf), str(name))
+    return {k: v[1] for k, v in best.items()}
+
+
 def _rates(truth: list[bool], raised: list[bool], n_no: int) -> dict[str, Any]:
     tp = sum(t and r for t, r in zip(truth, raised, strict=True))
     fp = sum(r and not t for t, r in zip(truth, raised, strict=True))
@@ -202,7 +211,7 @@ def _run(todo: list[tuple[dict[str, str], np.ndarray]], kinds: list[str], exact:
     out = []
     for (row, _), at_card, low in zip(todo, exact.detect(frames), loose.detect(frames), strict=True):
         out.append({"file": row["file"], "labels": {k: row.get(k, "") for k in kinds},
-                    "raised": _scores(at_card), "score": _scores(low)})
+                    "raised": _scores(at_card), "raised_by": _why(at_card), "score": _scores(low)})
     return out
 
 

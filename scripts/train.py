@@ -31,7 +31,8 @@ from detector.modelcard import load_card, sha256_of  # noqa: E402
 
 KINDS = {"garbage": "garbage", "bicycle": "bike", "motorcycle": "bike", "vending": "vending"}
 # Starting thresholds: those of models/coco.yaml for COCO classes; tune garbage with `streetwatch eval`.
-THRESHOLDS = {"garbage": 0.35, "bicycle": 0.30, "motorcycle": 0.40, "person": 0.40, "bench": 0.40, "vending": 0.40}
+THRESHOLDS = {"garbage": 0.35, "bicycle": 0.30, "motorcycle": 0.40, "person": 0.40, "bench": 0.40, "vending": 0.40,
+              "umbrella": 0.35, "dining table": 0.35}
 VENDING_RULE = {"stall_classes": ["umbrella", "dining table", "bench"],
                 "produce_classes": ["banana", "apple", "orange", "broccoli", "carrot"],
                 "min_produce": 3, "person_class": "person", "max_gap": 0.5}

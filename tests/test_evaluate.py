@@ -81,7 +81,8 @@ def test_images_mode_measures_what_the_detector_raises(labelled: Path, detector)
 
 def test_images_mode_cli_table_json_and_exit_code(labelled: Path, tmp_path: Path) -> None:
     csv = tmp_path / "labels.csv"
-    csv.write_text((labelled / "labels.csv").read_text() + "missing.jpg,yes,no\n")
+    lines = [*(labelled / "labels.csv").read_text().splitlines(), "missing.jpg,yes,no"]
+    csv.write_text("\n".join([lines[0] + ",vending"] + [line + ",skip" for line in lines[1:]]) + "\n")
     out = tmp_path / "report.json"
     result = streetwatch("eval", str(labelled), "--labels", str(csv), "--model", "coco", "--imgsz", "320",
                          "--out", str(out))
@@ -89,6 +90,8 @@ def test_images_mode_cli_table_json_and_exit_code(labelled: Path, tmp_path: Path
     assert "false-alarm" in result.stdout and "missing.jpg: missing or unreadable" in result.stdout
     report = json.loads(out.read_text())
     assert report["kinds"]["bike"]["yes"] == 3 and report["imgsz"] == 320
+    vending = report["kinds"]["vending"]  # the COCO card raises vending through its composite rule
+    assert vending["detectable"] is True and vending["left_out"] == 6 and vending["yes"] == 0
 
 
 @pytest.mark.parametrize(("header", "message"), [("image,bike", "no 'file' column"),
