@@ -68,7 +68,8 @@ def export(args: argparse.Namespace) -> dict[str, Path]:
         card["metrics"] = {"export": {"format": fmt, "from_sha256": loaded.weights_sha256,
                                       "seconds": round(time.monotonic() - started),
                                       **({"calibration": f"{args.calib_images} train images of {args.data}"}
-                                         if options.get("int8") else {})}}
+                                         if options.get("int8") else {})},
+                           "source_val": loaded.card.metrics.get("val", {})}  # the .pt's; see --val for this export
         path = args.out / f"{stem}-{fmt}.yaml"
         path.write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
         cards[fmt] = path
