@@ -77,7 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     schema = config_commands.add_parser("schema", help="print the JSON schema (for editor completion)")
     schema.add_argument("--card", action="store_true", help="the model card schema instead of the camera's")
     add_watch_parser(commands)
+    add_eval_parser(commands)
     return parser
+
+
+def add_eval_parser(commands: Any) -> None:
+    ev = commands.add_parser("eval", help="measure a model card on a YOLO dataset or on photos with image labels")
+    ev.add_argument("data", type=Path, help="YOLO dataset (folder with data.yaml, or the yaml), or an image folder")
+    ev.add_argument("--labels", type=Path, help="image-level CSV: file + one yes/no column per kind "
+                    "(default: DATA/labels.csv); images are looked up in DATA/images, else DATA")
+    ev.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
+    ev.add_argument("--weights", type=Path, help="weights file or export folder overriding the card's")
+    ev.add_argument("--imgsz", type=int, help="inference size overriding the card's")
+    ev.add_argument("--split", default="val", help="dataset split for a YOLO dataset (val)")
+    ev.add_argument("--out", type=Path, help="JSON report (default: out/eval/CARD-DATA.json)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_rescan(args)
         if args.command == "watch":
             return run_watch(args)
+        if args.command == "eval":
+            return run_eval(args)
         if args.config_command == "check":
             return run_check(args.files)
         model = ModelCard if args.card else CameraConfig
@@ -129,6 +144,29 @@ def run_check(files: list[Path]) -> int:
             print(f"error: {e}", file=sys.stderr)
             status = 2
     return status
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Box metrics on a YOLO dataset, or image-level "would it raise this kind" on labelled photos."""
+    from detector import evaluate
+
+    loaded = evaluate.with_imgsz(load_card(args.model, weights=args.weights), args.imgsz)
+    loaded.weights_path  # noqa: B018 - a missing file is an error before any work
+    if evaluate.is_yolo_dataset(args.data):
+        report = evaluate.evaluate_dataset(loaded, args.data, split=args.split)
+        table = evaluate.dataset_table(report)
+    else:
+        images = args.data / "images" if (args.data / "images").is_dir() else args.data
+        if not images.is_dir():
+            raise StreetwatchError("not a folder of images nor a YOLO dataset", path=args.data,
+                                   fix="pass a dataset folder with data.yaml, or an image folder with labels.csv")
+        report = evaluate.evaluate_images(loaded, images, args.labels or args.data / "labels.csv")
+        table = evaluate.images_table(report)
+    out = args.out or Path("out") / "eval" / f"{loaded.card.name}-{args.data.resolve().name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{table}\nreport: {out}")
+    return 1 if report.get("skipped") else 0
 
 
 def run_scan(args: argparse.Namespace) -> int:

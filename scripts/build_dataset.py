@@ -1,0 +1,286 @@
+"""Merge YOLO datasets into one training set with streetwatch's class list.
+
+Why: each public dataset labels one thing (trash bags, bicycles). Fine-tuned on them alone, a model
+forgets the people, bikes and stall objects the other kinds need. So every source keeps its own labels
+(mapped to our names, e.g. general_trashbag -> garbage), and the COCO classes it does not label are
+pseudo-labelled by the larger COCO YOLOv8s. Video frames without garbage can be added as negatives.
+
+    python scripts/build_dataset.py --out data/streetwatch \\
+        --source ../shared/datasets/trashbags --source ../shared/datasets/bicycles \\
+        --frames ../shared/videos/vtest.avi --frames ../shared/videos/intel-car-detection.mp4
+
+Images are symlinked, labels written as boxes (segmentation polygons become their bounding boxes).
+The output is deterministic: same inputs, same files, same `manifest.json` hashes. A source class named
+(or mapped to) `vending` adds a `vending` class, which a trained card then reports directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from detector.errors import ConfigError, StreetwatchError  # noqa: E402
+
+# Our classes: garbage, the bike classes, and every COCO class the composite vending rule of
+# models/coco.yaml uses (so a trained card keeps that rule). `vending` joins when a source has it.
+BASE_CLASSES = ["garbage", "bicycle", "motorcycle", "person", "umbrella", "dining table", "bench",
+                "banana", "apple", "orange", "broccoli", "carrot"]
+OPTIONAL_CLASSES = ["vending"]
+DEFAULT_MAP = {"general_trashbag": "garbage", "other_trashbag": "garbage", "trashbag": "garbage",
+               "trash": "garbage", "bike": "bicycle", "stall": "vending"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+SPLITS = ("train", "val")
+
+
+@dataclass
+class Item:
+    """One output image: where it comes from, its boxes (class name, cx, cy, w, h) and what it lacks."""
+
+    name: str
+    split: str
+    image: Path
+    boxes: list[tuple[str, float, float, float, float]] = field(default_factory=list)
+    labelled: set[str] = field(default_factory=set)  # target classes the source labels on this image
+
+
+def parse_map(pairs: list[str]) -> dict[str, str]:
+    mapping = dict(DEFAULT_MAP)
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--map {pair!r} is not SOURCE=TARGET", fix="e.g. --map litter=garbage")
+        src, dst = pair.split("=", 1)
+        mapping[src.strip()] = dst.strip()
+    return mapping
+
+
+def read_names(data_yaml: Path) -> list[str]:
+    data = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, dict):
+        return [str(names[k]) for k in sorted(names)]
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    raise ConfigError("data.yaml has no 'names'", path=data_yaml, fix="list the class names under names:")
+
+
+def label_boxes(label: Path) -> list[tuple[int, float, float, float, float]]:
+    """YOLO boxes or polygons -> (class, cx, cy, w, h); a polygon becomes its bounding box."""
+    boxes = []
+    if not label.exists():
+        return boxes
+    for line in label.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        cls, values = int(float(parts[0])), [float(v) for v in parts[1:]]
+        if len(values) == 4:
+            boxes.append((cls, *values))
+            continue
+        xs, ys = values[0::2], values[1::2]
+        x1, x2, y1, y2 = max(min(xs), 0.0), min(max(xs), 1.0), max(min(ys), 0.0), min(max(ys), 1.0)
+        if x2 > x1 and y2 > y1:
+            boxes.append((cls, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1))
+    return boxes
+
+
+def pick(files: list[Path], limit: int | None) -> list[Path]:
+    """A deterministic spread sample (ordered by a hash of the name), in name order."""
+    if limit is None or len(files) <= limit:
+        return sorted(files)
+    ranked = sorted(files, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())
+    return sorted(ranked[:limit])
+
+
+def read_source(root: Path, mapping: dict[str, str], targets: list[str], limit: int | None) -> list[Item]:
+    data_yaml = root / "data.yaml"
+    if not data_yaml.exists():
+        raise ConfigError("not a YOLO dataset (no data.yaml)", path=root, fix="point --source at a dataset folder")
+    names = read_names(data_yaml)
+    to_target = {i: mapping.get(n, n) for i, n in enumerate(names)}
+    labelled = {t for t in to_target.values() if t in targets}
+    dropped = sorted({names[i] for i, t in to_target.items() if t not in targets})
+    if dropped:
+        more = f" and {len(dropped) - 8} more" if len(dropped) > 8 else ""
+        print(f"{root.name}: dropping classes not in our list: {', '.join(dropped[:8])}{more}")
+    items = []
+    for split in SPLITS:
+        folder = root / "images" / split
+        if not folder.is_dir():
+            continue
+        files = pick([p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES], limit)
+        for image in files:
+            label = root / "labels" / split / f"{image.stem}.txt"
+            boxes = [(to_target[c], *b) for c, *b in label_boxes(label) if to_target.get(c) in targets]
+            items.append(Item(f"{root.name}__{image.name}", split, image, boxes, set(labelled)))  # type: ignore[arg-type]
+    return items
+
+
+def read_frames(video: Path, every_s: float, out: Path, val_every: int) -> list[Item]:
+    """Frames of a video as negatives (no garbage); persons and bikes come from pseudo-labels."""
+    import av
+
+    if not video.exists():
+        raise ConfigError("video not found", path=video, fix="pass an existing file to --frames")
+    items, next_t, index = [], 0.0, 0
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            t = float(frame.pts * stream.time_base) if frame.pts is not None else index * every_s
+            if t + 1e-6 < next_t:
+                continue
+            next_t = t + every_s
+            split = "val" if val_every and index % val_every == val_every - 1 else "train"
+            name = f"{video.stem}__{index:05d}.jpg"
+            path = out / "frames" / name
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                frame.to_image().save(path, quality=92)
+            items.append(Item(f"frames__{name}", split, path, [], {"garbage"}))
+            index += 1
+    return items
+
+
+def pseudo_label(items: list[Item], targets: list[str], weights: Path, conf: float, imgsz: int) -> int:
+    """Add COCO YOLOv8s boxes for the COCO classes a source does not label; skip boxes on labelled ones."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights), task="detect")
+    coco = {name: idx for idx, name in model.names.items()}
+    added = 0
+    groups: dict[frozenset[str], list[Item]] = {}
+    for item in items:
+        missing = frozenset(t for t in targets if t in coco and t not in item.labelled)
+        if missing:
+            groups.setdefault(missing, []).append(item)
+    for missing, group in sorted(groups.items(), key=lambda kv: sorted(kv[0])):
+        classes = sorted(coco[t] for t in missing)
+        for start in range(0, len(group), 16):
+            batch = group[start : start + 16]
+            results = model.predict([str(i.image) for i in batch], imgsz=imgsz, conf=conf, classes=classes,
+                                    device="cpu", verbose=False)
+            for item, result in zip(batch, results, strict=True):
+                xywhn = result.boxes.xywhn.cpu().numpy()
+                for cls, box in zip(result.boxes.cls.cpu().numpy().astype(int), xywhn, strict=True):
+                    cand = (model.names[cls], *(round(float(v), 6) for v in box))
+                    if not any(iou(cand[1:], b[1:]) >= 0.6 for b in item.boxes):  # a bike labelled as bicycle
+                        item.boxes.append(cand)  # type: ignore[arg-type]
+                        added += 1
+            print(f"  pseudo-labelled {min(start + 16, len(group))}/{len(group)} images "
+                  f"({', '.join(sorted(missing))})", end="\r", flush=True)
+        print()
+    return added
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ax1, ay1, ax2, ay2 = a[0] - a[2] / 2, a[1] - a[3] / 2, a[0] + a[2] / 2, a[1] + a[3] / 2
+    bx1, by1, bx2, by2 = b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2
+    w, h = min(ax2, bx2) - max(ax1, bx1), min(ay2, by2) - max(ay1, by1)
+    inter = max(w, 0) * max(h, 0)
+    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-12)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write(items: list[Item], classes: list[str], out: Path) -> dict[str, object]:
+    """Write symlinks, label files, data.yaml and a manifest whose hashes identify the training data."""
+    index = {c: i for i, c in enumerate(classes)}
+    digests = {s: hashlib.sha256() for s in SPLITS}
+    for split in SPLITS:
+        for sub in ("images", "labels"):
+            folder = out / sub / split
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.iterdir():  # a rebuild must not keep images of a previous run
+                old.unlink()
+    for item in sorted(items, key=lambda i: (i.split, i.name)):
+        link = out / "images" / item.split / item.name
+        link.symlink_to(item.image.resolve())
+        lines = [f"{index[c]} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}" for c, cx, cy, w, h in item.boxes]
+        text = "\n".join(lines) + ("\n" if lines else "")
+        (out / "labels" / item.split / f"{Path(item.name).stem}.txt").write_text(text, encoding="utf-8")
+        digests[item.split].update(f"{item.name}\0{file_sha256(item.image)}\0{text}\0".encode())
+    data = {"path": str(out.resolve()), "train": "images/train", "val": "images/val",
+            "names": dict(enumerate(classes))}
+    (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    manifest = {"classes": classes, "sha256": {s: d.hexdigest() for s, d in digests.items()},
+                "images": {s: sum(i.split == s for i in items) for s in SPLITS}}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def print_counts(items: list[Item], classes: list[str]) -> None:
+    boxes = Counter((i.split, b[0]) for i in items for b in i.boxes)
+    images = Counter((i.split, c) for i in items for c in {b[0] for b in i.boxes})
+    totals = Counter(i.split for i in items)
+    empty = Counter(i.split for i in items if not i.boxes)
+    print(f"{'class':<14}" + "".join(f"{s + ' boxes':>12}{s + ' imgs':>11}" for s in SPLITS))
+    for c in classes:
+        print(f"{c:<14}" + "".join(f"{boxes[s, c]:>12}{images[s, c]:>11}" for s in SPLITS))
+    print(f"{'(no boxes)':<14}" + "".join(f"{'':>12}{empty[s]:>11}" for s in SPLITS))
+    print(f"{'images':<14}" + "".join(f"{'':>12}{totals[s]:>11}" for s in SPLITS))
+
+
+def build(args: argparse.Namespace) -> dict[str, object]:
+    mapping = parse_map(args.map)
+    known = BASE_CLASSES + OPTIONAL_CLASSES
+    items: list[Item] = []
+    for source in args.source:
+        items += read_source(source, mapping, known, args.limit)
+    for video in args.frames:
+        items += read_frames(video, args.frame_every, args.out, args.frames_val_every)
+    if not items:
+        raise ConfigError("no images found in the sources", fix="pass --source DATASET folders with images/train")
+    present = {b[0] for i in items for b in i.boxes} | {c for i in items for c in i.labelled}
+    classes = BASE_CLASSES + [c for c in OPTIONAL_CLASSES if c in present]
+    for item in items:
+        item.labelled &= set(classes)
+    if not args.no_pseudo:
+        added = pseudo_label(items, classes, args.pseudo_weights, args.pseudo_conf, args.pseudo_imgsz)
+        print(f"pseudo-labels added: {added} (COCO {args.pseudo_weights.name}, conf >= {args.pseudo_conf})")
+    manifest = write(items, classes, args.out)
+    print_counts(items, classes)
+    print(f"wrote {args.out / 'data.yaml'} (train {manifest['sha256']['train'][:12]}, "  # type: ignore[index]
+          f"val {manifest['sha256']['val'][:12]})")  # type: ignore[index]
+    return manifest
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    shared = REPO.parent / "shared"
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="output folder (outside the repository, or data/)")
+    p.add_argument("--source", type=Path, action="append", default=[], help="a YOLO dataset folder (repeatable)")
+    p.add_argument("--map", action="append", default=[], metavar="SRC=DST",
+                   help="extra source class -> our class (general_trashbag/other_trashbag -> garbage built in)")
+    p.add_argument("--frames", type=Path, action="append", default=[], help="a video whose frames are negatives")
+    p.add_argument("--frame-every", type=float, default=4.0, help="seconds between frames taken from --frames (4)")
+    p.add_argument("--frames-val-every", type=int, default=5, help="every Nth frame goes to val (5; 0: none)")
+    p.add_argument("--limit", type=int, help="at most N images per source split (a deterministic sample)")
+    p.add_argument("--pseudo-weights", type=Path, default=shared / "models" / "yolov8s.pt")
+    p.add_argument("--pseudo-conf", type=float, default=0.4, help="confidence of kept pseudo-labels (0.4)")
+    p.add_argument("--pseudo-imgsz", type=int, default=512, help="pseudo-labelling image size (512)")
+    p.add_argument("--no-pseudo", action="store_true", help="skip pseudo-labelling (tests, quick looks)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        build(parse_args(argv))
+    except StreetwatchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

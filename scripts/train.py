@@ -1,0 +1,176 @@
+"""Fine-tune COCO YOLOv8n on a dataset from build_dataset.py and write the model card for it.
+
+One model sees every class streetwatch needs (garbage, bikes, and the COCO inputs of the vending rule),
+so the default configuration runs ONE model per frame. The card records where the weights came from:
+the base weights' hash, the training data hashes (build_dataset's manifest) and the validation metrics.
+
+    python scripts/train.py --data data/streetwatch/data.yaml --epochs 5 --imgsz 416     # CPU, bounded
+    python scripts/train.py --data data/streetwatch/data.yaml --epochs 80 --imgsz 640 --device 0   # a GPU
+
+Writes models/streetwatch-v1.pt (the best epoch, optimizer stripped, ~6 MB) and models/streetwatch-v1.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from detector.errors import ConfigError, StreetwatchError  # noqa: E402
+from detector.evaluate import evaluate_dataset  # noqa: E402
+from detector.modelcard import load_card, sha256_of  # noqa: E402
+
+KINDS = {"garbage": "garbage", "bicycle": "bike", "motorcycle": "bike", "vending": "vending"}
+# Starting thresholds: those of models/coco.yaml for COCO classes; tune garbage with `streetwatch eval`.
+THRESHOLDS = {"garbage": 0.35, "bicycle": 0.30, "motorcycle": 0.40, "person": 0.40, "bench": 0.40, "vending": 0.40,
+              "umbrella": 0.35, "dining table": 0.35}
+VENDING_RULE = {"stall_classes": ["umbrella", "dining table", "bench"],
+                "produce_classes": ["banana", "apple", "orange", "broccoli", "carrot"],
+                "min_produce": 3, "person_class": "person", "max_gap": 0.5}
+
+
+def hardware() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name(0)}"
+    import os
+
+    return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def card_for(classes: list[str], args: argparse.Namespace, weights_name: str, metrics: dict) -> dict:
+    """Card dict: kinds for garbage/bikes/vending, inputs for the rest, the composite rule if no vending class."""
+    overrides = dict(pair.split("=", 1) for pair in args.threshold)
+    specs: dict[str, dict] = {}
+    for name in classes:
+        spec: dict[str, object] = {}
+        if name in KINDS:
+            spec["kind"] = KINDS[name]
+        spec["confidence"] = float(overrides.get(name, THRESHOLDS.get(name, 0.35 if name in KINDS else 0.30)))
+        specs[name] = spec
+    unknown = set(overrides) - set(classes)
+    if unknown:
+        raise ConfigError(f"--threshold for classes the model lacks: {sorted(unknown)}", fix=f"use {classes}")
+    card: dict[str, object] = {
+        "name": args.card.stem,
+        "description": (
+            f"YOLOv8n fine-tuned from COCO on {', '.join(args.sources) or 'the built dataset'} "
+            f"({metrics['training']['epochs']} epochs at imgsz {args.imgsz}, {metrics['training']['hardware']}). "
+            "Reports garbage, bikes, and vending through "
+            + ("its vending class." if "vending" in classes else "the COCO composite rule (see models/coco.yaml).")
+            + " Validation metrics below; the trashbags val split shares source clips with its train split, "
+            "so garbage scores on it are optimistic."
+        ),
+        "weights": weights_name,
+        "imgsz": args.card_imgsz or args.imgsz,
+        "classes": specs,
+    }
+    if "vending" not in classes and all(c in classes for c in [*VENDING_RULE["stall_classes"], "person"]):
+        card["vending"] = {**VENDING_RULE, "produce_classes": [c for c in VENDING_RULE["produce_classes"]
+                                                              if c in classes]}
+    card["metrics"] = metrics
+    return card
+
+
+def train(args: argparse.Namespace) -> dict:
+    from ultralytics import YOLO
+
+    data_yaml = args.data / "data.yaml" if args.data.is_dir() else args.data
+    if not data_yaml.exists():
+        raise ConfigError("dataset not found", path=data_yaml, fix="build it with scripts/build_dataset.py")
+    manifest_path = data_yaml.parent / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    classes = [str(v) for _, v in sorted(yaml.safe_load(data_yaml.read_text())["names"].items())]
+    started = time.monotonic()
+    model = YOLO(str(args.base))
+    model.train(
+        data=str(data_yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device=args.device,
+        workers=args.workers, project=str(args.project.resolve()), name=args.card.stem, exist_ok=True,
+        seed=0, deterministic=True, fraction=args.fraction, time=args.hours, patience=args.epochs,
+        hsv_v=0.6,  # darker and brighter frames: night shots and low sun are common in street reports
+        plots=False, verbose=False, val=not args.no_val,
+    )
+    seconds = time.monotonic() - started
+    best = Path(model.trainer.best)
+    if not best.exists():
+        best = Path(model.trainer.last)
+    weights_out = args.card.with_suffix(".pt")
+    weights_out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, weights_out)
+    epochs_done = int(getattr(model.trainer, "epoch", args.epochs - 1)) + 1
+    metrics = {
+        "training": {
+            "base": args.base.name, "base_sha256": sha256_of(args.base), "epochs": epochs_done,
+            "imgsz": args.imgsz, "batch": args.batch, "fraction": args.fraction, "seconds": round(seconds),
+            "hardware": hardware(), "data_sha256": manifest.get("sha256", {}), "data_images": manifest.get("images"),
+        },
+    }
+    card = card_for(classes, args, weights_out.name, metrics)
+    write_card(card, args.card)
+    if not args.no_val:
+        report = evaluate_dataset(load_card(args.card), data_yaml, split="val")
+        val = {"imgsz": report["imgsz"], "all": _round(report["all"]),
+               "classes": {c: _round(m) for c, m in report["classes"].items()},
+               "note": "trashbags val shares source clips with train: garbage scores are optimistic"}
+        card["metrics"] = {**metrics, "val": val}
+        write_card(card, args.card)
+    print(f"trained {epochs_done} epochs in {seconds / 60:.1f} min on {metrics['training']['hardware']}")
+    print(f"wrote {weights_out} ({weights_out.stat().st_size / 1e6:.1f} MB) and {args.card}")
+    return card
+
+
+def _round(m: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}
+
+
+def write_card(card: dict, path: Path) -> None:
+    header = ("# Written by scripts/train.py; thresholds may be tuned by hand with `streetwatch eval`.\n"
+              "# ONE model per frame: garbage, bikes and the vending rule's inputs come from these weights.\n")
+    text = yaml.safe_dump(card, sort_keys=False, allow_unicode=True, width=110)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(header + text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, required=True, help="data.yaml (or its folder) from build_dataset.py")
+    p.add_argument("--base", type=Path, default=REPO.parent / "shared" / "models" / "yolov8n.pt")
+    p.add_argument("--card", type=Path, default=REPO / "models" / "streetwatch-v1.yaml",
+                   help="card to write; the weights go beside it as CARD.pt")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--hours", type=float, help="training time budget in hours (stops early; overrides epochs)")
+    p.add_argument("--imgsz", type=int, default=416, help="training size (416 on CPU; 640 on a GPU)")
+    p.add_argument("--card-imgsz", type=int, help="inference size written to the card (default: --imgsz)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--fraction", type=float, default=1.0, help="fraction of the training images to use")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threshold", action="append", default=[], metavar="CLASS=CONF", help="card threshold override")
+    p.add_argument("--source", dest="sources", action="append", default=[], help="source names for the description")
+    p.add_argument("--project", type=Path, default=REPO / "runs" / "train", help="ultralytics run folder")
+    p.add_argument("--no-val", action="store_true", help="skip validation (smoke runs)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        train(parse_args(argv))
+    except StreetwatchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Dataset building, a 1-epoch train, the trained card, and the ONNX export, end to end on tiny real inputs.
+
+Real images from ../shared, the real COCO YOLOv8s for pseudo-labels, real ultralytics training; only the
+sizes are small (a handful of images, imgsz 160, one epoch) so the chain is tested without a long run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def script(name: str):
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+build_dataset = script("build_dataset")
+
+
+def tiny_source(root: Path, shared: Path, name: str, src: str, per_split: int, names: list[str],
+                class_map: dict[int, int] | None = None) -> Path:
+    """A few images of a shared dataset, as their own YOLO dataset (symlinks, labels copied)."""
+    out = root / name
+    for split in ("train", "val"):
+        images = sorted((shared / "datasets" / src / "images" / split).iterdir())[:per_split]
+        (out / "images" / split).mkdir(parents=True)
+        (out / "labels" / split).mkdir(parents=True)
+        for image in images:
+            (out / "images" / split / image.name).symlink_to(image)
+            label = shared / "datasets" / src / "labels" / split / f"{image.stem}.txt"
+            lines = label.read_text().splitlines() if label.exists() else []
+            if class_map is not None:
+                lines = [f"{class_map[int(ln.split()[0])]} {ln.split(' ', 1)[1]}" for ln in lines
+                         if int(ln.split()[0]) in class_map]
+            (out / "labels" / split / f"{image.stem}.txt").write_text("\n".join(lines) + "\n")
+    (out / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val",
+                                                   "names": dict(enumerate(names))}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
+    root = tmp_path_factory.mktemp("build")
+    bags = tiny_source(root, shared, "bags", "trashbags", 3, ["general_trashbag", "other_trashbag"])
+    coco = tiny_source(root, shared, "coco", "coco8", 4,
+                       [n for _, n in sorted(yaml.safe_load((shared / "datasets/coco8/data.yaml").read_text())
+                                             ["names"].items())])
+    out = root / "data"
+    code = build_dataset.main(["--out", str(out), "--source", str(bags), "--source", str(coco),
+                               "--pseudo-imgsz", "320"])
+    assert code == 0
+    return out
+
+
+def read_boxes(label: Path) -> list[list[float]]:
+    return [[float(v) for v in line.split()] for line in label.read_text().splitlines()]
+
+
+def test_build_maps_classes_converts_polygons_and_pseudo_labels(built: Path, shared: Path) -> None:
+    data = yaml.safe_load((built / "data.yaml").read_text())
+    names = list(data["names"].values())
+    assert names[:4] == ["garbage", "bicycle", "motorcycle", "person"] and "vending" not in names
+    bag_labels = sorted((built / "labels" / "train").glob("bags__*.txt"))
+    assert len(bag_labels) == 3
+    first = read_boxes(bag_labels[0])
+    source = (shared / "datasets/trashbags/labels/train" / bag_labels[0].name.split("__", 1)[1]).read_text()
+    n_bags = len(source.splitlines())
+    garbage = [b for b in first if b[0] == 0]
+    assert len(garbage) == n_bags and all(len(b) == 5 for b in first)  # polygons became boxes, one per bag
+    assert all(0 <= v <= 1 for b in garbage for v in b[1:])
+    # coco8 labels person itself (kept, class 3), and its 'bowl'/'giraffe' boxes are dropped: not our classes
+    coco_val = read_boxes(built / "labels" / "val" / "coco__000000000049.txt")
+    assert sum(b[0] == 3 for b in coco_val) == 6 and {int(b[0]) for b in coco_val} <= set(range(len(names)))
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert manifest["images"] == {"train": 7, "val": 7} and len(manifest["sha256"]["train"]) == 64
+
+
+def test_build_pseudo_labels_what_a_source_lacks(tmp_path: Path, shared: Path) -> None:
+    """coco8 val 000000000049 shows six labelled people; a bikes-only source of it gets them from YOLOv8s."""
+    src = tiny_source(tmp_path, shared, "bikes", "coco8", 4, ["bicycle"], class_map={1: 0})
+    out = tmp_path / "data"
+    assert build_dataset.main(["--out", str(out), "--source", str(src), "--pseudo-imgsz", "640"]) == 0
+    persons = [b for b in read_boxes(out / "labels/val/bikes__000000000049.txt") if b[0] == 3]
+    assert 3 <= len(persons) <= 8
+    again = tmp_path / "again"
+    assert build_dataset.main(["--out", str(again), "--source", str(src), "--pseudo-imgsz", "640"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["sha256"] == \
+        json.loads((again / "manifest.json").read_text())["sha256"]  # deterministic
+
+
+def test_build_accepts_a_vending_class(tmp_path: Path, shared: Path, capsys: pytest.CaptureFixture) -> None:
+    src = tiny_source(tmp_path, shared, "stalls", "coco8", 2, ["stall"] + [f"c{i}" for i in range(1, 80)])
+    out = tmp_path / "data"
+    assert build_dataset.main(["--out", str(out), "--source", str(src), "--no-pseudo"]) == 0
+    names = list(yaml.safe_load((out / "data.yaml").read_text())["names"].values())
+    assert names[-1] == "vending"  # coco8's class 0 (person) relabelled 'stall' -> vending
+    vend = names.index("vending")
+    assert any(b[0] == vend for b in read_boxes(out / "labels/val/stalls__000000000036.txt"))
+    assert "vending" in capsys.readouterr().out  # the per-class count table lists it
+
+
+def test_build_rejects_a_folder_without_data_yaml(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert build_dataset.main(["--out", str(tmp_path / "o"), "--source", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(tmp_path) in err and "fix:" in err
+
+
+@pytest.fixture(scope="module")
+def trained(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    train = script("train")
+    card = tmp_path_factory.mktemp("models") / "tiny-v1.yaml"
+    assert train.main(["--data", str(built / "data.yaml"), "--card", str(card), "--epochs", "1", "--imgsz", "160",
+                       "--batch", "4", "--workers", "0", "--project", str(card.parent / "runs"),
+                       "--threshold", "garbage=0.2"]) == 0
+    return card
+
+
+def test_train_writes_a_loadable_card_with_hashes_and_metrics(trained: Path, built: Path) -> None:
+    from detector.modelcard import load_card
+    from detector.types import Kind
+
+    loaded = load_card(trained)
+    card = loaded.card
+    assert loaded.weights_path == trained.with_suffix(".pt") and loaded.weights_path.stat().st_size < 10e6
+    assert card.classes["garbage"].kind == Kind.GARBAGE and card.classes["garbage"].confidence == 0.2
+    assert card.classes["bicycle"].kind == Kind.BIKE and card.classes["person"].kind is None
+    assert card.kinds() == {Kind.GARBAGE, Kind.BIKE, Kind.VENDING}  # vending through the composite rule
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert card.metrics["training"]["data_sha256"] == manifest["sha256"]
+    assert card.metrics["training"]["epochs"] == 1
+    assert {"garbage", "person"} <= set(card.metrics["val"]["classes"])
+    assert 0 <= card.metrics["val"]["all"]["mAP50"] <= 1
+
+
+def test_trained_card_runs_in_the_detector(trained: Path, shared: Path) -> None:
+    from detector.inference import Detector
+    from detector.modelcard import load_card
+
+    image = cv2.imread(str(shared / "datasets/coco8/images/val/000000000049.jpg"))
+    dets = Detector(load_card(trained)).detect([image])[0]
+    assert set(dets.kind.tolist()) <= {"garbage", "bike", "vending"}
+
+
+def test_onnx_export_writes_a_card_that_detects_like_the_weights(tmp_path: Path, shared: Path) -> None:
+    """Export the COCO card (a known-good model) so the comparison means something."""
+    from detector.inference import Detector
+    from detector.modelcard import load_card
+
+    export = script("export")
+    out = tmp_path / "exports"
+    src = tmp_path / "coco.yaml"
+    src.write_text((REPO / "models/coco.yaml").read_text().replace("imgsz: 640", "imgsz: 320"))
+    assert export.main(["--card", str(src), "--formats", "onnx", "--out", str(out)]) == 0
+    onnx_card = load_card(out / "coco-yolov8n-onnx.yaml")
+    assert onnx_card.weights_path.suffix == ".onnx" and onnx_card.card.imgsz == 320
+    frames = [cv2.imread(str(p)) for p in sorted((shared / "datasets/bicycles/images/val").iterdir())[:3]]
+    ref = Detector(load_card(src)).detect(frames)
+    got = Detector(onnx_card).detect(frames)
+    assert sum(len(d) for d in ref) > 0
+    for a, b in zip(ref, got, strict=True):
+        assert sorted(a.kind.tolist()) == sorted(b.kind.tolist())
+        if len(a):
+            assert np.abs(np.sort(a.confidence) - np.sort(b.confidence)).max() < 0.05
