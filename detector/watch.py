@@ -28,7 +28,7 @@ from detector.pipeline import CameraPipeline, StoreSink
 from detector.resume import ResumingDwellRule, close_stored, event_from_row
 from detector.snapshots import SnapshotWriter
 from detector.store import EventStore, JsonlLog
-from detector.types import Frame
+from detector.types import Detections, Frame
 from detector.watchconfig import LiveCamera, WatchConfig, load_watch
 from detector.zones import ZoneFilter
 
@@ -112,7 +112,7 @@ class Worker:
 
     def _camera_run(self, camera: LiveCamera) -> CameraRun:
         sink = StoreSink(self.store, self.jsonl, SnapshotWriter(self.out, camera))
-        pipeline = CameraPipeline(camera, self.loaded, sink)
+        pipeline = CameraPipeline(camera, self.loaded, sink, static_recheck_s=self.config.static_recheck_s)
         stored = [event_from_row(r) for r in self.store.events(status="open") if r["camera_id"] == camera.camera.id]
         now = time.time()
         pending = []
@@ -207,24 +207,32 @@ class Worker:
     # -- the shared inference step -----------------------------------------------------------------
 
     def _infer(self, frames: dict[str, Frame]) -> None:
-        items = list(frames.items())
-        for start in range(0, len(items), self.config.batch):
-            chunk = items[start:start + self.config.batch]
+        todo = []
+        for camera_id, frame in frames.items():
+            if self.cameras[camera_id].pipeline.needs_inference(frame):
+                todo.append((camera_id, frame))
+            else:  # a still scene: the camera's last detections stand
+                self._process(camera_id, frame, None)
+        for start in range(0, len(todo), self.config.batch):
+            chunk = todo[start:start + self.config.batch]
             began = time.perf_counter()
             detections = self.detector.detect([f.image for _, f in chunk])
             if self.http is not None:
                 self.http.inference_seconds.observe(time.perf_counter() - began)
             self.batches += 1
             for (camera_id, frame), dets in zip(chunk, detections, strict=True):
-                run = self.cameras[camera_id]
-                before = len(run.pipeline.events.open)
-                try:
-                    run.pipeline.process(frame, dets)
-                except Exception:  # one camera's bad frame must not stop the others
-                    log.exception("%s: processing a frame failed", camera_id, extra={"camera": camera_id})
-                    continue
-                run.processed += 1
-                run.events_opened += max(0, len(run.pipeline.events.open) - before)
+                self._process(camera_id, frame, dets)
+
+    def _process(self, camera_id: str, frame: Frame, dets: Detections | None) -> None:
+        run = self.cameras[camera_id]
+        before = len(run.pipeline.events.open)
+        try:
+            run.pipeline.process(frame, dets)
+        except Exception:  # one camera's bad frame must not stop the others
+            log.exception("%s: processing a frame failed", camera_id, extra={"camera": camera_id})
+            return
+        run.processed += 1
+        run.events_opened += max(0, len(run.pipeline.events.open) - before)
 
     def _expire_pending(self) -> None:
         for run in self.cameras.values():
@@ -242,4 +250,6 @@ class Worker:
             "frames_processed": {c: r.processed for c, r in self.cameras.items()},
             "frames_dropped": {c: self.slots.dropped.get(c, 0) for c in self.cameras},
             "events_opened": {c: r.events_opened for c, r in self.cameras.items()},
+            "frames_inferred": {c: r.pipeline.gate.inferred for c, r in self.cameras.items()},
+            "frames_unchanged": {c: r.pipeline.gate.skipped for c, r in self.cameras.items()},
         }

@@ -76,6 +76,12 @@ class WatchConfig(Strict):
     weights: Path | None = Field(None, description="Weights file overriding the card's.")
     fps: float = Field(2.0, gt=0, description="Frames per second sampled from each camera for detection.")
     batch: int = Field(8, ge=1, description="Most frames in one inference batch (one per camera at most).")
+    static_recheck_s: float = Field(
+        10.0,
+        ge=0,
+        description="A sampled frame unchanged since the camera's last inferred frame reuses its detections "
+        "instead of running the model, which still runs at least this often per camera; 0 runs it on every frame.",
+    )
     resume_within_s: float = Field(
         600.0,
         ge=0,

@@ -173,6 +173,9 @@ def test_outage_restart_and_reload_keep_one_event_per_violation(setup):
     print(f"server down {back - killed:.1f}s; first new frame {first - back:.2f}s after its return")
     assert worker.metric("streetwatch_reconnects_total", "cam-bikes") >= 1
     assert worker.metric("streetwatch_watchdog_restarts_total", "cam-stuck") >= 1  # hung, restarted, alone
+    # A still scene: most frames reuse the last detections, the model still runs every static_recheck_s.
+    assert worker.metric("streetwatch_frames_unchanged_total", "cam-bikes") > worker.metric(
+        "streetwatch_frames_inferred_total", "cam-bikes") >= 2
     assert worker.health()["cameras"]["cam-stuck"]["frames"] == 0
     wait_for(lambda: min(last_seen(worker.events()).values()) > back, 30, "events seen after the return")
     events = worker.events()
