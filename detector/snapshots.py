@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -83,6 +84,16 @@ def annotate(frame: Frame, event: Event, camera: CameraConfig) -> np.ndarray:
     return image
 
 
+def at_snapshot_resolution(frame: Frame, event: Event) -> tuple[Frame, Event]:
+    """The frame's main-stream picture, and a copy of the event with its box scaled to it."""
+    main = frame.snapshot_image
+    assert main is not None
+    sx, sy = main.shape[1] / frame.image.shape[1], main.shape[0] / frame.image.shape[0]
+    x1, y1, x2, y2 = event.bbox
+    scaled = replace(event, bbox=[x1 * sx, y1 * sy, x2 * sx, y2 * sy])
+    return replace(frame, image=main, snapshot_image=None), scaled
+
+
 class SnapshotWriter:
     """Writes an event's three images under `out_dir/snapshots/` and records their relative paths."""
 
@@ -91,9 +102,11 @@ class SnapshotWriter:
         self.camera = camera
 
     def write(self, event: Event) -> None:
-        frame = event.best_frame
+        frame, original = event.best_frame, event
         if frame is None or not event.best_dirty:
             return
+        if frame.snapshot_image is not None:  # a sub-stream camera: draw on its main stream's picture
+            frame, event = at_snapshot_resolution(frame, event)
         base = Path("snapshots") / event.id
         paths = {
             "snapshot": base.with_name(f"{event.id}.jpg"),
@@ -103,5 +116,5 @@ class SnapshotWriter:
         write_image_atomic(self.out_dir / paths["clean_frame"], frame.image)
         write_image_atomic(self.out_dir / paths["crop"], crop_box(frame.image, event.bbox))
         write_image_atomic(self.out_dir / paths["snapshot"], annotate(frame, event, self.camera))
-        event.snapshot, event.clean_frame, event.crop = (str(p) for p in paths.values())
-        event.best_dirty = False
+        original.snapshot, original.clean_frame, original.crop = (str(p) for p in paths.values())
+        original.best_dirty = False

@@ -118,7 +118,8 @@ class Frame:
     """A sampled, decoded frame and where it came from.
 
     `pts_s` is the presentation time in the container (seconds from the stream start); `time` is the
-    wall-clock time of the frame in the camera's time zone.
+    wall-clock time of the frame in the camera's time zone. A camera watched on its low-resolution
+    sub-stream carries its main stream's picture in `snapshot_image`: boxes stay in `image` pixels.
     """
 
     image: np.ndarray  # BGR, HxWx3
@@ -126,6 +127,7 @@ class Frame:
     time: datetime
     source_uri: str
     index: int  # ordinal of the sampled frame within its source
+    snapshot_image: np.ndarray | None = None  # the camera's main stream at that moment, for snapshots
 
     @property
     def size(self) -> tuple[int, int]:

@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,20 @@ class CameraRun:
     sink: StoreSink
     processed: int = 0
     events_opened: int = 0
+    main_reader: LiveReader | None = None  # the main stream, when `reader` reads the sub-stream
+    main_frame: Frame | None = None  # its latest frame
+
+    def readers(self) -> dict[str, LiveReader]:
+        """By name, as /healthz and the watchdog show them: `cam` and, for a sub-stream camera, `cam:main`."""
+        name = self.config.camera.id
+        return {name: self.reader} | ({f"{name}:main": self.main_reader} if self.main_reader else {})
+
+    def with_main_picture(self, frame: Frame, max_skew_s: float) -> Frame:
+        """The sub-stream frame with the main stream's picture of the same moment, if one is that recent."""
+        main = self.main_frame
+        if main is None or abs((main.time - frame.time).total_seconds()) > max_skew_s:
+            return frame
+        return replace(frame, snapshot_image=main.image)
 
 
 def apply_rules(pipeline: CameraPipeline, camera: CameraConfig) -> None:
@@ -108,7 +122,7 @@ class Worker:
         self.batches = 0
         for camera in config.cameras:
             self.cameras[camera.camera.id] = self._camera_run(camera)
-        self.watchdog = Watchdog({c: r.reader for c, r in self.cameras.items()}, config.watchdog)
+        self.watchdog = Watchdog(self._readers(), config.watchdog)
 
     def _camera_run(self, camera: LiveCamera) -> CameraRun:
         sink = StoreSink(self.store, self.jsonl, SnapshotWriter(self.out, camera))
@@ -123,7 +137,12 @@ class Worker:
                 pending.append(event)
         pipeline.dwell = ResumingDwellRule(camera.rules, pending, pipeline.events)
         reader = LiveReader(camera, self.config.fps, self.config.reconnect, self.config.watchdog, self.slots.put)
-        return CameraRun(camera, reader, pipeline, sink)
+        run = CameraRun(camera, reader, pipeline, sink)
+        main = camera.main_stream()
+        if main is not None:
+            run.main_reader = LiveReader(main, self.config.fps, self.config.reconnect, self.config.watchdog,
+                                         lambda _, frame: setattr(run, "main_frame", frame))
+        return run
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -153,8 +172,8 @@ class Worker:
             self.http.start()
             log.info("health on http://%s:%d/healthz and /metrics", self.config.http.host, self.http.port,
                      extra={"event": "http", "port": self.http.port})
-        for run in self.cameras.values():
-            run.reader.start()
+        for reader in self._readers().values():
+            reader.start()
         self.watchdog.start()
         try:
             while not self._stop.is_set():
@@ -171,10 +190,10 @@ class Worker:
     def _shutdown(self) -> None:
         began = time.monotonic()
         self.watchdog.stop()
-        for run in self.cameras.values():
-            run.reader.request_stop()
-        for run in self.cameras.values():
-            run.reader.stop(timeout=max(0.1, 3.0 - (time.monotonic() - began)))
+        for reader in self._readers().values():
+            reader.request_stop()
+        for reader in self._readers().values():
+            reader.stop(timeout=max(0.1, 3.0 - (time.monotonic() - began)))
         for run in self.cameras.values():
             run.sink.flush()  # open events stay open in the store, for the next start to resume
         self.jsonl.rewrite(self.store.events(status="closed"))
@@ -225,6 +244,8 @@ class Worker:
 
     def _process(self, camera_id: str, frame: Frame, dets: Detections | None) -> None:
         run = self.cameras[camera_id]
+        if run.main_reader is not None:
+            frame = run.with_main_picture(frame, max_skew_s=1.0 + 1.0 / self.config.fps)
         before = len(run.pipeline.events.open)
         try:
             run.pipeline.process(frame, dets)
@@ -243,7 +264,7 @@ class Worker:
     # -- observability -----------------------------------------------------------------------------
 
     def _readers(self) -> dict[str, LiveReader]:
-        return {c: r.reader for c, r in self.cameras.items()}
+        return {name: reader for run in self.cameras.values() for name, reader in run.readers().items()}
 
     def _extra_metrics(self) -> dict[str, dict[str, Any]]:
         return {

@@ -26,6 +26,28 @@ class LiveCamera(CameraConfig):
         "played at its own pace and looped (for tests and demos)."
     )
 
+    snapshot_source: str | None = Field(
+        None,
+        description="The camera's main (high-resolution) stream, when `source` is its low-resolution "
+        "sub-stream: detection runs on the sub-stream, snapshots are taken from the main stream. Boxes in "
+        "events stay in sub-stream pixels; zones must then be given in fractions.",
+    )
+
+    @model_validator(mode="after")
+    def _check_sub_stream(self) -> LiveCamera:
+        if self.snapshot_source is not None:
+            pixel_zones = [z.id for z in self.zones if not z.is_fraction]
+            if pixel_zones:
+                raise ValueError(f"zones {pixel_zones} are in pixels, but with a snapshot_source the two streams "
+                                 "differ in size: give their polygons as fractions of the frame")
+        return self
+
+    def main_stream(self) -> LiveCamera | None:
+        """This camera read from its main stream, for snapshots; None without a snapshot_source."""
+        if self.snapshot_source is None:
+            return None
+        return self.model_copy(update={"source": self.snapshot_source, "snapshot_source": None})
+
     @property
     def is_file(self) -> bool:
         return urlsplit(self.source).scheme.lower() not in LIVE_SCHEMES

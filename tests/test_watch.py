@@ -388,3 +388,51 @@ def test_an_hls_camera_is_sampled_by_its_timestamps(tmp_path, bike_scene):
     assert 11 <= len(first_pass) <= 12, [f.pts_s for f in got]  # 6 s at 2 fps, read faster than real time
     assert [round(f.pts_s * 2) for f in first_pass] == list(range(len(first_pass)))
     assert all(f.time <= datetime.now(TZ) for f in got)  # never stamped in the future
+
+
+# -- sub-stream cameras ------------------------------------------------------------------------------
+
+def test_a_sub_stream_camera_detects_on_the_sub_stream_and_snaps_the_main_stream(tmp_path, bike_scene, coco_card,
+                                                                                 detector):
+    import sqlite3
+    import threading
+
+    import cv2
+
+    from detector.watch import Worker
+
+    small = cv2.resize(bike_scene.image, (640, 320), interpolation=cv2.INTER_AREA)
+    sub = media.still_video(tmp_path / "sub.mp4", [(small, 4.0)])
+    main = media.still_video(tmp_path / "main.mp4", [(bike_scene.image, 4.0)])
+    camera = {"camera": {"id": "cam-sub", "timezone": "Europe/Amsterdam"},
+              "zones": [{"id": "bay", "type": "allowed", "kinds": ["bike"],
+                         "polygon": [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]}],
+              "rules": {"bike": {"min_dwell_s": 2, "close_after_s": 5}}}
+    config = WatchConfig.model_validate({"out": str(tmp_path / "out"), "http": {"port": 0}, "static_recheck_s": 0,
+                                         "cameras": [{**camera, "source": str(sub), "snapshot_source": str(main)}]})
+    workers: list[Worker] = []
+
+    def run() -> None:  # the worker's SQLite connection belongs to the thread that runs it
+        workers.append(Worker(config, coco_card, detector=detector))
+        workers[0].run()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(7)
+    assert set(workers[0]._readers()) == {"cam-sub", "cam-sub:main"}
+    workers[0].stop()
+    thread.join(timeout=15)
+    with sqlite3.connect(tmp_path / "out" / "events.sqlite") as db:
+        rows = db.execute("SELECT bbox, clean_frame, crop FROM events").fetchall()
+    assert len(rows) == 2, rows  # the two bikes outside the bay, as on the full-resolution stream
+    for bbox, clean, crop in rows:
+        assert max(json.loads(bbox)) <= 640  # boxes in sub-stream pixels
+        assert cv2.imread(str(tmp_path / "out" / clean)).shape == (640, 1280, 3)  # the main stream's picture
+        assert cv2.imread(str(tmp_path / "out" / crop)).shape[0] > 160  # cropped at main resolution
+
+
+def test_pixel_zones_with_a_sub_stream_are_an_error(tmp_path):
+    camera = {**CAMERA, "zones": [{"id": "bay", "type": "allowed", "polygon": [[0, 0], [100, 0], [100, 100]]}],
+              "source": "sub.mp4", "snapshot_source": "main.mp4"}
+    with pytest.raises(ValueError, match=r"zones \['bay'\] are in pixels"):
+        WatchConfig.model_validate({"out": str(tmp_path), "cameras": [camera]})
