@@ -98,10 +98,16 @@ def run_local(jobs: list[FileJob], workers: int) -> Iterator[FileResult]:
     if not jobs:
         return
     if workers <= 1:
-        # Every core for torch (ultralytics would leave it one thread on small machines).
+        import torch
+
+        before = torch.get_num_threads()
+        # Every core for torch (ultralytics would leave it one thread on small machines); restored after.
         detector = detector_for(jobs[0].card, jobs[0].weights, os.cpu_count() or 1)
-        for job in jobs:
-            yield detect_file(job, detector)
+        try:
+            for job in jobs:
+                yield detect_file(job, detector)
+        finally:
+            torch.set_num_threads(before)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
