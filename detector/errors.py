@@ -5,6 +5,8 @@ Every error that reaches the command line is one line: what is wrong, in which f
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -34,3 +36,13 @@ class SourceError(StreetwatchError):
     """A video that cannot be opened or decoded at all."""
 
     exit_code = 1
+
+
+def exit_code_of(work: Callable[[], object]) -> int:
+    """Run a script's work: a StreetwatchError becomes its one-line message and exit code, not a traceback."""
+    try:
+        work()
+    except StreetwatchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0

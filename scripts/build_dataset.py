@@ -29,7 +29,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.errors import ConfigError, StreetwatchError  # noqa: E402
+from detector.errors import ConfigError, exit_code_of  # noqa: E402
 
 # Our classes: garbage, the bike classes, and every COCO class the composite vending rule of
 # models/coco.yaml uses (so a trained card keeps that rule). `vending` joins when a source has it.
@@ -274,12 +274,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        build(parse_args(argv))
-    except StreetwatchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    return 0
+    return exit_code_of(lambda: build(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.errors import ConfigError, StreetwatchError  # noqa: E402
+from detector.errors import ConfigError, exit_code_of  # noqa: E402
 from detector.evaluate import evaluate_dataset  # noqa: E402
 from detector.modelcard import load_card, sha256_of  # noqa: E402
 
@@ -111,12 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        export(parse_args(argv))
-    except StreetwatchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    return 0
+    return exit_code_of(lambda: export(parse_args(argv)))
 
 
 if __name__ == "__main__":
