@@ -171,9 +171,11 @@ class EventStore:
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {target}")
 
+    begin = "BEGIN IMMEDIATE"  # SQLite: take the write lock up front, not at the first write
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute(self.begin)
         try:
             yield
         except BaseException:
@@ -309,6 +311,8 @@ class _PgConnection:
 class PostgresEventStore(EventStore):
     """The same store on PostgreSQL, for runs on several machines; schema version in `schema_version`."""
 
+    begin = "BEGIN"
+
     def __init__(self, url: str) -> None:
         self.path = Path(url.split("@")[-1])  # for messages, without credentials
         try:
@@ -336,16 +340,6 @@ class PostgresEventStore(EventStore):
                 for statement in filter(str.strip, _MIGRATIONS[target].split(";")):
                     self.db.execute(statement.replace(" BLOB", " BYTEA"))
                 self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (target,))
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
 
 class JsonlLog:
