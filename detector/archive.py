@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from detector.config import CameraConfig, format_validation_error, load_camera, read_yaml
+from detector.config import CameraConfig, load_camera, read_mapping, validate_file
 from detector.errors import ConfigError
 
 MIB = 1 << 20
@@ -133,15 +133,9 @@ class ArchiveFile:
 def load_archive(root: Path, config_path: Path) -> Archive:
     if not root.is_dir():
         raise ConfigError("archive root is not a folder", path=root, fix="pass the folder holding the recordings")
-    data = read_yaml(config_path, "archive file")
-    if not isinstance(data, dict):
-        raise ConfigError("an archive file must be a YAML mapping", path=config_path,
-                          fix="give pattern, include and cameras (see README, `streetwatch rescan`)")
-    try:
-        config = ArchiveConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(format_validation_error(e), path=config_path,
-                          fix="see README, `streetwatch rescan`") from None
+    data = read_mapping(config_path, "archive file",
+                        fix="give pattern, include and cameras (see README, `streetwatch rescan`)")
+    config = validate_file(ArchiveConfig, data, config_path, fix="see README, `streetwatch rescan`")
     files = {key: (config_path.parent / value) for key, value in config.cameras.items()}
     cameras = {key: load_camera(path) for key, path in files.items()}
     ids = [camera.camera.id for camera in cameras.values()]

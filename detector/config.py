@@ -11,7 +11,7 @@ from datetime import datetime, time
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -282,14 +282,26 @@ def read_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"not valid YAML{line}", path=path, fix="fix the YAML syntax") from None
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_mapping(path: Path, what: str, *, fix: str) -> dict[str, Any]:
+    """A YAML file whose top level must be a mapping (every streetwatch file is)."""
+    data = read_yaml(path, what)
+    if not isinstance(data, dict):
+        raise ConfigError(f"the {what} must be a YAML mapping", path=path, fix=fix)
+    return data
+
+
+def validate_file(model: type[M], data: dict[str, Any], path: Path, *, fix: str) -> M:
+    """Validate a file's data; every problem goes into one ConfigError naming the file."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e), path=path, fix=fix) from None
+
+
 def load_camera(path: str | Path) -> CameraConfig:
     path = Path(path)
-    data = read_yaml(path, "camera file")
-    if not isinstance(data, dict):
-        raise ConfigError("a camera file must be a YAML mapping", path=path, fix="see zones/example.yaml")
-    try:
-        return CameraConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(
-            format_validation_error(e), path=path, fix="see `streetwatch config schema` or zones/example.yaml"
-        ) from None
+    data = read_mapping(path, "camera file", fix="see zones/example.yaml")
+    return validate_file(CameraConfig, data, path, fix="see `streetwatch config schema` or zones/example.yaml")

@@ -11,9 +11,9 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from detector.config import format_validation_error, read_yaml
+from detector.config import read_mapping, validate_file
 from detector.errors import ConfigError, WeightsNotFound
 from detector.types import CATEGORIES, DEFAULT_CATEGORY, Kind
 
@@ -176,9 +176,7 @@ def sha256_of(path: Path) -> str:
 
 def _card_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, object]:
     """The card's YAML, on top of the card it `extends` (an export of the same model keeps its class map)."""
-    data = read_yaml(path, "model card")
-    if not isinstance(data, dict):
-        raise ConfigError("a model card must be a YAML mapping", path=path, fix="see models/coco.yaml")
+    data = read_mapping(path, "model card", fix="see models/coco.yaml")
     base = data.pop("extends", None)
     if base is None:
         return data
@@ -192,9 +190,5 @@ def load_card(path: str | Path, *, weights: str | Path | None = None) -> LoadedC
     path = Path(path)
     if not path.exists() and not path.suffix and (REPO_ROOT / "models" / f"{path}.yaml").exists():
         path = REPO_ROOT / "models" / f"{path}.yaml"  # `--model coco` names a bundled card
-    data = _card_data(path)
-    try:
-        card = ModelCard.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(format_validation_error(e), path=path, fix="see models/coco.yaml") from None
+    card = validate_file(ModelCard, _card_data(path), path, fix="see models/coco.yaml")
     return LoadedCard(card=card, path=path, weights_override=Path(weights) if weights else None)

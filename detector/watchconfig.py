@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from detector.config import CameraConfig, Strict, format_validation_error, read_yaml
-from detector.errors import ConfigError
+from detector.config import CameraConfig, Strict, read_mapping, validate_file
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "srt")
 
@@ -127,15 +126,9 @@ class WatchConfig(Strict):
 def load_watch(path: str | Path) -> WatchConfig:
     """Read and validate a watch file; relative paths in it are relative to the file."""
     path = Path(path)
-    data = read_yaml(path, "watch file")
-    if not isinstance(data, dict):
-        raise ConfigError("a watch file must be a YAML mapping", path=path, fix="see zones/watch-example.yaml")
-    try:
-        config = WatchConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(
-            format_validation_error(e), path=path, fix="see zones/watch-example.yaml and `streetwatch config schema`"
-        ) from None
+    data = read_mapping(path, "watch file", fix="see zones/watch-example.yaml")
+    config = validate_file(WatchConfig, data, path,
+                           fix="see zones/watch-example.yaml and `streetwatch config schema`")
     base = path.resolve().parent
     updates: dict[str, object] = {"out": base / config.out}
     if config.weights is not None:
