@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from detector.config import CameraConfig, load_camera
+from detector.config import CameraConfig, load_camera, read_mapping
 from detector.errors import StreetwatchError
 from detector.modelcard import REPO_ROOT, ModelCard, load_card
 from detector.sources import SampleMode
@@ -127,13 +127,13 @@ def run_check(files: list[Path]) -> int:
     status = 0
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8") if path.is_file() else ""
-            if "cameras:" in text:
+            keys = read_mapping(path, "file", fix="give a camera file, watch file or model card").keys()
+            if "cameras" in keys:
                 from detector.watchconfig import load_watch
 
                 watch = load_watch(path)
                 print(f"{path}: ok (watch file, cameras {[c.camera.id for c in watch.cameras]})")
-            elif "weights:" in text and "camera:" not in text:
+            elif "camera" not in keys and ("weights" in keys or "extends" in keys):
                 card = load_card(path).card
                 print(f"{path}: ok (model card {card.name!r}, kinds {sorted(k.value for k in card.kinds())})")
             else:
