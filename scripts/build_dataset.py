@@ -24,12 +24,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from detector.errors import ConfigError, exit_code_of  # noqa: E402
+from detector.evaluate import dataset_names  # noqa: E402
+from detector.types import iou_matrix  # noqa: E402
 
 # Our classes: garbage, the bike classes, and every COCO class the composite vending rule of
 # models/coco.yaml uses (so a trained card keeps that rule). `vending` joins when a source has it.
@@ -64,13 +67,8 @@ def parse_map(pairs: list[str]) -> dict[str, str]:
 
 
 def read_names(data_yaml: Path) -> list[str]:
-    data = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    names = data.get("names") if isinstance(data, dict) else None
-    if isinstance(names, dict):
-        return [str(names[k]) for k in sorted(names)]
-    if isinstance(names, list):
-        return [str(n) for n in names]
-    raise ConfigError("data.yaml has no 'names'", path=data_yaml, fix="list the class names under names:")
+    names = dataset_names(data_yaml)
+    return [names[k] for k in sorted(names)]
 
 
 def label_boxes(label: Path) -> list[tuple[int, float, float, float, float]]:
@@ -172,7 +170,8 @@ def pseudo_label(items: list[Item], targets: list[str], weights: Path, conf: flo
                 xywhn = result.boxes.xywhn.cpu().numpy()
                 for cls, box in zip(result.boxes.cls.cpu().numpy().astype(int), xywhn, strict=True):
                     cand = (model.names[cls], *(round(float(v), 6) for v in box))
-                    if not any(iou(cand[1:], b[1:]) >= 0.6 for b in item.boxes):  # a bike labelled as bicycle
+                    overlap = iou_matrix(xywh_to_xyxy([cand[1:]]), xywh_to_xyxy([b[1:] for b in item.boxes]))
+                    if not (overlap >= 0.6).any():  # e.g. a bike already labelled as bicycle
                         item.boxes.append(cand)  # type: ignore[arg-type]
                         added += 1
             print(f"  pseudo-labelled {min(start + 16, len(group))}/{len(group)} images "
@@ -181,12 +180,9 @@ def pseudo_label(items: list[Item], targets: list[str], weights: Path, conf: flo
     return added
 
 
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ax1, ay1, ax2, ay2 = a[0] - a[2] / 2, a[1] - a[3] / 2, a[0] + a[2] / 2, a[1] + a[3] / 2
-    bx1, by1, bx2, by2 = b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2
-    w, h = min(ax2, bx2) - max(ax1, bx1), min(ay2, by2) - max(ay1, by1)
-    inter = max(w, 0) * max(h, 0)
-    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-12)
+def xywh_to_xyxy(boxes: list[tuple[float, ...]]) -> np.ndarray:
+    xywh = np.array(boxes, dtype=np.float32).reshape(-1, 4)
+    return np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
 
 
 def file_sha256(path: Path) -> str:

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from detector.errors import ConfigError, exit_code_of  # noqa: E402
-from detector.evaluate import evaluate_dataset  # noqa: E402
+from detector.evaluate import dataset_names, evaluate_dataset  # noqa: E402
 from detector.modelcard import load_card, sha256_of  # noqa: E402
 
 KINDS = {"garbage": "garbage", "bicycle": "bike", "motorcycle": "bike", "vending": "vending"}
@@ -90,7 +90,8 @@ def train(args: argparse.Namespace) -> dict:
         raise ConfigError("dataset not found", path=data_yaml, fix="build it with scripts/build_dataset.py")
     manifest_path = data_yaml.parent / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    classes = [str(v) for _, v in sorted(yaml.safe_load(data_yaml.read_text())["names"].items())]
+    names = dataset_names(data_yaml)
+    classes = [names[k] for k in sorted(names)]
     started = time.monotonic()
     model = YOLO(str(args.base))
     model.train(
