@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from detector.errors import SourceError
-from detector.inference import Detector
+from detector.inference import Detector, use_cores
 from detector.modelcard import LoadedCard, load_card
 from detector.pipeline import prefetch
 from detector.scene import THUMB, SceneChangeDetector
@@ -112,9 +112,7 @@ def detector_for(card: str, weights: str | None, threads: int | None = None) -> 
     if key not in _DETECTORS:
         _DETECTORS[key] = Detector(load_card(card, weights=weights))
     if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+        use_cores(threads)
     return _DETECTORS[key]
 
 

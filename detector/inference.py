@@ -6,6 +6,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,7 +15,45 @@ from detector.errors import ConfigError, WeightsNotFound
 from detector.modelcard import LoadedCard
 from detector.types import Detections
 
+if TYPE_CHECKING:
+    from ultralytics import YOLO
+
 log = logging.getLogger(__name__)
+
+
+def use_cores(threads: int | None = None) -> None:
+    """Let torch use every core (or `threads`), also after ultralytics sets up a predictor or trainer.
+
+    ultralytics' `select_device` resets torch to cpu_count - 1 threads (one, on a 2-core machine) each time
+    a predictor or trainer is set up; inference is the bottleneck here, so raise the number it resets to.
+    Exports (OpenVINO, ONNX Runtime) size their own thread pools to the machine.
+    """
+    import torch
+    from ultralytics.utils import torch_utils
+
+    n = threads or os.cpu_count() or 1
+    torch_utils.NUM_THREADS = n
+    torch.set_num_threads(n)
+
+
+def load_yolo(loaded: LoadedCard) -> YOLO:
+    """The card's model: its weights, with the card's trained head in place of theirs when it has one."""
+    from ultralytics import YOLO  # heavy import, deferred so `config check` stays fast
+
+    weights = loaded.weights_path
+    try:
+        model = YOLO(str(weights), task="detect")
+    except Exception as e:  # ultralytics raises many types for a bad file
+        raise WeightsNotFound(
+            f"cannot load weights ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})",
+            path=weights,
+            fix="replace the file with a valid ultralytics .pt or export folder",
+        ) from None
+    if loaded.head_path is not None:
+        from detector.heads import attach_head
+
+        attach_head(model, loaded)
+    return model
 
 
 class Detector:
@@ -25,25 +64,11 @@ class Detector:
     """
 
     def __init__(self, loaded: LoadedCard, *, device: str | None = None, threads: int | None = None) -> None:
-        import torch
-        from ultralytics import YOLO  # heavy import, deferred so `config check` stays fast
-
         self.loaded = loaded
         self.card = loaded.card
         self.device = device
-        weights = loaded.weights_path
-        try:
-            self.model = YOLO(str(weights), task="detect")
-        except Exception as e:  # ultralytics raises many types for a bad file
-            raise WeightsNotFound(
-                f"cannot load weights ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})",
-                path=weights,
-                fix="replace the file with a valid ultralytics .pt or export folder",
-            ) from None
-        # ultralytics leaves torch one thread on a 2-core machine; inference is the bottleneck, so give it
-        # every core (measured on 2 cores: YOLOv8n 640 from 48 to 26 ms a frame). Exports (OpenVINO,
-        # ONNX Runtime) size their own thread pools to the machine.
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        self.model = load_yolo(loaded)
+        use_cores(threads)
         self.timings: dict[str, float] = defaultdict(float)  # seconds per stage, for run summaries
         names: dict[int, str] = self.model.names
         by_name = {name: idx for idx, name in names.items()}
@@ -52,7 +77,8 @@ class Detector:
             raise ConfigError(
                 f"classes {unknown} are not in the model's classes",
                 path=loaded.path,
-                fix=f"use class names of {weights.name}: {', '.join(list(by_name)[:20])}...",
+                fix=f"use class names of {(loaded.head_path or loaded.weights_path).name}: "
+                f"{', '.join(list(by_name)[:20])}...",
             )
         self.class_ids = sorted(by_name[c] for c in self.card.classes)
         self.names = names
