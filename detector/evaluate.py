@@ -65,17 +65,18 @@ def absolute_data_yaml(data_yaml: Path, split: str, tmp: Path) -> Path:
 
 def evaluate_dataset(loaded: LoadedCard, data: Path, *, split: str = "val", batch: int = 8) -> dict[str, Any]:
     """Per-class precision, recall, mAP50 and mAP50-95 of the card's weights on a dataset split."""
-    from ultralytics import YOLO
+    from detector.inference import load_yolo, use_cores
 
     data_yaml = data / "data.yaml" if data.is_dir() else data
     names = dataset_names(data_yaml)
-    model = YOLO(str(loaded.weights_path), task="detect")
+    model = load_yolo(loaded)
+    use_cores()
     mismatch = [f"{i}: {n} (model: {model.names.get(i)})" for i, n in names.items() if model.names.get(i) != n]
     if mismatch:
         raise ConfigError(
             f"dataset classes do not match the model's class indices: {', '.join(mismatch[:4])}",
             path=data_yaml,
-            fix="evaluate with a card whose weights were trained on this class list (models/streetwatch-v1.yaml)",
+            fix="evaluate with a card whose weights were trained on this class list (models/streetwatch-v2.yaml)",
         )
     with tempfile.TemporaryDirectory() as tmp:
         data_abs = absolute_data_yaml(data_yaml, split, Path(tmp))
@@ -90,7 +91,7 @@ def evaluate_dataset(loaded: LoadedCard, data: Path, *, split: str = "val", batc
             "mAP50": float(box.ap50[i]), "mAP50-95": float(box.ap[i]),
         }
     return {
-        "mode": "dataset", "card": loaded.card.name, "weights_sha256": loaded.weights_sha256,
+        "mode": "dataset", "card": loaded.card.name, "weights_sha256": loaded.model_sha256,
         "data": str(data_yaml), "split": split, "imgsz": loaded.card.imgsz,
         "all": {"precision": float(box.mp), "recall": float(box.mr), "mAP50": float(box.map50),
                 "mAP50-95": float(box.map)},
@@ -201,7 +202,7 @@ def evaluate_images(loaded: LoadedCard, images: Path, labels: Path, *, batch: in
             sweep.append({"threshold": t, **{k: rates[k] for k in ("precision", "recall", "f1", "false_alarm_rate")}})
         result[kind] = {"detectable": kind in card_kinds, "yes": truth.count(True), "no": n_no,
                         "left_out": len(records) - len(labelled), **at_card, "sweep": sweep}
-    return {"mode": "images", "card": loaded.card.name, "weights_sha256": loaded.weights_sha256,
+    return {"mode": "images", "card": loaded.card.name, "weights_sha256": loaded.model_sha256,
             "imgsz": loaded.card.imgsz, "images": str(images), "labels": str(labels), "evaluated": len(records),
             "skipped": skipped, "notes": notes, "kinds": result, "per_image": records}
 

@@ -74,6 +74,17 @@ class ModelCard(Strict):
         description="A weights file or export folder: a path (relative to this card) or a bare file name "
         "looked up in STREETWATCH_WEIGHTS_DIR, models/ and ../shared/models/."
     )
+    head: str | None = Field(
+        None,
+        description="A detection head trained on top of the frozen `weights` (a file beside this card, found "
+        "like weights): the model is `weights` with its last layer replaced, so a fine-tune of a large base "
+        "ships as a few MB and the base weights are never copied.",
+    )
+    head_classes: list[str] = Field(
+        default_factory=list,
+        description="With `head`: the classes taken from the trained head; every other class comes from the "
+        "base weights' own head, run on the same features (empty: the trained head replaces the base's).",
+    )
     imgsz: int | tuple[int, int] = Field(640, description="Inference size, a side or (height, width).")
     classes: dict[str, ClassSpec] = Field(description="Model class name -> meaning; other classes are dropped.")
     vending: VendingRule | None = Field(None, description="Composite vending rule for models without a stall class.")
@@ -88,6 +99,8 @@ class ModelCard(Strict):
                 raise ValueError(f"vending rule uses classes not listed under classes: {missing}")
             if any(self.classes[c].kind == Kind.VENDING for c in self.classes):
                 raise ValueError("a class already reports vending; drop the composite vending rule")
+        if self.head_classes and not self.head:
+            raise ValueError("head_classes needs a head")
         if not self.kinds():
             raise ValueError("no class reports a kind; give at least one class a kind")
         return self
@@ -118,6 +131,17 @@ class LoadedCard(BaseModel):
     @cached_property
     def weights_sha256(self) -> str:
         return sha256_of(self.weights_path)
+
+    @cached_property
+    def head_path(self) -> Path | None:
+        return resolve_weights(self.card.head, card_dir=self.path.parent) if self.card.head else None
+
+    @cached_property
+    def model_sha256(self) -> str:
+        """What identifies the model an event came from: the weights, or the weights and the head."""
+        if self.head_path is None:
+            return self.weights_sha256
+        return hashlib.sha256(f"{self.weights_sha256}+{sha256_of(self.head_path)}".encode()).hexdigest()
 
 
 def weights_search_dirs(card_dir: Path) -> list[Path]:

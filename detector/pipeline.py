@@ -128,7 +128,7 @@ class CameraPipeline:
         self.scene = SceneChangeDetector()
         self.events = EventManager(
             camera_id=camera.camera.id,
-            model={"card": loaded.card.name, "sha256": loaded.weights_sha256},
+            model={"card": loaded.card.name, "sha256": loaded.model_sha256},
             close_after_s=close_after,
             category=lambda class_name, kind: loaded.card.category(class_name, kind),
             sink=sink,

@@ -71,7 +71,7 @@ class RescanReport:
 
 def detect_key(loaded: LoadedCard, fps: float, mode: str) -> str:
     """What phase 1 depends on: the card (classes, thresholds, size), the weights, the sampling."""
-    setup = {"card": loaded.card.model_dump(mode="json"), "weights": loaded.weights_sha256, "fps": fps, "mode": mode}
+    setup = {"card": loaded.card.model_dump(mode="json"), "weights": loaded.model_sha256, "fps": fps, "mode": mode}
     return hashlib.sha256(json.dumps(setup, sort_keys=True).encode()).hexdigest()
 
 
@@ -304,7 +304,7 @@ def rescan(
             store.record_file({
                 "path": result.path, "detect_key": key, "camera_id": camera.camera.id, "size": f.size,
                 "mtime": f.mtime, "fingerprint": fingerprint(f.path), "model_card": loaded.card.name,
-                "weights_sha256": loaded.weights_sha256, "rules_sha256": None,
+                "weights_sha256": loaded.model_sha256, "rules_sha256": None,
                 "status": "detected" if result.ok else "failed",
                 "start_time": result.start_time.isoformat() if result.start_time else None,
                 "video_s": result.video_s, "problem": result.problem, "detections": result.blob if result.ok else None,
@@ -338,7 +338,7 @@ def rescan(
                       for r in rows]
             events = assemble(camera, loaded, inputs, out_dir)
             run = {"id": run_id, "camera_id": camera_id, "model_card": loaded.card.name,
-                   "weights_sha256": loaded.weights_sha256, "rules_sha256": rules, "params": params,
+                   "weights_sha256": loaded.model_sha256, "rules_sha256": rules, "params": params,
                    "files_digest": digest, "finished_at": datetime.now().astimezone().isoformat(timespec="seconds")}
             store.commit_run(run, events, [r["path"] for r in rows], key)
             report.assembled.append(camera_id)

@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import yaml
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from detector.errors import ConfigError, exit_code_of  # noqa: E402
 from detector.evaluate import dataset_names  # noqa: E402
+from detector.inference import use_cores  # noqa: E402
 from detector.types import iou_matrix  # noqa: E402
 
 # Our classes: garbage, the bike classes, and every COCO class the composite vending rule of
@@ -148,11 +150,56 @@ def read_frames(video: Path, every_s: float, out: Path, val_every: int) -> list[
     return items
 
 
+def night_copies(items: list[Item], every: int, out: Path) -> list[Item]:
+    """Dark, noisy, blurred copies of every Nth labelled training image, with the same boxes.
+
+    Street reports are often phone shots at night (flash or sodium light, sensor noise, shake); the public
+    datasets are daylight. Copies are made after pseudo-labelling (a dark copy keeps the daylight labels)
+    and seeded by the image name, so a rebuild writes the same pixels.
+    """
+    copies = []
+    chosen = [i for i in items if i.split == "train" and i.boxes and not i.name.startswith("frames__")]
+    for item in sorted(chosen, key=lambda i: i.name)[::every]:
+        seed = int(hashlib.sha1(item.name.encode()).hexdigest()[:8], 16)
+        path = out / "night" / f"{Path(item.name).stem}.jpg"
+        if not path.exists():
+            image = cv2.imread(str(item.image))
+            if image is None:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(path), darken(image, np.random.default_rng(seed)), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        copies.append(Item(f"night__{Path(item.name).stem}.jpg", "train", path, list(item.boxes), set(item.labelled)))
+    return copies
+
+
+def darken(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Night look: a gamma curve and gain, a warm or flash-white cast, a light falloff, noise and blur."""
+    x = image.astype(np.float32) / 255.0
+    x = np.power(x, rng.uniform(1.6, 2.6)) * rng.uniform(0.35, 0.75)
+    x *= np.array([0.75, 0.9, 1.1] if rng.random() < 0.5 else [1.0, 1.0, 1.0], dtype=np.float32)  # BGR: sodium
+    h, w = x.shape[:2]
+    cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    falloff = np.exp(-(((yy - cy) / h) ** 2 + ((xx - cx) / w) ** 2) / rng.uniform(0.08, 0.3))
+    x *= (0.35 + 0.65 * falloff)[..., None]  # flash or street lamp: bright centre, dark edges
+    x += rng.normal(0.0, rng.uniform(0.01, 0.04), x.shape).astype(np.float32)
+    out = np.clip(x * 255.0, 0, 255).astype(np.uint8)
+    k = int(rng.integers(0, 3)) * 2 + 1
+    if k > 1:  # hand shake: a short motion blur in a random direction
+        kernel = np.zeros((k, k), np.float32)
+        kernel[k // 2, :] = 1.0 / k
+        kernel = cv2.warpAffine(kernel, cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1.0),
+                                (k, k))
+        out = cv2.filter2D(out, -1, kernel / max(kernel.sum(), 1e-6))
+    return out
+
+
 def pseudo_label(items: list[Item], targets: list[str], weights: Path, conf: float, imgsz: int) -> int:
     """Add COCO YOLOv8s boxes for the COCO classes a source does not label; skip boxes on labelled ones."""
     from ultralytics import YOLO
 
     model = YOLO(str(weights), task="detect")
+    use_cores()  # labelling is CPU-bound
     coco = {name: idx for idx, name in model.names.items()}
     added = 0
     groups: dict[frozenset[str], list[Item]] = {}
@@ -244,6 +291,10 @@ def build(args: argparse.Namespace) -> dict[str, object]:
     if not args.no_pseudo:
         added = pseudo_label(items, classes, args.pseudo_weights, args.pseudo_conf, args.pseudo_imgsz)
         print(f"pseudo-labels added: {added} (COCO {args.pseudo_weights.name}, conf >= {args.pseudo_conf})")
+    if args.night_every:
+        night = night_copies(items, args.night_every, args.out)
+        items += night
+        print(f"night copies: {len(night)} (1 in {args.night_every} labelled training images)")
     manifest = write(items, classes, args.out)
     print_counts(items, classes)
     print(f"wrote {args.out / 'data.yaml'} (train {manifest['sha256']['train'][:12]}, "  # type: ignore[index]
@@ -261,6 +312,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frames", type=Path, action="append", default=[], help="a video whose frames are negatives")
     p.add_argument("--frame-every", type=float, default=4.0, help="seconds between frames taken from --frames (4)")
     p.add_argument("--frames-val-every", type=int, default=5, help="every Nth frame goes to val (5; 0: none)")
+    p.add_argument("--night-every", type=int, default=0, metavar="N",
+                   help="add a dark, noisy, blurred copy of every Nth labelled training image (0: none)")
     p.add_argument("--limit", type=int, help="at most N images per source split (a deterministic sample)")
     p.add_argument("--pseudo-weights", type=Path, default=shared / "models" / "yolov8s.pt")
     p.add_argument("--pseudo-conf", type=float, default=0.4, help="confidence of kept pseudo-labels (0.4)")

@@ -3,8 +3,8 @@
 INT8 is calibrated on training images of the dataset the model was trained on (never on the evaluation
 photos). `--val` measures every export on the dataset's val split, so the accuracy INT8 costs is on record.
 
-    python scripts/export.py --card models/streetwatch-v1.yaml --data data/streetwatch/data.yaml --val
-    python -m detector.cli eval ../shared/datasets/street-garbage-dev --model exports/streetwatch-v1-openvino-int8.yaml
+    python scripts/export.py --card models/streetwatch-v2.yaml --data data/streetwatch/data.yaml --val
+    python -m detector.cli eval ../shared/datasets/street-garbage-dev --model exports/streetwatch-v2-openvino-int8.yaml
 
 Exports and their cards go to --out (exports/, not committed); a card points at its export by a path
 relative to the card, so the folder can be moved as a whole. TensorRT (`--formats engine`) needs a GPU.
@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from detector.errors import ConfigError, exit_code_of  # noqa: E402
 from detector.evaluate import evaluate_dataset  # noqa: E402
+from detector.inference import load_yolo  # noqa: E402
 from detector.modelcard import load_card, sha256_of  # noqa: E402
 
 FORMATS = {  # name -> ultralytics export arguments
@@ -55,7 +56,10 @@ def export(args: argparse.Namespace) -> dict[str, Path]:
             shutil.rmtree(work)
         work.mkdir(parents=True)
         source = work / f"{stem}.pt"
-        shutil.copyfile(loaded.weights_path, source)
+        if loaded.head_path is not None:  # base + trained head: export the model they make together
+            load_yolo(loaded).save(source)
+        else:
+            shutil.copyfile(loaded.weights_path, source)
         options = dict(FORMATS[fmt])
         if options.get("int8"):
             options.update(data=str(args.data), split="train", fraction=args.calib_images)
@@ -63,9 +67,11 @@ def export(args: argparse.Namespace) -> dict[str, Path]:
         produced = Path(YOLO(str(source)).export(imgsz=imgsz, device=args.device, **options))
         source.unlink()
         card = loaded.card.model_dump(mode="json", exclude_defaults=False)
-        card.update(name=f"{stem}-{fmt}", weights=str(produced.relative_to(args.out)), imgsz=imgsz)
-        card["description"] = f"{fmt} export of {loaded.card.name} ({loaded.weights_path.name}); " + card["description"]
-        card["metrics"] = {"export": {"format": fmt, "from_sha256": loaded.weights_sha256,
+        card.update(name=f"{stem}-{fmt}", weights=str(produced.relative_to(args.out)), imgsz=imgsz,
+                    head=None, head_classes=[])  # the export is base and head as one network
+        made_from = " + ".join(p.name for p in (loaded.weights_path, loaded.head_path) if p is not None)
+        card["description"] = f"{fmt} export of {loaded.card.name} ({made_from}); " + card["description"]
+        card["metrics"] = {"export": {"format": fmt, "from_sha256": loaded.model_sha256,
                                       "seconds": round(time.monotonic() - started),
                                       **({"calibration": f"{args.calib_images} train images of {args.data}"}
                                          if options.get("int8") else {})},
@@ -99,7 +105,7 @@ def compare(args: argparse.Namespace, loaded: object, cards: dict[str, Path]) ->
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--card", type=Path, default=REPO / "models" / "streetwatch-v1.yaml")
+    p.add_argument("--card", type=Path, default=REPO / "models" / "streetwatch-v2.yaml")
     p.add_argument("--formats", nargs="+", default=["onnx", "openvino", "openvino-int8"], help=", ".join(FORMATS))
     p.add_argument("--data", type=Path, help="data.yaml of the training set: INT8 calibration (train split), --val")
     p.add_argument("--calib-images", type=int, default=300, help="training images for INT8 calibration (300)")

@@ -1,13 +1,20 @@
-"""Fine-tune COCO YOLOv8n on a dataset from build_dataset.py and write the model card for it.
+"""Fine-tune a COCO YOLO on a dataset from build_dataset.py and write the model card for it.
 
 One model sees every class streetwatch needs (garbage, bikes, and the COCO inputs of the vending rule),
 so the default configuration runs ONE model per frame. The card records where the weights came from:
 the base weights' hash, the training data hashes (build_dataset's manifest) and the validation metrics.
 
-    python scripts/train.py --data data/streetwatch/data.yaml --epochs 5 --imgsz 416     # CPU, bounded
-    python scripts/train.py --data data/streetwatch/data.yaml --epochs 80 --imgsz 640 --device 0   # a GPU
+`--head-only` freezes every layer but the detection head (batch-norm statistics included), so the COCO
+features that find street bikes and people stay exactly those of the base, the classes the base knows
+start from its own head rows, and what ships is the head alone (a few MB, next to the card) on top of
+the shared base weights. That is how the default card fine-tunes YOLOv8s, whose 22 MB could not be
+committed, on a CPU:
 
-Writes models/streetwatch-v1.pt (the best epoch, optimizer stripped, ~6 MB) and models/streetwatch-v1.yaml.
+    python scripts/train.py --data data/streetwatch/data.yaml --head-only --imgsz 640 --hours 1.0
+    python scripts/train.py --data data/streetwatch/data.yaml --epochs 80 --imgsz 640 --device 0   # a GPU, full
+
+Writes models/streetwatch-v2.yaml and either models/streetwatch-v2.head.pt (--head-only) or
+models/streetwatch-v2.pt (the best epoch, optimizer stripped).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from detector.errors import ConfigError, exit_code_of  # noqa: E402
 from detector.evaluate import dataset_names, evaluate_dataset  # noqa: E402
+from detector.inference import use_cores  # noqa: E402
 from detector.modelcard import load_card, sha256_of  # noqa: E402
 
 KINDS = {"garbage": "garbage", "bicycle": "bike", "motorcycle": "bike", "vending": "vending"}
@@ -48,7 +56,7 @@ def hardware() -> str:
     return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def card_for(classes: list[str], args: argparse.Namespace, weights_name: str, metrics: dict) -> dict:
+def card_for(classes: list[str], args: argparse.Namespace, weights: dict[str, str], metrics: dict) -> dict:
     """Card dict: kinds for garbage/bikes/vending, inputs for the rest, the composite rule if no vending class."""
     overrides = dict(pair.split("=", 1) for pair in args.threshold)
     specs: dict[str, dict] = {}
@@ -64,14 +72,15 @@ def card_for(classes: list[str], args: argparse.Namespace, weights_name: str, me
     card: dict[str, object] = {
         "name": args.card.stem,
         "description": (
-            f"YOLOv8n fine-tuned from COCO on {', '.join(args.sources) or 'the built dataset'} "
-            f"({metrics['training']['epochs']} epochs at imgsz {args.imgsz}, {metrics['training']['hardware']}). "
+            f"{args.base.stem} fine-tuned from COCO on {', '.join(args.sources) or 'the built dataset'} "
+            + ("(its detection head only, on the frozen base) " if args.head_only else "")
+            + f"({metrics['training']['epochs']} epochs at imgsz {args.imgsz}, {metrics['training']['hardware']}). "
             "Reports garbage, bikes, and vending through "
             + ("its vending class." if "vending" in classes else "the COCO composite rule (see models/coco.yaml).")
             + " Validation metrics below; the trashbags val split shares source clips with its train split, "
             "so garbage scores on it are optimistic."
         ),
-        "weights": weights_name,
+        **weights,
         "imgsz": args.card_imgsz or args.imgsz,
         "classes": specs,
     }
@@ -92,31 +101,46 @@ def train(args: argparse.Namespace) -> dict:
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     names = dataset_names(data_yaml)
     classes = [names[k] for k in sorted(names)]
+    if not args.base.exists():
+        raise ConfigError("base weights not found", path=args.base, fix="pass --base with a COCO YOLO .pt")
     started = time.monotonic()
+    use_cores()  # ultralytics would train on one thread of a 2-core machine
     model = YOLO(str(args.base))
+    base_classes = set(model.names.values())
+    freeze = len(model.model.model) - 1 if args.head_only else args.freeze
     model.train(
-        data=str(data_yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device=args.device,
+        freeze=freeze, data=str(data_yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device=args.device,
         workers=args.workers, project=str(args.project.resolve()), name=args.card.stem, exist_ok=True,
         seed=0, deterministic=True, fraction=args.fraction, time=args.hours, patience=args.epochs,
         hsv_v=0.6,  # darker and brighter frames: night shots and low sun are common in street reports
-        plots=False, verbose=False, val=not args.no_val,
+        plots=False, verbose=False, val=False,  # validated once at the end, by the card (below)
     )
     seconds = time.monotonic() - started
     best = Path(model.trainer.best)
     if not best.exists():
         best = Path(model.trainer.last)
-    weights_out = args.card.with_suffix(".pt")
-    weights_out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(best, weights_out)
+    args.card.parent.mkdir(parents=True, exist_ok=True)
+    if args.head_only:
+        weights_out = args.card.with_suffix(".head.pt")
+        save_head(best, args.base, weights_out)
+        # Classes the base already knows keep the base's own head (trained on far more of them than we have);
+        # the new ones come from the trained head. --all-from-head uses the trained head for every class.
+        new = [] if args.all_from_head else [c for c in classes if c not in base_classes]
+        weights = {"weights": args.base.name, "head": weights_out.name, **({"head_classes": new} if new else {})}
+    else:
+        weights_out = args.card.with_suffix(".pt")
+        shutil.copyfile(best, weights_out)
+        weights = {"weights": weights_out.name}
     epochs_done = int(getattr(model.trainer, "epoch", args.epochs - 1)) + 1
     metrics = {
         "training": {
             "base": args.base.name, "base_sha256": sha256_of(args.base), "epochs": epochs_done,
             "imgsz": args.imgsz, "batch": args.batch, "fraction": args.fraction, "seconds": round(seconds),
+            "frozen_layers": freeze,
             "hardware": hardware(), "data_sha256": manifest.get("sha256", {}), "data_images": manifest.get("images"),
         },
     }
-    card = card_for(classes, args, weights_out.name, metrics)
+    card = card_for(classes, args, weights, metrics)
     write_card(card, args.card)
     if not args.no_val:
         report = evaluate_dataset(load_card(args.card), data_yaml, split="val")
@@ -128,6 +152,26 @@ def train(args: argparse.Namespace) -> dict:
     print(f"trained {epochs_done} epochs in {seconds / 60:.1f} min on {metrics['training']['hardware']}")
     print(f"wrote {weights_out} ({weights_out.stat().st_size / 1e6:.1f} MB) and {args.card}")
     return card
+
+
+def save_head(best: Path, base: Path, out: Path) -> None:
+    """Keep the trained head alone, after checking the frozen layers are still the base's."""
+    import torch
+    from ultralytics import YOLO
+
+    trained = torch.load(best, map_location="cpu", weights_only=False)["model"].float()
+    base_net = YOLO(str(base)).model.float()
+    head_prefix = f"model.{len(trained.model) - 1}."
+    mine, theirs = trained.state_dict(), base_net.state_dict()
+    drift = max((mine[k].float() - v.float()).abs().max().item() for k, v in theirs.items()
+                if not k.startswith(head_prefix) and k in mine)
+    if drift > 1e-3:  # fp16 storage rounds to the same values; more means the features moved under the head
+        raise ConfigError(f"frozen layers drifted from the base by up to {drift:.2g}", path=best,
+                          fix="train with --head-only from the same --base, or ship the full weights")
+    tmp = out.with_suffix(".tmp")
+    torch.save({"head": trained.model[-1].half(), "names": dict(trained.names), "base": base.name,
+                "base_sha256": sha256_of(base)}, tmp)
+    tmp.replace(out)
 
 
 def _round(m: dict) -> dict:
@@ -146,9 +190,14 @@ def write_card(card: dict, path: Path) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True, help="data.yaml (or its folder) from build_dataset.py")
-    p.add_argument("--base", type=Path, default=REPO.parent / "shared" / "models" / "yolov8n.pt")
-    p.add_argument("--card", type=Path, default=REPO / "models" / "streetwatch-v1.yaml",
-                   help="card to write; the weights go beside it as CARD.pt")
+    p.add_argument("--base", type=Path, default=REPO.parent / "shared" / "models" / "yolov8s.pt")
+    p.add_argument("--card", type=Path, default=REPO / "models" / "streetwatch-v2.yaml",
+                   help="card to write; the weights go beside it as CARD.pt (CARD.head.pt with --head-only)")
+    p.add_argument("--head-only", action="store_true",
+                   help="train the detection head alone on the frozen base and ship just the head")
+    p.add_argument("--all-from-head", action="store_true",
+                   help="with --head-only: every class from the trained head (default: only classes the base lacks)")
+    p.add_argument("--freeze", type=int, default=0, help="freeze the first N layers (ignored with --head-only)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--hours", type=float, help="training time budget in hours (stops early; overrides epochs)")
     p.add_argument("--imgsz", type=int, default=416, help="training size (416 on CPU; 640 on a GPU)")

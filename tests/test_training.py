@@ -124,7 +124,17 @@ def trained(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     card = tmp_path_factory.mktemp("models") / "tiny-v1.yaml"
     assert train.main(["--data", str(built / "data.yaml"), "--card", str(card), "--epochs", "1", "--imgsz", "160",
                        "--batch", "4", "--workers", "0", "--project", str(card.parent / "runs"),
-                       "--threshold", "garbage=0.2"]) == 0
+                       "--base", str(REPO.parent / "shared/models/yolov8n.pt"), "--threshold", "garbage=0.2"]) == 0
+    return card
+
+
+@pytest.fixture(scope="module")
+def head_trained(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    train = script("train")
+    card = tmp_path_factory.mktemp("heads") / "tiny-head.yaml"
+    assert train.main(["--data", str(built / "data.yaml"), "--card", str(card), "--epochs", "1", "--imgsz", "160",
+                       "--batch", "4", "--workers", "0", "--project", str(card.parent / "runs"), "--head-only",
+                       "--base", str(REPO.parent / "shared/models/yolov8n.pt")]) == 0
     return card
 
 
@@ -174,3 +184,75 @@ def test_onnx_export_writes_a_card_that_detects_like_the_weights(tmp_path: Path,
         assert sorted(a.kind.tolist()) == sorted(b.kind.tolist())
         if len(a):
             assert np.abs(np.sort(a.confidence) - np.sort(b.confidence)).max() < 0.05
+
+
+def test_head_only_training_ships_the_head_and_detects_like_the_trained_model(head_trained: Path, tmp_path: Path,
+                                                                               shared: Path) -> None:
+    """The card is the shared base plus a small head. Attached alone, it is the model training produced;
+    merged (the default), the classes the base knows are the base's own detections, garbage the head's."""
+    from ultralytics import YOLO
+
+    from detector.inference import load_yolo
+    from detector.modelcard import load_card
+
+    loaded = load_card(head_trained)
+    assert loaded.card.weights == "yolov8n.pt" and loaded.card.head == "tiny-head.head.pt"
+    assert loaded.card.head_classes == ["garbage"]  # the only class COCO lacks
+    assert loaded.weights_path.resolve() == (shared / "models/yolov8n.pt").resolve()
+    assert loaded.head_path.stat().st_size < 2e6  # the head alone, not a copy of the base
+    assert loaded.card.metrics["training"]["frozen_layers"] == 22
+    image = str(shared / "datasets/coco8/images/val/000000000049.jpg")
+
+    def boxes(model: YOLO, names: set[str]) -> list[tuple[str, float, tuple[float, ...]]]:
+        r = model.predict(image, imgsz=160, conf=0.1, verbose=False)[0]  # well above max_det cut-offs
+        out = [(model.names[int(c)], round(float(s), 2), tuple(round(float(v)) for v in xy))
+               for c, s, xy in zip(r.boxes.cls, r.boxes.conf, r.boxes.xyxy, strict=True)]
+        return sorted(b for b in out if b[0] in names)
+
+    best = YOLO(str(head_trained.parent / "runs/tiny-head/weights/best.pt"))
+    alone = tmp_path / "alone.yaml"
+    alone.write_text(head_trained.read_text().replace("head: tiny-head.head.pt",
+                                                      f"head: {head_trained.with_suffix('.head.pt')}")
+                     .replace("head_classes:\n- garbage\n", ""))
+    whole = load_yolo(load_card(alone))
+    assert whole.names == best.names and whole.names[0] == "garbage"
+    every = set(best.names.values())
+    assert boxes(whole, every) == boxes(best, every) and boxes(best, every)
+
+    merged = load_yolo(loaded)
+    assert merged.names == best.names
+    base = YOLO(str(shared / "models/yolov8n.pt"))
+    known = every - {"garbage"}
+    assert boxes(merged, known) == boxes(base, known) and boxes(base, {"person"})  # six people in this photo
+    assert boxes(merged, {"garbage"}) == boxes(best, {"garbage"})
+
+
+def test_a_head_on_other_base_weights_is_refused(head_trained: Path, tmp_path: Path, shared: Path) -> None:
+    from detector.errors import WeightsNotFound
+    from detector.inference import Detector
+    from detector.modelcard import load_card
+
+    card = tmp_path / "wrong-base.yaml"
+    text = head_trained.read_text().replace("weights: yolov8n.pt", "weights: yolov8s.pt")
+    card.write_text(text.replace("head: tiny-head.head.pt", f"head: {head_trained.with_suffix('.head.pt')}"))
+    with pytest.raises(WeightsNotFound) as e:
+        Detector(load_card(card))
+    assert "trained on base weights" in str(e.value) and "yolov8n.pt" in str(e.value)
+
+
+def test_build_adds_night_copies_with_the_same_boxes(tmp_path: Path, shared: Path) -> None:
+    src = tiny_source(tmp_path, shared, "bags", "trashbags", 2, ["general_trashbag", "other_trashbag"])
+    out, again = tmp_path / "data", tmp_path / "again"
+    for folder in (out, again):
+        assert build_dataset.main(["--out", str(folder), "--source", str(src), "--no-pseudo",
+                                   "--night-every", "1"]) == 0
+    night = sorted((out / "labels/train").glob("night__*.txt"))
+    assert len(night) == 2  # every labelled training image, none from val
+    for label in night:
+        original = out / "labels/train" / label.name.replace("night__", "")
+        assert label.read_text() == original.read_text() and label.read_text()
+        dark = cv2.imread(str(out / "images/train" / f"{label.stem}.jpg"))
+        day = cv2.imread(str(out / "images/train" / f"{original.stem}.jpg"))
+        assert dark.shape == day.shape and dark.mean() < 0.6 * day.mean()
+    assert json.loads((out / "manifest.json").read_text())["sha256"] == \
+        json.loads((again / "manifest.json").read_text())["sha256"]  # same pixels on a rebuild
