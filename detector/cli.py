@@ -22,7 +22,7 @@ from detector.modelcard import REPO_ROOT, ModelCard, load_card
 from detector.sources import SampleMode
 
 log = logging.getLogger("streetwatch")
-DEFAULT_CARD = REPO_ROOT / "models" / "coco.yaml"
+DEFAULT_CARD = REPO_ROOT / "models" / "streetwatch-v2.yaml"
 
 
 def _positive(value: str) -> float:

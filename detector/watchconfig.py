@@ -93,7 +93,9 @@ class WatchConfig(Strict):
     """Everything one watch process runs: cameras, output, model and how to keep streams alive."""
 
     out: Path = Field(description="Folder for events.sqlite, events.jsonl and snapshots/ (relative to this file).")
-    model: str | None = Field(None, description="Model card file or bundled card name; default models/coco.yaml.")
+    model: str | None = Field(
+        None, description="Model card file or bundled card name; default models/streetwatch-v2.yaml."
+    )
     weights: Path | None = Field(None, description="Weights file overriding the card's.")
     fps: float = Field(2.0, gt=0, description="Frames per second sampled from each camera for detection.")
     batch: int = Field(8, ge=1, description="Most frames in one inference batch (one per camera at most).")

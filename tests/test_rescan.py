@@ -52,7 +52,7 @@ def run(archive: Path, card, out: Path, store: EventStore | None = None, **optio
 
 def cli(archive: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "detector.cli", "rescan", str(archive.parent / "videos"), "--cameras", str(archive),
-            "--out", str(out), "--fps", "1", "--no-progress"]
+            "--out", str(out), "--fps", "1", "--no-progress", "--model", "coco"]  # the card of the `clean` run
 
 
 def test_every_good_file_is_done_and_the_truncated_one_reported(archive, clean):
