@@ -65,12 +65,11 @@ def absolute_data_yaml(data_yaml: Path, split: str, tmp: Path) -> Path:
 
 def evaluate_dataset(loaded: LoadedCard, data: Path, *, split: str = "val", batch: int = 8) -> dict[str, Any]:
     """Per-class precision, recall, mAP50 and mAP50-95 of the card's weights on a dataset split."""
-    from detector.inference import load_yolo, use_cores
+    from detector.inference import load_yolo
 
     data_yaml = data / "data.yaml" if data.is_dir() else data
     names = dataset_names(data_yaml)
     model = load_yolo(loaded)
-    use_cores()
     mismatch = [f"{i}: {n} (model: {model.names.get(i)})" for i, n in names.items() if model.names.get(i) != n]
     if mismatch:
         raise ConfigError(

@@ -36,8 +36,11 @@ def use_cores(threads: int | None = None) -> None:
     torch.set_num_threads(n)
 
 
-def load_yolo(loaded: LoadedCard) -> YOLO:
-    """The card's model: its weights, with the card's trained head in place of theirs when it has one."""
+def load_yolo(loaded: LoadedCard, threads: int | None = None) -> YOLO:
+    """The card's model: its weights, with the card's trained head in place of theirs when it has one.
+
+    Torch gets every core (or `threads`) for it: see `use_cores`.
+    """
     from ultralytics import YOLO  # heavy import, deferred so `config check` stays fast
 
     weights = loaded.weights_path
@@ -53,6 +56,7 @@ def load_yolo(loaded: LoadedCard) -> YOLO:
         from detector.heads import attach_head
 
         attach_head(model, loaded)
+    use_cores(threads)
     return model
 
 
@@ -67,8 +71,7 @@ class Detector:
         self.loaded = loaded
         self.card = loaded.card
         self.device = device
-        self.model = load_yolo(loaded)
-        use_cores(threads)
+        self.model = load_yolo(loaded, threads)
         self.timings: dict[str, float] = defaultdict(float)  # seconds per stage, for run summaries
         names: dict[int, str] = self.model.names
         by_name = {name: idx for idx, name in names.items()}

@@ -49,6 +49,7 @@ def export(args: argparse.Namespace) -> dict[str, Path]:
         raise ConfigError(f"unknown formats {unknown}", fix=f"choose from {', '.join(FORMATS)}")
     if "openvino-int8" in args.formats and not args.data:
         raise ConfigError("INT8 needs calibration images", fix="pass --data DATASET/data.yaml (its train split)")
+    merged = load_yolo(loaded) if loaded.head_path is not None else None  # base + trained head, as one model
     cards: dict[str, Path] = {}
     for fmt in args.formats:
         work = args.out / f"{stem}-{fmt}"  # each export in its own folder: ultralytics names outputs after the .pt
@@ -56,8 +57,8 @@ def export(args: argparse.Namespace) -> dict[str, Path]:
             shutil.rmtree(work)
         work.mkdir(parents=True)
         source = work / f"{stem}.pt"
-        if loaded.head_path is not None:  # base + trained head: export the model they make together
-            load_yolo(loaded).save(source)
+        if merged is not None:
+            merged.save(source)
         else:
             shutil.copyfile(loaded.weights_path, source)
         options = dict(FORMATS[fmt])
