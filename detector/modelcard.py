@@ -134,7 +134,7 @@ class LoadedCard(BaseModel):
 
     @cached_property
     def head_path(self) -> Path | None:
-        return resolve_weights(self.card.head, card_dir=self.path.parent) if self.card.head else None
+        return resolve_weights(self.card.head, card_dir=self.path.parent, head=True) if self.card.head else None
 
     @cached_property
     def model_sha256(self) -> str:
@@ -157,8 +157,11 @@ def weights_search_dirs(card_dir: Path) -> list[Path]:
     return unique
 
 
-def resolve_weights(weights: str, *, card_dir: Path, explicit: Path | None = None) -> Path:
-    """Explicit path, then the card's own path, then the search dirs; a download only when allowed."""
+def resolve_weights(weights: str, *, card_dir: Path, explicit: Path | None = None, head: bool = False) -> Path:
+    """Explicit path, then the card's own path, then the search dirs; a download only when allowed.
+
+    A trained `head` is looked for in the same places, but no one publishes it: it is never downloaded.
+    """
     if explicit is not None:
         if explicit.exists():
             return explicit
@@ -174,6 +177,9 @@ def resolve_weights(weights: str, *, card_dir: Path, explicit: Path | None = Non
         looked.append(str(directory))
         if candidate.exists():
             return candidate
+    if head:
+        raise WeightsNotFound(f"head {weights!r} not found; looked in {', '.join(looked)}",
+                              fix=f"put the file beside the card or in {WEIGHTS_ENV} (scripts/train.py makes heads)")
     if os.environ.get(DOWNLOAD_ENV) == "1":
         return Path(weights)  # a bare name: ultralytics fetches official weights on a connected machine
     raise WeightsNotFound(

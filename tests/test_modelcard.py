@@ -73,3 +73,13 @@ def test_extends_loop_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("extends: a.yaml\nname: b\n")
     with pytest.raises(ConfigError, match="loops back"):
         load_card(tmp_path / "a.yaml")
+
+
+def test_a_missing_head_is_an_error_never_a_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    card = tmp_path / "card.yaml"
+    card.write_text((REPO / "models" / "streetwatch-v2.yaml").read_text()
+                    .replace("head: streetwatch-v2.head.pt", "head: nope.head.pt"))
+    monkeypatch.setenv("STREETWATCH_ALLOW_DOWNLOAD", "1")  # weights may be fetched by name; a head may not
+    with pytest.raises(WeightsNotFound, match=r"head 'nope.head.pt' not found; looked in ") as e:
+        _ = load_card(card).head_path
+    assert str(tmp_path) in str(e.value)
