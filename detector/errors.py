@@ -32,6 +32,10 @@ class WeightsNotFound(StreetwatchError):
     """No weights file where the model card says, nor in any of the fallback places."""
 
 
+class WeightsError(StreetwatchError):
+    """A weights or head file that exists but cannot be used: damaged, not a model, or made for another model."""
+
+
 class SourceError(StreetwatchError):
     """A video that cannot be opened or decoded at all."""
 

@@ -94,11 +94,11 @@ def run_naive(clip: Path, weights: Path, stride: int, limit_s: float) -> dict:
 
 def run_scan(clip: Path, card: str, exports: Path, sample: str, fps: float, recheck: float) -> dict:
     os.environ["STREETWATCH_WEIGHTS_DIR"] = str(exports)
-    from detector.config import CameraConfig
-    from detector.inference import Detector
-    from detector.modelcard import load_card
-    from detector.pipeline import scan
-    from detector.sources import SampleMode
+    from detector.apps.scan import scan
+    from detector.config.camera import CameraConfig
+    from detector.model.detector import Detector
+    from detector.model.weights import load_card
+    from detector.video.file import SampleMode
 
     camera = CameraConfig.model_validate(yaml.safe_load(CAMERA))
     loaded = load_card(REPO / "models" / f"{card}.yaml")

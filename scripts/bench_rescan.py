@@ -24,10 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.archive import load_archive, walk  # noqa: E402
-from detector.modelcard import load_card  # noqa: E402
-from detector.rescan import probe_duration  # noqa: E402
-from tests.rescan_archive import build_archive  # noqa: E402
+from detector.apps.rescan.archive import walk  # noqa: E402
+from detector.config.archive import load_archive  # noqa: E402
+from detector.model.weights import load_card  # noqa: E402
+from detector.video.seek import probe_duration  # noqa: E402
+from testkit.rescan_archive import build_archive  # noqa: E402
 
 
 def copy_days(videos: Path, copies: int) -> None:

@@ -23,12 +23,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.inference import Detector  # noqa: E402
-from detector.modelcard import load_card  # noqa: E402
-from detector.sources import VideoSource  # noqa: E402
-from detector.tracking import IouTracker  # noqa: E402
-from detector.types import iou_matrix  # noqa: E402
-from tests import media  # noqa: E402
+from detector.camera.tracking import IouTracker  # noqa: E402
+from detector.geometry import iou_matrix  # noqa: E402
+from detector.model.detector import Detector  # noqa: E402
+from detector.model.weights import load_card  # noqa: E402
+from detector.video.file import VideoSource  # noqa: E402
+from testkit import media  # noqa: E402
 
 
 def score(per_frame: list[tuple[np.ndarray, np.ndarray]], bikes: np.ndarray) -> tuple[list[int], list[float]]:

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from detector.cli import main  # noqa: E402
-from tests import media  # noqa: E402
+from testkit import media  # noqa: E402
 
 
 def run() -> int:

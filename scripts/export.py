@@ -24,10 +24,10 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from detector.apps.evaluate import evaluate_dataset  # noqa: E402
 from detector.errors import ConfigError, exit_code_of  # noqa: E402
-from detector.evaluate import evaluate_dataset  # noqa: E402
-from detector.inference import load_yolo  # noqa: E402
-from detector.modelcard import load_card, sha256_of  # noqa: E402
+from detector.model.detector import load_yolo  # noqa: E402
+from detector.model.weights import load_card, sha256_of  # noqa: E402
 
 FORMATS = {  # name -> ultralytics export arguments
     "onnx": {"format": "onnx", "simplify": False, "dynamic": True},

@@ -32,10 +32,10 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from detector.apps.evaluate import dataset_names, evaluate_dataset  # noqa: E402
 from detector.errors import ConfigError, exit_code_of  # noqa: E402
-from detector.evaluate import dataset_names, evaluate_dataset  # noqa: E402
-from detector.inference import use_cores  # noqa: E402
-from detector.modelcard import load_card, sha256_of  # noqa: E402
+from detector.model.detector import use_cores  # noqa: E402
+from detector.model.weights import load_card, sha256_of  # noqa: E402
 
 KINDS = {"garbage": "garbage", "bicycle": "bike", "motorcycle": "bike", "vending": "vending"}
 # Starting thresholds: those of models/coco.yaml for COCO classes; tune garbage with `streetwatch eval`.

@@ -26,9 +26,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests import media  # noqa: E402
-from tests.rtsp import RtspServer, free_port, write_frames  # noqa: E402
-from tests.test_watch_live import WorkerProcess, wait_for  # noqa: E402
+from testkit import media  # noqa: E402
+from testkit.rtsp import RtspServer, free_port, write_frames  # noqa: E402
+from testkit.worker import WorkerProcess, wait_for  # noqa: E402
 
 BAY = [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]
 

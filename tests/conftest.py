@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import media
+from testkit import media
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -34,14 +34,14 @@ def shared() -> Path:
 
 @pytest.fixture(scope="session")
 def coco_card(shared: Path):
-    from detector.modelcard import load_card
+    from detector.model.weights import load_card
 
     return load_card(REPO / "models" / "coco.yaml")
 
 
 @pytest.fixture(scope="session")
 def detector(coco_card):
-    from detector.inference import Detector
+    from detector.model.detector import Detector
 
     return Detector(coco_card)
 

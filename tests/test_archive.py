@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from detector.archive import PathPattern, fingerprint, load_archive, walk
+from detector.apps.rescan.archive import fingerprint, walk
+from detector.config.archive import PathPattern, load_archive
 from detector.errors import ConfigError
 
 

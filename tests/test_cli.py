@@ -72,7 +72,7 @@ def test_scan_corrupt_video(tmp_path: Path, camera_file: Path) -> None:
 
 
 def test_scan_truncated_and_missing_among_good(tmp_path: Path, camera_file: Path, videos) -> None:
-    from tests import media
+    from testkit import media
 
     whole = media.still_video(tmp_path / "whole.mkv", [(media.other_scene(REPO.parent / "shared"), 20.0)])
     truncated = tmp_path / "truncated.mkv"

@@ -1,8 +1,8 @@
 import numpy as np
 
-from detector.composites import compose_vending
-from detector.modelcard import VendingRule
-from detector.types import Detections
+from detector.config.card import VendingRule
+from detector.detections import Detections
+from detector.model.composites import compose_vending
 
 RULE = VendingRule(stall_classes=["umbrella", "dining table"], produce_classes=["apple", "orange", "banana"],
                    min_produce=3, person_class="person", max_gap=0.5)

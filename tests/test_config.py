@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.config import CameraConfig, load_camera, parse_hours
+from detector.config.camera import CameraConfig, load_camera, parse_hours
 from detector.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent

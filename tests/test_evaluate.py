@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from detector import evaluate
+from detector.apps import evaluate
 from detector.errors import ConfigError
-from detector.modelcard import load_card
+from detector.model.weights import load_card
 
 REPO = Path(__file__).resolve().parent.parent
 DEV = "datasets/street-garbage-dev"

@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 
-from detector.inference import suppress_duplicates
-from detector.types import Detections
+from detector.detections import Detections
+from detector.geometry import suppress_duplicates
 
 
 def test_one_box_per_object_and_kind() -> None:
@@ -21,3 +22,20 @@ def test_real_model_on_real_frame(detector, bike_scene) -> None:
     [found] = detector.detect([bike_scene.image])
     assert set(found.kind.tolist()) == {"bike"} and len(found) == 4
     assert found.class_name.tolist() == ["bicycle"] * 4
+
+
+def test_a_corrupt_weights_file_names_the_file_and_the_cause(tmp_path, shared):
+    from detector.errors import WeightsError, WeightsNotFound
+    from detector.model.detector import load_yolo
+    from detector.model.weights import load_card
+
+    real = (shared / "models" / "yolov8n.pt").read_bytes()
+    truncated, junk = tmp_path / "cut.pt", tmp_path / "junk.pt"
+    truncated.write_bytes(real[: len(real) // 2])  # a download cut short
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match=r"cut\.pt: cannot load weights: RuntimeError: .*central directory"):
+        load_yolo(load_card("coco", weights=truncated))
+    with pytest.raises(WeightsError, match=r"junk\.pt: cannot load weights: UnpicklingError: invalid load key"):
+        load_yolo(load_card("coco", weights=junk))
+    assert not issubclass(WeightsError, WeightsNotFound)  # a damaged file is not reported as a missing one
+

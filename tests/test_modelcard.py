@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from detector.errors import ConfigError, WeightsNotFound
-from detector.modelcard import load_card, resolve_weights, sha256_of
+from detector.model.weights import load_card, resolve_weights, sha256_of
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from detector.config import CameraConfig
-from detector.events import Event
-from detector.modelcard import LoadedCard, ModelCard
-from detector.pipeline import CameraPipeline
-from detector.types import Detections, Frame
+from detector.camera.events import Event
+from detector.camera.pipeline import CameraPipeline
+from detector.config.camera import CameraConfig
+from detector.config.card import ModelCard
+from detector.detections import Detections, Frame
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 TEXTURE = np.random.default_rng(1).integers(0, 255, (360, 640, 3), dtype=np.uint8)
@@ -54,7 +54,7 @@ def pipeline(tmp_path: Path) -> tuple[CameraPipeline, RecordingSink]:
         "rules": {"bike": {"min_dwell_s": 60, "close_after_s": 30}},
     })
     sink = RecordingSink()
-    return CameraPipeline(camera, LoadedCard(card=card, path=tmp_path / "card.yaml"), sink), sink
+    return CameraPipeline(camera, card, sink), sink
 
 
 def feed(pipeline: CameraPipeline, boxes_per_frame: list[list[list[float]]], fps: float = 2.0,
@@ -96,7 +96,7 @@ def test_bike_staying_twice_the_dwell_with_missed_detections(pipeline) -> None:
     assert event.last_seen == T0 + timedelta(seconds=last_seen_s)
     assert event.dwell_s == pytest.approx(last_seen_s - first_seen_s)
     # Closed after close_after_s of absence, not at the end of the input.
-    assert ("closed", event.id) in sink.log and pipe.events.open == {}
+    assert ("closed", event.id) in sink.log and pipe.open_events() == []
 
 
 def test_shorter_than_dwell_gives_no_event(pipeline) -> None:
@@ -144,6 +144,6 @@ def test_one_event_per_object_with_updates(pipeline) -> None:
 def test_end_closes_open_events_at_last_sighting(pipeline) -> None:
     pipe, sink = pipeline
     feed(pipe, [[BIKE]] * 150)
-    assert len(pipe.events.open) == 1
+    assert len(pipe.open_events()) == 1
     pipe.end()
     assert sink.closed_events[0].last_seen == T0 + timedelta(seconds=74.5)

@@ -1,4 +1,4 @@
-"""`rescan` end to end on a real archive (tests/rescan_archive.py): real clips, the real model, SQLite,
+"""`rescan` end to end on a real archive (testkit/rescan_archive.py): real clips, the real model, SQLite,
 PostgreSQL and a local Ray instance; a run killed with SIGKILL and resumed."""
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from detector.archive import load_archive
-from detector.rescan import RescanReport, current_events, rescan
-from detector.store import EventStore, PostgresEventStore
-from tests import pg
-from tests.rescan_archive import BIKE_FILES, CLIPS, TRUNCATED, build_archive
+from detector.apps.rescan.run import RescanReport, Setup, current_events, rescan
+from detector.config.archive import load_archive
+from detector.output.store import EventStore, PostgresEventStore
+from testkit import pg
+from testkit.rescan_archive import BIKE_FILES, CLIPS, TRUNCATED, build_archive
 
 REPO = Path(__file__).resolve().parent.parent
 FPS = 1.0  # the CLI runs below pass --fps 1 too: the same setup, so the same events
@@ -43,8 +43,8 @@ def clean(archive, coco_card, tmp_path_factory) -> tuple[Path, RescanReport, lis
 def run(archive: Path, card, out: Path, store: EventStore | None = None, **options) -> tuple[RescanReport, list]:
     store = store or EventStore(out / "events.sqlite")
     try:
-        report = rescan(load_archive(archive.parent / "videos", archive), card, store, out_dir=out, fps=FPS,
-                        **options)
+        report = rescan(load_archive(archive.parent / "videos", archive), card, store, out_dir=out,
+                        setup=Setup(fps=FPS), **options)
         return report, store.events()
     finally:
         store.close()
@@ -158,8 +158,8 @@ def test_other_rules_supersede_the_old_run_without_redetecting(archive, coco_car
 
 
 def test_assembled_events_are_those_scan_gives_for_the_same_files(archive, coco_card, detector, clean):
-    from detector.config import load_camera
-    from detector.pipeline import scan
+    from detector.apps.scan import scan
+    from detector.config.camera import load_camera
 
     camera = load_camera(archive.parent / "cam-b.yaml")
     bikes = [archive.parent / "videos" / "cam-b" / f"{stamp}.mp4" for stamp in BIKE_FILES]

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from detector.config import CameraConfig
-from detector.pipeline import scan
-from detector.store import SCHEMA_VERSION
-from detector.types import iou_matrix
+from detector.apps.scan import scan
+from detector.config.camera import CameraConfig
+from detector.geometry import iou_matrix
+from detector.output.store import SCHEMA_VERSION
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
 BAY = [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]  # the right photo of the bike scene
@@ -119,8 +119,8 @@ def test_static_scene_economy_keeps_the_events(tmp_path, videos, coco_card, dete
 @pytest.mark.parametrize("card", ["coco-openvino", "coco11-openvino-int8"])
 def test_fast_engines_give_the_same_events(tmp_path, videos, coco_card, detector, openvino_exports, card,
                                            monkeypatch):
-    from detector.inference import Detector
-    from detector.modelcard import load_card
+    from detector.model.detector import Detector
+    from detector.model.weights import load_card
 
     monkeypatch.setenv("STREETWATCH_WEIGHTS_DIR", str(openvino_exports))
     fast = load_card(card)

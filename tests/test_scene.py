@@ -1,6 +1,6 @@
 import numpy as np
 
-from detector.scene import ChangeGate, SceneChangeDetector
+from detector.camera.scene import ChangeGate, SceneChangeDetector
 
 RNG = np.random.default_rng(3)
 SCENE = RNG.integers(0, 255, (360, 640, 3), dtype=np.uint8)

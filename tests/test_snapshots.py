@@ -5,11 +5,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from detector import snapshots
-from detector.config import CameraConfig
-from detector.events import Event
-from detector.snapshots import SnapshotWriter, annotate, crop_box, write_image_atomic
-from detector.types import Frame
+from detector.camera.events import Event
+from detector.config.camera import CameraConfig
+from detector.detections import Frame
+from detector.geometry import crop_box
+from detector.output import snapshots
+from detector.output.snapshots import SnapshotWriter, annotate, write_image_atomic
 
 T = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 CAMERA = CameraConfig.model_validate({

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detector.errors import SourceError
-from detector.sources import SampleMode, VideoSource
+from detector.video.file import SampleMode, VideoSource
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from detector.errors import StreetwatchError
-from detector.store import EventStore
+from detector.output.store import EventStore
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

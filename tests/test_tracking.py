@@ -2,8 +2,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from detector.tracking import IouTracker
-from detector.types import Detections
+from detector.camera.tracking import IouTracker
+from detector.detections import Detections
 
 T0 = datetime(2026, 1, 1, 12, 0)
 

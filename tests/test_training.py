@@ -139,8 +139,8 @@ def head_trained(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_train_writes_a_loadable_card_with_hashes_and_metrics(trained: Path, built: Path) -> None:
-    from detector.modelcard import load_card
-    from detector.types import Kind
+    from detector.kinds import Kind
+    from detector.model.weights import load_card
 
     loaded = load_card(trained)
     card = loaded.card
@@ -156,8 +156,8 @@ def test_train_writes_a_loadable_card_with_hashes_and_metrics(trained: Path, bui
 
 
 def test_trained_card_runs_in_the_detector(trained: Path, shared: Path) -> None:
-    from detector.inference import Detector
-    from detector.modelcard import load_card
+    from detector.model.detector import Detector
+    from detector.model.weights import load_card
 
     image = cv2.imread(str(shared / "datasets/coco8/images/val/000000000049.jpg"))
     dets = Detector(load_card(trained)).detect([image])[0]
@@ -166,8 +166,8 @@ def test_trained_card_runs_in_the_detector(trained: Path, shared: Path) -> None:
 
 def test_onnx_export_writes_a_card_that_detects_like_the_weights(tmp_path: Path, shared: Path) -> None:
     """Export the COCO card (a known-good model) so the comparison means something."""
-    from detector.inference import Detector
-    from detector.modelcard import load_card
+    from detector.model.detector import Detector
+    from detector.model.weights import load_card
 
     export = script("export")
     out = tmp_path / "exports"
@@ -192,8 +192,8 @@ def test_head_only_training_ships_the_head_and_detects_like_the_trained_model(he
     merged (the default), the classes the base knows are the base's own detections, garbage the head's."""
     from ultralytics import YOLO
 
-    from detector.inference import load_yolo
-    from detector.modelcard import load_card
+    from detector.model.detector import load_yolo
+    from detector.model.weights import load_card
 
     loaded = load_card(head_trained)
     assert loaded.card.weights == "yolov8n.pt" and loaded.card.head == "tiny-head.head.pt"
@@ -228,14 +228,14 @@ def test_head_only_training_ships_the_head_and_detects_like_the_trained_model(he
 
 
 def test_a_head_on_other_base_weights_is_refused(head_trained: Path, tmp_path: Path, shared: Path) -> None:
-    from detector.errors import WeightsNotFound
-    from detector.inference import Detector
-    from detector.modelcard import load_card
+    from detector.errors import WeightsError
+    from detector.model.detector import Detector
+    from detector.model.weights import load_card
 
     card = tmp_path / "wrong-base.yaml"
     text = head_trained.read_text().replace("weights: yolov8n.pt", "weights: yolov8s.pt")
     card.write_text(text.replace("head: tiny-head.head.pt", f"head: {head_trained.with_suffix('.head.pt')}"))
-    with pytest.raises(WeightsNotFound) as e:
+    with pytest.raises(WeightsError) as e:
         Detector(load_card(card))
     assert "trained on base weights" in str(e.value) and "yolov8n.pt" in str(e.value)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
@@ -15,18 +16,20 @@ import numpy as np
 import pytest
 import yaml
 
+from detector.apps.watch.health import JsonFormatter
+from detector.apps.watch.worker import FrameSlots
+from detector.camera.dwell import DwellRule
+from detector.camera.events import Event, EventManager
+from detector.camera.resume import Resumer, event_from_row
 from detector.cli import main
-from detector.config import CameraConfig
+from detector.config.camera import CameraConfig
+from detector.config.watch import Reconnect, WatchConfig, load_watch
+from detector.config.watch import Watchdog as WatchdogSettings
+from detector.detections import Detections, Frame
 from detector.errors import ConfigError
-from detector.events import Event, EventManager
-from detector.health import JsonFormatter
-from detector.live import LiveReader, State, Watchdog, backoff_s, is_flat
-from detector.resume import ResumingDwellRule, event_from_row
-from detector.types import Detections, Kind
-from detector.watch import FrameSlots, apply_rules
-from detector.watchconfig import Reconnect, WatchConfig, load_watch
-from detector.watchconfig import Watchdog as WatchdogSettings
-from tests import media
+from detector.video.live import LiveReader, State, backoff_s, is_flat
+from detector.video.watchdog import Watchdog
+from testkit import media
 
 TZ = ZoneInfo("Europe/Amsterdam")
 CAMERA = {"camera": {"id": "cam-1", "timezone": "Europe/Amsterdam"}, "rules": {"bike": {"min_dwell_s": 5}}}
@@ -113,7 +116,7 @@ def test_json_logs_are_one_object_per_line_with_the_extras():
 
 
 def media_frame(index: int, image: np.ndarray | None = None):
-    from detector.types import Frame
+    from detector.detections import Frame
 
     return Frame(image=np.zeros((4, 4, 3), np.uint8) if image is None else image, pts_s=float(index),
                  time=datetime(2026, 11, 23, 9, 0, tzinfo=TZ) + timedelta(seconds=index), source_uri="x", index=index)
@@ -159,16 +162,18 @@ def test_a_stored_open_event_continues_with_its_id_and_an_unseen_one_closes():
     sink = Recorder()
     manager = EventManager("cam-1", {"card": "c", "sha256": "s"}, {"bike": 30.0}, lambda c, k: {}, sink)
     rules = CameraConfig.model_validate(CAMERA).rules
-    dwell = ResumingDwellRule(rules, [here, gone], manager)
+    dwell, resumer = DwellRule(rules), Resumer([here, gone], rules)
     frame = media_frame(0)
     # The bike at (almost) the same place, and a new object elsewhere.
-    violations = dwell.update(tracked([[104, 98, 203, 201], [600, 300, 700, 400]]), restart)
+    dets = tracked([[104, 98, 203, 201], [600, 300, 700, 400]])
+    resumer.adopt(dets, dwell, manager)
+    violations = dwell.update(dets, restart)
     assert [v.placement.since for v in violations] == [here.first_seen]  # confirmed at once, no new dwell
     manager.update(violations, frame)
     assert sink.calls == [("updated", here.id)] and here.last_seen == frame.time
-    assert dwell.resumed == [here.id] and dwell.pending == [gone]
-    assert dwell.expire_pending(restart) == []
-    assert dwell.expire_pending(restart + timedelta(seconds=31)) == [gone]
+    assert resumer.resumed == [here.id] and resumer.pending == [gone]
+    assert resumer.expire(restart, manager) == []
+    assert resumer.expire(restart + timedelta(seconds=31), manager) == [gone]
     assert sink.calls[-1] == ("closed", gone.id) and gone.last_seen == restart - timedelta(minutes=2)
 
 
@@ -176,22 +181,39 @@ def test_a_moved_object_does_not_inherit_the_stored_event():
     restart = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
     event = stored_event([100, 100, 200, 200], restart)
     manager = EventManager("cam-1", {}, {"bike": 30.0}, lambda c, k: {}, Recorder())
-    dwell = ResumingDwellRule(CameraConfig.model_validate(CAMERA).rules, [event], manager)
-    assert dwell.update(tracked([[150, 150, 250, 250]]), restart) == []  # IoU 0.14: a new placement
-    assert dwell.pending == [event] and manager.open == {}
+    rules = CameraConfig.model_validate(CAMERA).rules
+    dwell, resumer = DwellRule(rules), Resumer([event], rules)
+    dets = tracked([[150, 150, 250, 250]])
+    resumer.adopt(dets, dwell, manager)
+    assert dwell.update(dets, restart) == []  # IoU 0.14: a new placement
+    assert resumer.pending == [event] and manager.open == {}
 
 
-def test_reload_swaps_zones_and_rules_of_a_running_pipeline(coco_card):
-    from detector.pipeline import CameraPipeline
+def test_reload_swaps_zones_and_rules_of_a_running_pipeline(coco_card, tmp_path):
+    from detector.camera.pipeline import CameraPipeline
 
-    pipeline = CameraPipeline(CameraConfig.model_validate(CAMERA), coco_card, sink=Recorder())
-    pipeline.sink.snapshots = type("S", (), {"camera": None})()
+    camera = CameraConfig.model_validate({**CAMERA, "rules": {"bike": {"min_dwell_s": 1, "close_after_s": 5}}})
+    sink = Recorder()
+    sink.flush = lambda: None  # type: ignore[attr-defined]
+    pipeline = CameraPipeline(camera, coco_card.card, sink)
+    t0 = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+    bike = tracked([[100, 100, 200, 200]])
+
+    def frame(s: float):
+        return Frame(image=None, shape=(1280, 640), pts_s=s, time=t0 + timedelta(seconds=s), source_uri="x", index=0)
+
+    for s in range(4):  # dwell reached: one open event
+        pipeline.process(frame(s), bike, scene_changed=False)
+    assert pipeline.stats().open_events == 1
     fresh = CameraConfig.model_validate({**CAMERA, "rules": {"bike": {"min_dwell_s": 9, "close_after_s": 70}},
                                          "zones": [{"id": "z", "type": "ignore", "polygon": [[0, 0], [1, 0], [1, 1]]}]})
-    apply_rules(pipeline, fresh)
-    assert pipeline.zones.camera is fresh and pipeline.dwell.rules["bike"].min_dwell_s == 9
-    assert pipeline.tracker.max_age_s == {"bike": 70} == pipeline.events.close_after_s
-    assert pipeline.sink.snapshots.camera is fresh and Kind.BIKE in pipeline.camera.rules
+    pipeline.reconfigure(fresh)
+    assert pipeline.camera is fresh and pipeline.stats().open_events == 1  # the open event carries on
+    for s in range(4, 40):  # unseen for 36 s: closed after 5 s before, but 70 s now
+        pipeline.process(frame(s), Detections(), scene_changed=False)
+    assert pipeline.stats().open_events == 1 and not any(c[0] == "closed" for c in sink.calls)
+    with pytest.raises(ValueError, match="cannot become"):
+        pipeline.reconfigure(CameraConfig.model_validate({**CAMERA, "camera": {**CAMERA["camera"], "id": "other"}}))
 
 
 # -- readers on real files and a silent server ------------------------------------------------------
@@ -282,13 +304,85 @@ def test_watchdog_restarts_a_source_that_connects_but_never_sends(tmp_path):
     assert got == [] and reader.stats.watchdog_restarts >= 1
 
 
+def test_a_reader_thread_killed_by_an_unexpected_error_is_restarted_by_the_watchdog(tmp_path, bike_scene):
+    from detector.apps.watch.health import ReaderCollector
+
+    video = media.still_video(tmp_path / "bikes.mp4", [(bike_scene.image, 2.0)])
+    reader, got = reader_for(str(video), tmp_path)
+    real_stream, calls = reader._stream, []
+
+    def first_call_dies(generation: int):
+        calls.append(generation)
+        if len(calls) == 1:
+            raise KeyError("injected")  # a bug in the reader, not a bad stream
+        return real_stream(generation)
+
+    reader._stream = first_call_dies  # type: ignore[method-assign]
+    watchdog = Watchdog({"cam-1": reader}, reader.watchdog, interval_s=0.1)
+    reader.start()
+    deadline = time.monotonic() + 2
+    while reader.alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not reader.alive() and reader.stats.state == State.FAILED  # died, and says why
+    assert reader.stats.last_error == "reader failed: KeyError: 'injected'"
+    watchdog.start()
+    deadline = time.monotonic() + 5
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.05)
+    watchdog.stop()
+    reader.stop()
+    assert got and reader.stats.deaths == 1 and reader.stats.watchdog_restarts == 1
+    metrics = {m.name: m.samples for m in ReaderCollector(lambda: {"cam-1": reader}, dict).collect()}
+    assert [s.value for s in metrics["streetwatch_reader_deaths"]] == [1]
+
+
+def test_reader_state_stays_consistent_under_concurrent_writers(tmp_path):
+    import threading
+
+    reader, _ = reader_for("rtsp://127.0.0.1:9/never-started", tmp_path)
+    generation = reader._generation  # the connection the "reader thread" writes for (never started here)
+    stop, seen = threading.Event(), []
+
+    def frames() -> None:
+        for _ in range(2000):
+            reader._change(generation, "frames", state=State.STREAMING)
+            reader._reject(generation, "flat")
+
+    def watchdog() -> None:
+        for _ in range(500):
+            reader._change(None, "watchdog_restarts")
+
+    def abandoned() -> None:  # a thread of an older connection whose read has not returned yet
+        for _ in range(2000):
+            assert not reader._change(generation - 1, "frames", state=State.BACKOFF)
+
+    def scrape() -> None:
+        while not stop.is_set():
+            seen.append(reader.stats)
+
+    threads = [threading.Thread(target=f) for f in (frames, frames, watchdog, abandoned)]
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    scraper.join()
+    final = reader.stats
+    assert final.frames == 4000 and final.rejected["flat"] == 4000 and final.watchdog_restarts == 500
+    assert final.state == State.STREAMING  # the abandoned connection's writes were dropped
+    counts = [(s.frames, s.rejected["flat"], s.watchdog_restarts) for s in seen]
+    assert all(a <= b for x, y in itertools.pairwise(counts) for a, b in zip(x, y, strict=True))
+
+
 def test_watchdog_settings_default_to_twenty_seconds():
     assert WatchdogSettings().no_frame_s == 20
 
 
 def test_a_busy_http_port_is_a_one_line_error(tmp_path, coco_card):
+    from detector.apps.watch.worker import Worker
     from detector.errors import StreetwatchError
-    from detector.watch import Worker
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -305,7 +399,7 @@ def test_an_http_mjpeg_camera_is_sampled_by_arrival_not_by_its_made_up_timestamp
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from tests.rtsp import write_frames
+    from testkit.rtsp import write_frames
 
     jpegs = [p.read_bytes() for p in sorted(write_frames(tmp_path / "frames", bike_scene.image, count=3).iterdir())]
     done = threading.Event()
@@ -399,7 +493,7 @@ def test_a_sub_stream_camera_detects_on_the_sub_stream_and_snaps_the_main_stream
 
     import cv2
 
-    from detector.watch import Worker
+    from detector.apps.watch.worker import Worker
 
     small = cv2.resize(bike_scene.image, (640, 320), interpolation=cv2.INTER_AREA)
     sub = media.still_video(tmp_path / "sub.mp4", [(small, 4.0)])

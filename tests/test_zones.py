@@ -4,9 +4,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from shapely import Polygon
 
-from detector.config import Anchor, AnchorMode, CameraConfig
-from detector.types import Detections
-from detector.zones import ZoneFilter, anchor_inside
+from detector.camera.zones import ZoneFilter, anchor_inside
+from detector.config.camera import Anchor, AnchorMode, CameraConfig
+from detector.detections import Detections
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FRAME = (1000, 1000)

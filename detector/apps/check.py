@@ -1,0 +1,43 @@
+"""`streetwatch config check` and `config schema`: validate files, or print their JSON schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from detector.config.base import read_mapping
+from detector.config.camera import CameraConfig, load_camera
+from detector.config.card import ModelCard
+from detector.config.watch import load_watch
+from detector.errors import StreetwatchError
+from detector.model.weights import load_card
+
+
+def run_check(files: list[Path]) -> int:
+    """`streetwatch config check`: every file is validated; exit 2 when any is not usable."""
+    status = 0
+    for path in files:
+        try:
+            keys = read_mapping(path, "file", fix="give a camera file, watch file or model card").keys()
+            if "cameras" in keys:
+                watch = load_watch(path)
+                print(f"{path}: ok (watch file, cameras {[c.camera.id for c in watch.cameras]})")
+            elif "camera" not in keys and ("weights" in keys or "extends" in keys):
+                card = load_card(path).card
+                print(f"{path}: ok (model card {card.name!r}, kinds {sorted(k.value for k in card.kinds())})")
+            else:
+                camera = load_camera(path)
+                print(f"{path}: ok (camera {camera.camera.id!r}, {len(camera.zones)} zones, "
+                      f"kinds {[k.value for k in camera.rules]})")
+        except StreetwatchError as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = 2
+    return status
+
+
+def print_schema(card: bool) -> int:
+    """The JSON schema of camera files (or model cards), for editor completion."""
+    model = ModelCard if card else CameraConfig
+    print(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
+    return 0

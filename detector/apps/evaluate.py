@@ -1,0 +1,277 @@
+"""Measure a model card: box metrics on a YOLO dataset, or what the pipeline would raise on labelled photos.
+
+Box mAP says how well a model localises its classes; the question a city asks is different: "on this
+photo, would streetwatch raise a garbage (or bike) detection?". The image-level mode answers it with the
+pipeline's own `Detector` (the card's thresholds, the composite vending rule, duplicate suppression),
+zone-free and without dwell, so it is the per-frame ceiling of what events can find.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+from detector.apps.step import InferenceStep
+from detector.detections import Detections, Frame
+from detector.errors import ConfigError, StreetwatchError
+from detector.kinds import Kind
+from detector.model.weights import LoadedCard, load_card
+
+log = logging.getLogger(__name__)
+SWEEP = [round(0.05 * i, 2) for i in range(1, 20)]
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def is_yolo_dataset(path: Path) -> bool:
+    return path.suffix in {".yaml", ".yml"} or (path / "data.yaml").exists()
+
+
+def with_imgsz(loaded: LoadedCard, imgsz: int | None) -> LoadedCard:
+    if imgsz is None:
+        return loaded
+    card = loaded.card.model_copy(update={"imgsz": imgsz})
+    return LoadedCard(card=card, path=loaded.path, weights_override=loaded.weights_override)
+
+
+# ---- mode 1: YOLO dataset -> per-class box metrics ----------------------------------------------------------
+
+def dataset_names(data_yaml: Path) -> dict[int, str]:
+    data = yaml.safe_load(data_yaml.read_text(encoding="utf-8")) if data_yaml.exists() else None
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, list):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict):
+        raise ConfigError("not a YOLO data.yaml with names", path=data_yaml, fix="give a dataset's data.yaml")
+    return {int(k): str(v) for k, v in names.items()}
+
+
+def absolute_data_yaml(data_yaml: Path, split: str, tmp: Path) -> Path:
+    """A copy of data.yaml whose `path` is absolute: ultralytics reads `path: .` from the working directory."""
+    data = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
+    root = Path(data.get("path") or ".")
+    root = root if root.is_absolute() else (data_yaml.parent / root).resolve()
+    if not isinstance(data.get(split), str) or not (root / data[split]).exists():
+        raise ConfigError(f"dataset has no {split!r} split at {root / str(data.get(split, split))}", path=data_yaml,
+                          fix="pass --split with a split the data.yaml lists (train, val)")
+    out = tmp / "data.yaml"
+    out.write_text(yaml.safe_dump({**data, "path": str(root)}, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return out
+
+
+def evaluate_dataset(loaded: LoadedCard, data: Path, *, split: str = "val", batch: int = 8) -> dict[str, Any]:
+    """Per-class precision, recall, mAP50 and mAP50-95 of the card's weights on a dataset split."""
+    from detector.model.detector import load_yolo
+
+    data_yaml = data / "data.yaml" if data.is_dir() else data
+    names = dataset_names(data_yaml)
+    model = load_yolo(loaded)
+    mismatch = [f"{i}: {n} (model: {model.names.get(i)})" for i, n in names.items() if model.names.get(i) != n]
+    if mismatch:
+        raise ConfigError(
+            f"dataset classes do not match the model's class indices: {', '.join(mismatch[:4])}",
+            path=data_yaml,
+            fix="evaluate with a card whose weights were trained on this class list (models/streetwatch-v2.yaml)",
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        data_abs = absolute_data_yaml(data_yaml, split, Path(tmp))
+        metrics = model.val(data=str(data_abs), split=split, imgsz=loaded.card.imgsz, batch=batch, device="cpu",
+                            plots=False, verbose=False, project=tmp, name="val")
+    box = metrics.box
+    per_class: dict[str, dict[str, float | int]] = {}
+    for i, c in enumerate(box.ap_class_index):
+        per_class[names[int(c)]] = {
+            "instances": int(metrics.nt_per_class[int(c)]),
+            "precision": float(box.p[i]), "recall": float(box.r[i]),
+            "mAP50": float(box.ap50[i]), "mAP50-95": float(box.ap[i]),
+        }
+    return {
+        "mode": "dataset", "card": loaded.card.name, "weights_sha256": loaded.model_sha256,
+        "data": str(data_yaml), "split": split, "imgsz": loaded.card.imgsz,
+        "all": {"precision": float(box.mp), "recall": float(box.mr), "mAP50": float(box.map50),
+                "mAP50-95": float(box.map)},
+        "classes": per_class,
+    }
+
+
+def dataset_table(report: dict[str, Any]) -> str:
+    lines = [f"{'class':<14}{'inst':>6}{'P':>8}{'R':>8}{'mAP50':>8}{'mAP50-95':>10}"]
+    for name, m in report["classes"].items():
+        lines.append(f"{name:<14}{m['instances']:>6}{m['precision']:>8.3f}{m['recall']:>8.3f}"
+                     f"{m['mAP50']:>8.3f}{m['mAP50-95']:>10.3f}")
+    a = report["all"]
+    lines.append(f"{'all':<14}{'':>6}{a['precision']:>8.3f}{a['recall']:>8.3f}{a['mAP50']:>8.3f}{a['mAP50-95']:>10.3f}")
+    return "\n".join(lines)
+
+
+# ---- mode 2: photos + image-level labels -> "would the pipeline raise this kind here?" ----------------------
+
+def read_labels(csv_path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """`file` plus one column per kind; values yes/no (anything else, e.g. skip, is left out)."""
+    if not csv_path.exists():
+        raise ConfigError("label CSV not found", path=csv_path, fix="pass --labels FILE.csv (file,garbage,bike,...)")
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        rows = [{(k or "").strip(): v for k, v in row.items() if isinstance(v, str)} for row in reader]
+    if "file" not in columns:
+        raise ConfigError("label CSV has no 'file' column", path=csv_path, fix="first row: file,garbage,bike")
+    kinds = [c for c in columns if c != "file"]
+    unknown = [c for c in kinds if c not in {k.value for k in Kind}]
+    if unknown or not kinds:
+        raise ConfigError(f"label columns {unknown or '(none)'} are not kinds", path=csv_path,
+                          fix=f"use columns named after kinds: {', '.join(k.value for k in Kind)}")
+    clean = [{k: v.strip() if k == "file" else v.strip().lower() for k, v in row.items()} for row in rows]
+    return kinds, clean
+
+
+def sweep_card(loaded: LoadedCard, floor: float) -> LoadedCard:
+    """The card with every kind-reporting class lowered to `floor`; inputs of composites stay as they are."""
+    classes = {name: spec.model_copy(update={"confidence": min(spec.confidence, floor)}) if spec.kind else spec
+               for name, spec in loaded.card.classes.items()}
+    card = loaded.card.model_copy(update={"classes": classes})
+    return LoadedCard(card=card, path=loaded.path, weights_override=loaded.weights_override)
+
+
+def _scores(dets: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for kind, conf in zip(dets.kind, dets.confidence, strict=True):
+        out[str(kind)] = max(out.get(str(kind), 0.0), float(conf))
+    return out
+
+
+def _why(dets: Any) -> dict[str, str]:
+    """The class behind each raised kind's best box (for vending: which stall objects plus a person)."""
+    best: dict[str, tuple[float, str]] = {}
+    for kind, conf, name in zip(dets.kind, dets.confidence, dets.class_name, strict=True):
+        if float(conf) > best.get(str(kind), (-1.0, ""))[0]:
+            best[str(kind)] = (float(conf), str(name))
+    return {k: v[1] for k, v in best.items()}
+
+
+def _rates(truth: list[bool], raised: list[bool], n_no: int) -> dict[str, Any]:
+    tp = sum(t and r for t, r in zip(truth, raised, strict=True))
+    fp = sum(r and not t for t, r in zip(truth, raised, strict=True))
+    fn = sum(t and not r for t, r in zip(truth, raised, strict=True))
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * precision * recall / (precision + recall) if precision and recall else 0.0
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": n_no - fp, "precision": precision, "recall": recall, "f1": f1,
+            "false_alarm_rate": fp / n_no if n_no else None}
+
+
+def evaluate_images(loaded: LoadedCard, images: Path, labels: Path, *, batch: int = 4) -> dict[str, Any]:
+    """Per kind: image-level P/R/F1/false alarms at the card's thresholds, and over a threshold sweep."""
+    from detector.model.detector import Detector
+
+    kinds, rows = read_labels(labels)
+    exact, loose = Detector(loaded), Detector(sweep_card(loaded, SWEEP[0]))
+    card_kinds = {k.value for k in loaded.card.kinds()}
+    skipped: list[str] = []
+    notes: list[str] = []
+
+    def both(frames: list[np.ndarray]) -> list[tuple[Detections, Detections]]:
+        return list(zip(exact.detect(frames), loose.detect(frames), strict=True))
+
+    step = InferenceStep(both, batch=batch)  # photos, not a video: no static-scene gate
+    records = []
+    for i, _, found in step.run(_photos(rows, images, skipped, notes)):
+        at_card, low = found  # type: ignore[misc]
+        records.append({"file": rows[i]["file"], "labels": {k: rows[i].get(k, "") for k in kinds},
+                        "raised": _scores(at_card), "raised_by": _why(at_card), "score": _scores(low)})
+    result = {kind: _kind_rates(kind, records, kind in card_kinds) for kind in kinds}
+    return {"mode": "images", "card": loaded.card.name, "weights_sha256": loaded.model_sha256,
+            "imgsz": loaded.card.imgsz, "images": str(images), "labels": str(labels), "evaluated": len(records),
+            "skipped": skipped, "notes": notes, "kinds": result, "per_image": records}
+
+
+def _photos(rows: list[dict[str, str]], images: Path, skipped: list[str],
+            notes: list[str]) -> Iterator[tuple[int, Frame]]:
+    """The labelled photos that can be read, as frames keyed by their row; the others into `skipped`."""
+    by_lower = {p.name.lower(): p for p in images.iterdir()}  # labels written on case-insensitive systems
+    now = datetime.now(UTC)
+    for i, row in enumerate(rows):
+        path = images / row.get("file", "")
+        if row.get("file") and not path.is_file() and row["file"].lower() in by_lower:
+            notes.append(f"{row['file']}: matched {by_lower[row['file'].lower()].name} ignoring case")
+            path = by_lower[row["file"].lower()]
+        image = cv2.imread(str(path)) if row.get("file") and path.is_file() else None
+        if image is None:
+            skipped.append(f"{path}: missing or unreadable")
+            continue
+        yield i, Frame(image=image, pts_s=0.0, time=now, source_uri=str(path), index=i)
+
+
+def _kind_rates(kind: str, records: list[dict[str, Any]], detectable: bool) -> dict[str, Any]:
+    labelled = [r for r in records if r["labels"][kind] in ("yes", "no")]
+    truth = [r["labels"][kind] == "yes" for r in labelled]
+    n_no = truth.count(False)
+    at_card = _rates(truth, [kind in r["raised"] for r in labelled], n_no)
+    sweep = []
+    for t in SWEEP:
+        rates = _rates(truth, [r["score"].get(kind, 0.0) >= t for r in labelled], n_no)
+        sweep.append({"threshold": t, **{k: rates[k] for k in ("precision", "recall", "f1", "false_alarm_rate")}})
+    return {"detectable": detectable, "yes": truth.count(True), "no": n_no,
+            "left_out": len(records) - len(labelled), **at_card, "sweep": sweep}
+
+
+def _fmt(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None else "-"
+
+
+def images_table(report: dict[str, Any]) -> str:
+    lines = [f"at the card's thresholds ({report['card']}, imgsz {report['imgsz']}, {report['evaluated']} images):",
+             f"{'kind':<9}{'yes':>5}{'no':>5}{'TP':>5}{'FP':>5}{'FN':>5}{'precision':>11}{'recall':>8}{'F1':>7}"
+             f"{'false-alarm':>13}"]
+    for kind, m in report["kinds"].items():
+        note = "" if m["detectable"] else "   (the card has no class for this kind)"
+        lines.append(f"{kind:<9}{m['yes']:>5}{m['no']:>5}{m['tp']:>5}{m['fp']:>5}{m['fn']:>5}"
+                     f"{_fmt(m['precision']):>11}{_fmt(m['recall']):>8}{m['f1']:>7.3f}"
+                     f"{_fmt(m['false_alarm_rate']):>13}{note}")
+    detectable = [k for k, m in report["kinds"].items() if m["detectable"]]
+    if detectable:
+        lines.append("threshold sweep (all classes of a kind at the threshold), recall / false-alarm:")
+        lines.append(f"{'thr':<6}" + "".join(f"{k:>18}" for k in detectable))
+        for i, t in enumerate(SWEEP):
+            cells = []
+            for k in detectable:
+                s = report["kinds"][k]["sweep"][i]
+                cells.append(f"{_fmt(s['recall'])} / {_fmt(s['false_alarm_rate'])}")
+            lines.append(f"{t:<6.2f}" + "".join(f"{c:>18}" for c in cells))
+    for note in report.get("notes", []):
+        lines.append(f"note: {note}")
+    for problem in report["skipped"]:
+        lines.append(f"skipped: {problem}")
+    return "\n".join(lines)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """`streetwatch eval`: box metrics on a YOLO dataset, or image-level "would it raise this kind" on
+    labelled photos; exit 1 when some labelled images were missing."""
+    loaded = with_imgsz(load_card(args.model, weights=args.weights), args.imgsz)
+    loaded.weights_path  # noqa: B018 - a missing file is an error before any work
+    if is_yolo_dataset(args.data):
+        report = evaluate_dataset(loaded, args.data, split=args.split)
+        table = dataset_table(report)
+    else:
+        images = args.data / "images" if (args.data / "images").is_dir() else args.data
+        if not images.is_dir():
+            raise StreetwatchError("not a folder of images nor a YOLO dataset", path=args.data,
+                                   fix="pass a dataset folder with data.yaml, or an image folder with labels.csv")
+        report = evaluate_images(loaded, images, args.labels or args.data / "labels.csv")
+        table = images_table(report)
+    out = args.out or Path("out") / "eval" / f"{loaded.card.name}-{args.data.resolve().name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{table}\nreport: {out}")
+    return 1 if report.get("skipped") else 0

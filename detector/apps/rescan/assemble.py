@@ -1,0 +1,85 @@
+"""Phase 2 of a re-scan: one camera's cached detections, files in start order, through one CameraPipeline.
+
+No decoding but one seek per event for its snapshot: the frames are known by their time and size
+alone, and the scene answers were computed in phase 1, so the pipeline is told them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from detector.apps.rescan.detect import unpack
+from detector.camera.events import Event
+from detector.camera.pipeline import CameraPipeline
+from detector.camera.scene import SceneChangeDetector
+from detector.config.camera import CameraConfig
+from detector.detections import Frame
+from detector.model.weights import LoadedCard
+from detector.output.snapshots import SnapshotWriter
+from detector.video.seek import grab_frame
+
+log = logging.getLogger(__name__)
+
+
+class _CollectSink:
+    """Keeps closed events and where their best frame is; snapshots are written once, at the end."""
+
+    def __init__(self) -> None:
+        self.closed_events: list[Event] = []
+        self.best: dict[str, Frame] = {}
+
+    def opened(self, event: Event) -> None:
+        pass
+
+    def updated(self, event: Event) -> None:
+        pass
+
+    def closed(self, event: Event) -> None:
+        if event.best_frame is not None:
+            self.best[event.id] = event.best_frame
+        self.closed_events.append(event)
+
+    def flush(self) -> None:
+        pass
+
+
+def assemble(camera: CameraConfig, loaded: LoadedCard, files: list[tuple[str, datetime, bytes]],
+             out_dir: Path | None) -> list[Event]:
+    """Feed one camera's cached detections, files in start order, through one CameraPipeline."""
+    sink = _CollectSink()
+    pipeline = CameraPipeline(camera, loaded.card, sink, model_sha256=loaded.model_sha256)
+    boundary = SceneChangeDetector()
+    for path, start, blob in files:
+        record = unpack(blob)
+        if not len(record.pts):
+            continue
+        flags = record.scene.copy()
+        flags[0] = boundary.update(record.first)  # the last frame of the previous file vs this one's first
+        boundary.update(record.last)
+        frames = zip(record.pts, record.detections(), record.inferred, flags, strict=True)
+        for index, (pts, dets, inferred, changed) in enumerate(frames):
+            frame = Frame(image=None, shape=record.size, pts_s=float(pts),
+                          time=start + timedelta(seconds=float(pts)), source_uri=path, index=index)
+            pipeline.process(frame, dets if inferred else None, scene_changed=bool(changed))
+    pipeline.end()
+    events = sorted(sink.closed_events, key=lambda e: (e.first_seen, e.id))
+    if out_dir is not None:
+        _write_snapshots(events, sink.best, SnapshotWriter(out_dir, camera))
+    return events
+
+
+def _write_snapshots(events: list[Event], best: dict[str, Frame], writer: SnapshotWriter) -> None:
+    """Each event's best frame, decoded again from its file, annotated and written."""
+    for event in events:
+        where = best.get(event.id)
+        image = grab_frame(where.source_uri, where.pts_s) if where else None
+        if where is None or image is None:
+            log.warning("%s: could not decode the snapshot frame of %s", where and where.source_uri, event.id)
+            continue
+        event.best_frame = Frame(image=image, pts_s=where.pts_s, time=where.time, source_uri=where.source_uri,
+                                 index=where.index)
+        event.best_dirty = True
+        writer.write(event)
+        event.best_frame = None

@@ -1,0 +1,284 @@
+"""`streetwatch watch`: every camera of a watch file in one process, with one shared inference step.
+
+Readers (one thread per camera, `detector.live`) put their latest sampled frame in a slot; the main
+thread takes the waiting frames of all cameras, runs the model once on the batch, and feeds each
+camera's `CameraPipeline` — the same zones, tracking, dwell, events, snapshots and store as `scan`.
+A camera that is slow or down just has no frame in the batch, so it never holds the others up.
+Signals: SIGTERM/SIGINT stop (open events are flushed as open, to be resumed by the next start);
+SIGHUP reloads zones and rules from the watch file without touching the streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from detector.apps.step import InferenceStep
+from detector.apps.watch.health import HealthServer, JsonFormatter
+from detector.camera.pipeline import CameraPipeline
+from detector.camera.resume import event_from_row
+from detector.config.watch import LiveCamera, WatchConfig, load_watch
+from detector.detections import Detections, Frame
+from detector.errors import StreetwatchError
+from detector.model.detector import Detector
+from detector.model.weights import DEFAULT_CARD, LoadedCard, load_card
+from detector.output.jsonl import JsonlLog
+from detector.output.sink import StoreSink
+from detector.output.snapshots import SnapshotWriter
+from detector.output.store import EventStore
+from detector.video.live import LiveReader
+from detector.video.watchdog import Watchdog
+
+log = logging.getLogger(__name__)
+
+
+class FrameSlots:
+    """The latest sampled frame of each camera; an unconsumed frame is replaced (counted as dropped)."""
+
+    def __init__(self) -> None:
+        self._frames: dict[str, Frame] = {}
+        self._cond = threading.Condition()
+        self.dropped: dict[str, int] = {}
+
+    def put(self, camera_id: str, frame: Frame) -> None:
+        with self._cond:
+            if camera_id in self._frames:
+                self.dropped[camera_id] = self.dropped.get(camera_id, 0) + 1
+            self._frames[camera_id] = frame
+            self._cond.notify()
+
+    def take(self, timeout: float) -> dict[str, Frame]:
+        with self._cond:
+            if not self._frames:
+                self._cond.wait(timeout)
+            frames, self._frames = self._frames, {}
+            return frames
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+
+@dataclass
+class CameraRun:
+    """What the worker holds per camera."""
+
+    config: LiveCamera
+    reader: LiveReader
+    pipeline: CameraPipeline
+    sink: StoreSink
+    processed: int = 0
+    failed: int = 0  # frames whose processing raised (logged with the traceback)
+    main_reader: LiveReader | None = None  # the main stream, when `reader` reads the sub-stream
+    main_frame: Frame | None = None  # its latest frame
+
+    def readers(self) -> dict[str, LiveReader]:
+        """By name, as /healthz and the watchdog show them: `cam` and, for a sub-stream camera, `cam:main`."""
+        name = self.config.camera.id
+        return {name: self.reader} | ({f"{name}:main": self.main_reader} if self.main_reader else {})
+
+    def with_main_picture(self, frame: Frame, max_skew_s: float) -> Frame:
+        """The sub-stream frame with the main stream's picture of the same moment, if one is that recent."""
+        main = self.main_frame
+        if main is None or abs((main.time - frame.time).total_seconds()) > max_skew_s:
+            return frame
+        return replace(frame, snapshot_image=main.image)
+
+
+class Worker:
+    """Runs a watch file until `stop()`; `reload()` re-reads zones and rules.
+
+    The store is opened by `run()`, in the thread that uses it, and closed when `run()` ends.
+    """
+
+    def __init__(self, config: WatchConfig, loaded: LoadedCard, *, config_path: Path | None = None,
+                 detector: Detector | None = None, http_port: int | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.loaded = loaded
+        self.detector = detector or Detector(loaded)
+        self.out = config.out
+        self.slots = FrameSlots()
+        self.cameras: dict[str, CameraRun] = {}
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self.http: HealthServer | None = None
+        self._http_port = config.http.port if http_port is None else http_port
+        self.step = InferenceStep(lambda images: self.detector.detect(images), batch=config.batch,
+                                  recheck_s=config.static_recheck_s, on_batch=self._observe_batch)
+        self.watchdog = Watchdog(self._readers, config.watchdog)
+
+    @property
+    def batches(self) -> int:
+        return self.step.batches
+
+    def _observe_batch(self, frames: int, seconds: float) -> None:
+        if self.http is not None:
+            self.http.inference_seconds.observe(seconds)
+
+    def _camera_run(self, camera: LiveCamera, store: EventStore, jsonl: JsonlLog) -> CameraRun:
+        sink = StoreSink(store, jsonl, SnapshotWriter(self.out, camera))
+        stored = [event_from_row(r) for r in store.events(status="open") if r["camera_id"] == camera.camera.id]
+        now = time.time()
+        stale = [e for e in stored if now - e.last_seen.timestamp() > self.config.resume_within_s]
+        pending = [e for e in stored if e not in stale]
+        pipeline = CameraPipeline(camera, self.loaded.card, sink, model_sha256=self.loaded.model_sha256,
+                                  resume=pending)
+        pipeline.close_stored(stale)
+        reader = LiveReader(camera, self.config.fps, self.config.reconnect, self.config.watchdog, self.slots.put)
+        run = CameraRun(camera, reader, pipeline, sink)
+        main = camera.main_stream()
+        if main is not None:
+            run.main_reader = LiveReader(main, self.config.fps, self.config.reconnect, self.config.watchdog,
+                                         lambda _, frame: setattr(run, "main_frame", frame))
+        return run
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.slots.wake()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+        self.slots.wake()
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+
+    def run(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        store = EventStore(self.out / "events.sqlite")
+        try:
+            jsonl = JsonlLog(self.out / "events.jsonl")
+            for camera in self.config.cameras:
+                self.cameras[camera.camera.id] = self._camera_run(camera, store, jsonl)
+            self._serve_health()
+        except BaseException:
+            store.close()
+            raise
+        for reader in self._readers().values():
+            reader.start()
+        self.watchdog.start()
+        try:
+            while not self._stop.is_set():
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+                frames = self.slots.take(timeout=0.5)
+                if frames and not self._stop.is_set():
+                    self._infer(frames)
+                for run in self.cameras.values():
+                    run.pipeline.expire_resumed()
+        finally:
+            self._shutdown(store)
+
+    def _serve_health(self) -> None:
+        if not self._http_port:
+            return
+        try:
+            self.http = HealthServer(self.config.http.host, self._http_port, self._readers, self._extra_metrics)
+        except OSError as e:
+            raise StreetwatchError(
+                f"cannot serve /healthz on {self.config.http.host}:{self._http_port} ({e.strerror or e})",
+                path=self.config_path, fix="pick a free http.port in the watch file or pass --http-port",
+            ) from None
+        self.http.start()
+        log.info("health on http://%s:%d/healthz and /metrics", self.config.http.host, self.http.port,
+                 extra={"event": "http", "port": self.http.port})
+
+    def _shutdown(self, store: EventStore) -> None:
+        """Bounded work: stop the readers, write the open events' pending changes (closed ones were
+        written as they closed), close the store."""
+        began = time.monotonic()
+        self.watchdog.stop()
+        for reader in self._readers().values():
+            reader.request_stop()
+        for reader in self._readers().values():
+            reader.stop(timeout=max(0.1, 3.0 - (time.monotonic() - began)))
+        for run in self.cameras.values():
+            run.sink.flush()  # open events stay open in the store, for the next start to resume
+        store.close()
+        if self.http is not None:
+            self.http.stop()
+        log.info("stopped in %.1fs; open events saved for resumption", time.monotonic() - began,
+                 extra={"event": "stopped"})
+
+    def reload(self) -> None:
+        """Re-read the watch file: new zones and rules apply to running cameras; streams stay up."""
+        if self.config_path is None:
+            return
+        try:
+            fresh = load_watch(self.config_path)
+        except StreetwatchError as e:
+            log.error("reload failed, keeping the running configuration: %s", e, extra={"event": "reload_failed"})
+            return
+        for camera in fresh.cameras:
+            run = self.cameras.get(camera.camera.id)
+            if run is None:
+                log.warning("reload: new camera %s needs a restart to be watched", camera.camera.id)
+                continue
+            if camera.source != run.config.source:
+                log.warning("reload: %s changed its source; the new one is used after a restart", camera.camera.id)
+            run.pipeline.reconfigure(camera)
+            run.sink.reconfigure(camera)
+            run.config = camera.model_copy(update={"source": run.config.source})
+        log.info("reloaded zones and rules from %s", self.config_path, extra={"event": "reloaded"})
+
+    # -- the shared inference step -----------------------------------------------------------------
+
+    def _infer(self, frames: dict[str, Frame]) -> None:
+        for camera_id, frame, dets in self.step.infer(list(frames.items())):
+            self._process(camera_id, frame, dets)
+
+    def _process(self, camera_id: str, frame: Frame, dets: Detections | None) -> None:
+        run = self.cameras[camera_id]
+        if run.main_reader is not None:
+            frame = run.with_main_picture(frame, max_skew_s=1.0 + 1.0 / self.config.fps)
+        try:
+            run.pipeline.process(frame, dets)
+        except Exception:  # one camera's bad frame must not stop the others; counted in /metrics
+            run.failed += 1
+            log.exception("%s: processing a frame failed", camera_id, extra={"camera": camera_id})
+            return
+        run.processed += 1
+
+    # -- observability -----------------------------------------------------------------------------
+
+    def _readers(self) -> dict[str, LiveReader]:
+        return {name: reader for run in self.cameras.values() for name, reader in run.readers().items()}
+
+    def _extra_metrics(self) -> dict[str, dict[str, Any]]:
+        return {
+            "frames_processed": {c: r.processed for c, r in self.cameras.items()},
+            "frames_failed": {c: r.failed for c, r in self.cameras.items()},
+            "frames_dropped": {c: self.slots.dropped.get(c, 0) for c in self.cameras},
+            "events_opened": {c: r.pipeline.stats().events_opened for c, r in self.cameras.items()},
+            "frames_inferred": {c: self.step.counts(c)[0] for c in self.cameras},
+            "frames_unchanged": {c: self.step.counts(c)[1] for c in self.cameras},
+        }
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """`streetwatch watch`: exit 0 after SIGTERM/SIGINT (open events saved for resumption); 2 for a bad
+    watch file or model."""
+    if args.log_json:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
+    config = load_watch(args.config)
+    if args.out is not None:
+        config = config.model_copy(update={"out": args.out})
+    loaded = load_card(config.model or str(DEFAULT_CARD), weights=config.weights)
+    loaded.weights_path  # noqa: B018 - a missing weights file is an error before any stream opens
+    worker = Worker(config, loaded, config_path=args.config, http_port=args.http_port)
+    worker.install_signals()
+    worker.run()
+    return 0

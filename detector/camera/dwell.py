@@ -1,0 +1,96 @@
+"""Persistence: a detected object becomes a violation only after it stays in place long enough.
+
+A bike wheeled past, a bag carried by, a person with an umbrella walking through never reach their
+kind's `min_dwell_s` at one place. Missed detections are tolerated (the track lives on and the share of
+frames with a hit must stay above `min_seen_ratio`); moving further than `max_shift` from where the
+object settled starts its dwell again, as a new placement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from detector.config.camera import Rule
+from detector.detections import Detections
+from detector.geometry import iou_matrix
+from detector.kinds import Kind
+
+
+@dataclass
+class Placement:
+    """One object settled at one place; becomes a violation when it has dwelt long enough."""
+
+    track_id: int
+    since: datetime
+    box: np.ndarray
+    samples: int = 0  # sampled frames since it settled, seen or not
+    hits: int = 0  # of those, the frames it was detected in
+    confirmed: bool = False
+
+    @property
+    def key(self) -> str:
+        """Identifies this placement of this track, so a bike moved elsewhere is a new violation."""
+        return f"{self.track_id}@{self.since.timestamp():.3f}"
+
+
+@dataclass(frozen=True)
+class Violation:
+    placement: Placement
+    detection: Detections  # one row
+
+
+class DwellRule:
+    """`update()` takes tracked detections of one frame and returns the confirmed violations in it."""
+
+    def __init__(self, rules: dict[Kind, Rule]) -> None:
+        self.rules = {k.value: r for k, r in rules.items()}
+        self.placements: dict[int, Placement] = {}
+
+    def reconfigure(self, rules: dict[Kind, Rule]) -> None:
+        """New rules for the placements to come and those still dwelling; confirmed ones stay confirmed."""
+        self.rules = {k.value: r for k, r in rules.items()}
+
+    def adopt(self, track_id: int, since: datetime, box: np.ndarray) -> Placement:
+        """A placement whose dwell was proven before (a resumed event): confirmed from the start."""
+        placement = Placement(track_id=track_id, since=since, box=box.copy(), confirmed=True)
+        self.placements[track_id] = placement
+        return placement
+
+    def filter(self, dets: Detections) -> Detections:
+        """Drop boxes below a camera's raised `min_confidence` for their kind."""
+        floor = np.array(
+            [self.rules[k].min_confidence or 0.0 if k in self.rules else 1.1 for k in dets.kind.astype(str)],
+            dtype=np.float32,
+        )
+        return dets[dets.confidence >= floor]
+
+    def update(self, dets: Detections, time: datetime) -> list[Violation]:
+        for placement in self.placements.values():
+            placement.samples += 1
+        violations = []
+        for i in range(len(dets)):
+            track_id = int(dets.track_id[i])
+            rule = self.rules[str(dets.kind[i])]
+            box = dets.xyxy[i]
+            placement = self.placements.get(track_id)
+            if placement is None or iou_matrix(placement.box[None], box[None])[0, 0] < 1 - rule.max_shift:
+                placement = Placement(track_id=track_id, since=time, box=box.copy(), samples=1)
+                self.placements[track_id] = placement
+            placement.hits += 1
+            dwell = (time - placement.since).total_seconds()
+            if not placement.confirmed and dwell >= rule.min_dwell_s:
+                placement.confirmed = placement.hits / placement.samples >= rule.min_seen_ratio
+            if placement.confirmed:
+                violations.append(Violation(placement, dets[i]))
+        return violations
+
+    def forget(self, track_ids: list[int]) -> None:
+        for track_id in track_ids:
+            self.placements.pop(track_id, None)
+
+    def clear(self) -> None:
+        """Forget every placement (end of input, or the camera now shows another scene)."""
+        self.placements.clear()

@@ -1,0 +1,144 @@
+"""Watch files: the live cameras one `streetwatch watch` process runs, and how it runs them.
+
+A watch file lists cameras; each entry is a camera file (the same keys as `zones/*.yaml`) plus the
+`source` it streams from, so zones and rules read the same in `scan` and `watch`. Unknown keys are
+errors, as in camera files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, model_validator
+
+from detector.config.base import Strict, read_mapping, validate_file
+from detector.config.camera import CameraConfig
+
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "srt")
+
+
+class LiveCamera(CameraConfig):
+    """A camera file with the stream it is watched from."""
+
+    source: str = Field(
+        description="Stream URL (rtsp://, rtsps://, http(s):// MJPEG or HLS .m3u8) or a video file path, "
+        "played at its own pace and looped (for tests and demos)."
+    )
+
+    snapshot_source: str | None = Field(
+        None,
+        description="The camera's main (high-resolution) stream, when `source` is its low-resolution "
+        "sub-stream: detection runs on the sub-stream, snapshots are taken from the main stream. Boxes in "
+        "events stay in sub-stream pixels; zones must then be given in fractions.",
+    )
+
+    @model_validator(mode="after")
+    def _check_sub_stream(self) -> LiveCamera:
+        if self.snapshot_source is not None:
+            pixel_zones = [z.id for z in self.zones if not z.is_fraction]
+            if pixel_zones:
+                raise ValueError(f"zones {pixel_zones} are in pixels, but with a snapshot_source the two streams "
+                                 "differ in size: give their polygons as fractions of the frame")
+        return self
+
+    def main_stream(self) -> LiveCamera | None:
+        """This camera read from its main stream, for snapshots; None without a snapshot_source."""
+        if self.snapshot_source is None:
+            return None
+        return self.model_copy(update={"source": self.snapshot_source, "snapshot_source": None})
+
+    @property
+    def is_file(self) -> bool:
+        return urlsplit(self.source).scheme.lower() not in LIVE_SCHEMES
+
+    @property
+    def public_source(self) -> str:
+        """The source without user:password, for events, logs and /healthz."""
+        parts = urlsplit(self.source)
+        if parts.username is None and parts.password is None:
+            return self.source
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Reconnect(Strict):
+    """How a lost or unreachable source is retried: exponential backoff, capped, with jitter."""
+
+    initial_s: float = Field(1.0, gt=0, description="Wait before the first retry.")
+    max_s: float = Field(
+        10.0, gt=0, description="Longest wait between retries: a camera that returns is found within about "
+        "this long, at the cost of one attempt per this long while it is down."
+    )
+    jitter: float = Field(0.2, ge=0, le=1, description="Each wait is multiplied by 1 ± jitter at random.")
+    open_timeout_s: float = Field(10.0, gt=0, description="Give up opening a source after this long.")
+    read_timeout_s: float = Field(10.0, gt=0, description="Give up a read that returns nothing for this long.")
+
+
+class Watchdog(Strict):
+    """When a source that is open but not delivering is restarted."""
+
+    no_frame_s: float = Field(20.0, gt=0, description="Restart a source that gave no frame for this long.")
+    frozen_s: float = Field(
+        60.0, gt=0, description="Restart a source whose picture has not changed at all (bit-identical) this long."
+    )
+
+
+class Http(Strict):
+    host: str = Field("127.0.0.1", description="Address of the /healthz and /metrics endpoint.")
+    port: int = Field(9108, ge=0, le=65535, description="Port of the endpoint; 0 disables it.")
+
+
+class WatchConfig(Strict):
+    """Everything one watch process runs: cameras, output, model and how to keep streams alive."""
+
+    out: Path = Field(description="Folder for events.sqlite, events.jsonl and snapshots/ (relative to this file).")
+    model: str | None = Field(
+        None, description="Model card file or bundled card name; default models/streetwatch-v2.yaml."
+    )
+    weights: Path | None = Field(None, description="Weights file overriding the card's.")
+    fps: float = Field(2.0, gt=0, description="Frames per second sampled from each camera for detection.")
+    batch: int = Field(8, ge=1, description="Most frames in one inference batch (one per camera at most).")
+    static_recheck_s: float = Field(
+        10.0,
+        ge=0,
+        description="A sampled frame unchanged since the camera's last inferred frame reuses its detections "
+        "instead of running the model, which still runs at least this often per camera; 0 runs it on every frame.",
+    )
+    resume_within_s: float = Field(
+        600.0,
+        ge=0,
+        description="An event left open by a stopped worker is continued after a restart if the worker "
+        "was down at most this long and the object is seen again at its place; else it closes at its last sighting.",
+    )
+    reconnect: Reconnect = Field(default_factory=Reconnect)
+    watchdog: Watchdog = Field(default_factory=Watchdog)
+    http: Http = Field(default_factory=Http)
+    cameras: list[LiveCamera] = Field(min_length=1, description="The cameras; each a camera file plus `source`.")
+
+    @model_validator(mode="after")
+    def _check_camera_ids(self) -> WatchConfig:
+        ids = [c.camera.id for c in self.cameras]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"camera ids {twice} are used more than once; camera ids must be unique")
+        return self
+
+
+def load_watch(path: str | Path) -> WatchConfig:
+    """Read and validate a watch file; relative paths in it are relative to the file."""
+    path = Path(path)
+    data = read_mapping(path, "watch file", fix="see zones/watch-example.yaml")
+    config = validate_file(WatchConfig, data, path,
+                           fix="see zones/watch-example.yaml and `streetwatch config schema`")
+    base = path.resolve().parent
+    updates: dict[str, object] = {"out": base / config.out}
+    if config.weights is not None:
+        updates["weights"] = base / config.weights
+    if config.model is not None and (base / config.model).exists():
+        updates["model"] = str(base / config.model)
+    cameras = [
+        c if not c.is_file else c.model_copy(update={"source": str(base / c.source)}) for c in config.cameras
+    ]
+    return config.model_copy(update={**updates, "cameras": cameras})

@@ -1,0 +1,97 @@
+"""Composite detections: violations a model has no class for, built from classes it has.
+
+Vending from COCO: a stall-like object (umbrella, table, bench) or a cluster of produce, with a person
+next to it. This module only says "a stall with a vendor is here in this frame"; that it *stays* (the
+vendor lingers, the stall does not move) is the dwell rule's job, like for every other kind.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detector.config.card import VendingRule
+from detector.detections import Detections
+from detector.geometry import box_gap, containment_matrix, union_box
+from detector.kinds import Kind
+
+
+def _groups(boxes: np.ndarray, linked: callable) -> list[list[int]]:  # type: ignore[valid-type]
+    """Connected components of boxes under a pairwise `linked(i, j)` relation."""
+    parent = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            if linked(i, j):
+                parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def _stall_candidates(dets: Detections, rule: VendingRule) -> list[tuple[np.ndarray, float, str]]:
+    candidates = []
+    stall = np.isin(dets.class_name.astype(str), rule.stall_classes)
+    for i in np.flatnonzero(stall):
+        candidates.append((dets.xyxy[i], float(dets.confidence[i]), str(dets.class_name[i])))
+    produce = np.flatnonzero(np.isin(dets.class_name.astype(str), rule.produce_classes))
+    if len(produce) >= rule.min_produce:
+        boxes = dets.xyxy[produce]
+        heights = boxes[:, 3] - boxes[:, 1]
+
+        def near(i: int, j: int) -> bool:
+            return box_gap(boxes[i], boxes[j]) <= max(heights[i], heights[j])
+
+        for group in _groups(boxes, near):
+            if len(group) >= rule.min_produce:
+                conf = float(np.mean(dets.confidence[produce[group]]))
+                candidates.append((union_box(boxes[group]), conf, "produce"))
+    return candidates
+
+
+def compose_vending(dets: Detections, rule: VendingRule) -> Detections:
+    """One `vending` box per stall (overlapping stall objects merged) that has a person beside it."""
+    candidates = _stall_candidates(dets, rule)
+    persons = np.flatnonzero(dets.class_name.astype(str) == rule.person_class)
+    if not candidates or len(persons) == 0:
+        return Detections()
+    boxes = np.stack([c[0] for c in candidates])
+    overlap = containment_matrix(boxes, boxes)
+
+    widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+
+    def same_stall(i: int, j: int) -> bool:
+        """Overlapping, or stacked (an umbrella right above a table)."""
+        if overlap[i, j] > 0.3:
+            return True
+        w = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])  # side by side: no overlap
+        stacked = w >= 0.5 * min(widths[i], widths[j])
+        return stacked and box_gap(boxes[i], boxes[j]) <= 0.1 * min(heights[i], heights[j])
+
+    out_boxes, out_conf, out_names = [], [], []
+    for group in _groups(boxes, same_stall):
+        stall_box = union_box(boxes[group])
+        best_person = 0.0
+        for p in persons:
+            person_box = dets.xyxy[p]
+            height = float(person_box[3] - person_box[1])
+            if box_gap(stall_box, person_box) <= rule.max_gap * height:
+                best_person = max(best_person, float(dets.confidence[p]))
+        if best_person == 0.0:
+            continue
+        stall_conf = max(candidates[i][1] for i in group)
+        out_boxes.append(stall_box)
+        out_conf.append(min(stall_conf, best_person))
+        out_names.append("+".join(sorted({candidates[i][2] for i in group})) + "+person")
+    return Detections(
+        xyxy=np.array(out_boxes, np.float32).reshape(-1, 4),
+        confidence=out_conf,
+        class_name=out_names,
+        kind=[Kind.VENDING.value] * len(out_boxes),
+    )

@@ -1,0 +1,125 @@
+"""Run a model card's weights on batches of frames and return `Detections` with kinds attached."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from detector.detections import Detections
+from detector.errors import ConfigError, WeightsError, WeightsNotFound
+from detector.geometry import suppress_duplicates
+from detector.model.composites import compose_vending
+from detector.model.weights import LoadedCard
+
+if TYPE_CHECKING:
+    from ultralytics import YOLO
+
+log = logging.getLogger(__name__)
+
+
+def use_cores(threads: int | None = None) -> None:
+    """Let torch use every core (or `threads`), also after ultralytics sets up a predictor or trainer.
+
+    ultralytics' `select_device` resets torch to cpu_count - 1 threads (one, on a 2-core machine) each time
+    a predictor or trainer is set up; inference is the bottleneck here, so raise the number it resets to.
+    Exports (OpenVINO, ONNX Runtime) size their own thread pools to the machine.
+    """
+    import torch
+    from ultralytics.utils import torch_utils
+
+    n = threads or os.cpu_count() or 1
+    torch_utils.NUM_THREADS = n
+    torch.set_num_threads(n)
+
+
+def cause(error: BaseException) -> str:
+    """The root of an exception chain as one line: `UnpicklingError: invalid load key, '\\x00'.`."""
+    while error.__cause__ is not None or (error.__context__ is not None and not error.__suppress_context__):
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def load_yolo(loaded: LoadedCard, threads: int | None = None) -> YOLO:
+    """The card's model: its weights, with the card's trained head in place of theirs when it has one.
+
+    Torch gets every core (or `threads`) for it: see `use_cores`.
+    """
+    from ultralytics import YOLO  # heavy import, deferred so `config check` stays fast
+
+    weights = loaded.weights_path
+    if not weights.exists():
+        raise WeightsNotFound("weights not found", path=weights, fix="pass an existing file to --weights")
+    try:
+        model = YOLO(str(weights), task="detect")
+    except Exception as e:  # ultralytics raises many types for a bad file; the cause goes into the message
+        raise WeightsError(
+            f"cannot load weights: {cause(e)}",
+            path=weights,
+            fix="replace the file with a valid ultralytics .pt or export folder (a download may have been cut short)",
+        ) from e
+    if loaded.head_path is not None:
+        from detector.model.heads import attach_head
+
+        attach_head(model, loaded)
+    use_cores(threads)
+    return model
+
+
+class Detector:
+    """The model of a card: `detect()` turns BGR images into per-image `Detections`.
+
+    Only the classes the card lists are asked of the model, each kept at its own threshold; boxes of
+    input-only classes (persons, umbrellas) are consumed by the composite vending rule and not returned.
+    """
+
+    def __init__(self, loaded: LoadedCard, *, device: str | None = None, threads: int | None = None) -> None:
+        self.loaded = loaded
+        self.card = loaded.card
+        self.device = device
+        self.model = load_yolo(loaded, threads)
+        self.timings: dict[str, float] = defaultdict(float)  # seconds per stage, for run summaries
+        names: dict[int, str] = self.model.names
+        by_name = {name: idx for idx, name in names.items()}
+        unknown = [c for c in self.card.classes if c not in by_name]
+        if unknown:
+            raise ConfigError(
+                f"classes {unknown} are not in the model's classes",
+                path=loaded.path,
+                fix=f"use class names of {(loaded.head_path or loaded.weights_path).name}: "
+                f"{', '.join(list(by_name)[:20])}...",
+            )
+        self.class_ids = sorted(by_name[c] for c in self.card.classes)
+        self.names = names
+        self._threshold = {by_name[c]: spec.confidence for c, spec in self.card.classes.items()}
+        self._kind = {by_name[c]: (spec.kind.value if spec.kind else "") for c, spec in self.card.classes.items()}
+        self._min_conf = min(self._threshold.values())
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        if not images:
+            return []
+        results = self.model.predict(
+            list(images),
+            imgsz=self.card.imgsz,
+            conf=self._min_conf,
+            classes=self.class_ids,
+            device=self.device,
+            verbose=False,
+        )
+        for r in results:
+            for stage in ("preprocess", "inference", "postprocess"):
+                self.timings[stage] += r.speed.get(stage, 0.0) / 1000
+        return [self._to_detections(r) for r in results]
+
+    def _to_detections(self, result: object) -> Detections:
+        dets, class_ids = Detections.from_ultralytics(result, self.names)
+        keep = dets.confidence >= np.array([self._threshold[c] for c in class_ids], dtype=np.float32)
+        dets = dets[keep].with_(kind=np.array([self._kind[c] for c in class_ids[keep]], dtype=object))
+        if self.card.vending:
+            dets = Detections.merge([dets, compose_vending(dets, self.card.vending)])
+        return suppress_duplicates(dets[dets.kind != ""])

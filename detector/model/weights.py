@@ -1,0 +1,119 @@
+"""Weights: where a card's weights and head are found, what identifies them, and loading a card.
+
+Weights are never fetched at run time unless allowed: an explicit path, then the environment's
+weights folder, the card's folder, the bundled models and `../shared/models/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from detector.config.card import ModelCard, read_card
+from detector.errors import WeightsNotFound
+
+WEIGHTS_ENV = "STREETWATCH_WEIGHTS_DIR"
+DOWNLOAD_ENV = "STREETWATCH_ALLOW_DOWNLOAD"
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_CARD = REPO_ROOT / "models" / "streetwatch-v2.yaml"
+
+
+class LoadedCard(BaseModel):
+    """A card together with the file it came from and the weights it resolves to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    card: ModelCard
+    path: Path
+    weights_override: Path | None = None
+
+    @cached_property
+    def weights_path(self) -> Path:
+        return resolve_weights(self.card.weights, card_dir=self.path.parent, explicit=self.weights_override)
+
+    @cached_property
+    def weights_sha256(self) -> str:
+        return sha256_of(self.weights_path)
+
+    @cached_property
+    def head_path(self) -> Path | None:
+        return resolve_weights(self.card.head, card_dir=self.path.parent, head=True) if self.card.head else None
+
+    @cached_property
+    def model_sha256(self) -> str:
+        """What identifies the model an event came from: the weights, or the weights and the head."""
+        if self.head_path is None:
+            return self.weights_sha256
+        return hashlib.sha256(f"{self.weights_sha256}+{sha256_of(self.head_path)}".encode()).hexdigest()
+
+
+def weights_search_dirs(card_dir: Path) -> list[Path]:
+    dirs = []
+    if os.environ.get(WEIGHTS_ENV):
+        dirs.append(Path(os.environ[WEIGHTS_ENV]))
+    dirs += [card_dir, REPO_ROOT / "models", REPO_ROOT.parent / "shared" / "models",
+             Path.cwd() / "models", Path.cwd().parent / "shared" / "models"]
+    unique: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def resolve_weights(weights: str, *, card_dir: Path, explicit: Path | None = None, head: bool = False) -> Path:
+    """Explicit path, then the card's own path, then the search dirs; a download only when allowed.
+
+    A trained `head` is looked for in the same places, but no one publishes it: it is never downloaded.
+    """
+    if explicit is not None:
+        if explicit.exists():
+            return explicit
+        raise WeightsNotFound("weights not found", path=explicit, fix="pass an existing file to --weights")
+    given = Path(weights).expanduser()
+    if given.is_absolute() or len(given.parts) > 1:
+        candidate = given if given.is_absolute() else card_dir / given
+        if candidate.exists():
+            return candidate
+    looked = []
+    for directory in weights_search_dirs(card_dir):
+        candidate = directory / given.name
+        looked.append(str(directory))
+        if candidate.exists():
+            return candidate
+    if head:
+        raise WeightsNotFound(f"head {weights!r} not found; looked in {', '.join(looked)}",
+                              fix=f"put the file beside the card or in {WEIGHTS_ENV} (scripts/train.py makes heads)")
+    if os.environ.get(DOWNLOAD_ENV) == "1":
+        return Path(weights)  # a bare name: ultralytics fetches official weights on a connected machine
+    raise WeightsNotFound(
+        f"weights {weights!r} not found; looked in {', '.join(looked)}",
+        fix=f"put the file in one of them, set {WEIGHTS_ENV}, pass --weights, "
+        f"or set {DOWNLOAD_ENV}=1 on a machine with internet",
+    )
+
+
+def sha256_of(path: Path) -> str:
+    """Hash of a weights file, or of every file of an export folder in name order."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if not path.exists():
+        return ""
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        with file.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def load_card(path: str | Path, *, weights: str | Path | None = None) -> LoadedCard:
+    path = Path(path)
+    if not path.exists() and not path.suffix and (REPO_ROOT / "models" / f"{path}.yaml").exists():
+        path = REPO_ROOT / "models" / f"{path}.yaml"  # `--model coco` names a bundled card
+    card = read_card(path)
+    return LoadedCard(card=card, path=path, weights_override=Path(weights) if weights else None)

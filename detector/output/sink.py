@@ -1,0 +1,72 @@
+"""The sink that records an event's lifecycle: snapshots first, then the store row that points at them,
+and the JSONL line when it closes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from detector.camera.events import Event
+from detector.config.camera import CameraConfig
+from detector.output.jsonl import JsonlLog
+from detector.output.snapshots import SnapshotWriter
+from detector.output.store import EventStore
+from detector.timing import Stopwatch
+
+
+class StoreSink:
+    """Writes an event's snapshots before the store row that points at them; JSONL line on close.
+
+    Snapshot files are rewritten when a better frame shows up, at most every `snapshot_every_s` of
+    video time while open, and always at close.
+    """
+
+    def __init__(self, store: EventStore, jsonl: JsonlLog, snapshots: SnapshotWriter,
+                 snapshot_every_s: float = 30.0, watch: Stopwatch | None = None,
+                 remember_closed: bool = False) -> None:
+        self.watch = watch or Stopwatch()
+        self.store = store
+        self.jsonl = jsonl
+        self.snapshots = snapshots
+        self.snapshot_every_s = snapshot_every_s
+        self._dirty: dict[str, Event] = {}
+        self._written_at: dict[str, datetime] = {}
+        self.remember_closed = remember_closed  # a scan reports its events; a months-long worker must not
+        self.closed_ids: list[str] = []
+
+    def reconfigure(self, camera: CameraConfig) -> None:
+        """Snapshots of a reloaded camera file draw its new zones."""
+        self.snapshots.reconfigure(camera)
+
+    def opened(self, event: Event) -> None:
+        self._snapshot(event)
+        self._dirty[event.id] = event
+
+    def updated(self, event: Event) -> None:
+        written = self._written_at.get(event.id)
+        if event.best_dirty and (written is None or (event.last_seen - written).total_seconds()
+                                 >= self.snapshot_every_s):
+            self._snapshot(event)
+        self._dirty[event.id] = event
+
+    def closed(self, event: Event) -> None:
+        self._snapshot(event)
+        self._dirty.pop(event.id, None)
+        self._written_at.pop(event.id, None)
+        with self.watch.time("store"):
+            self.store.upsert([event])
+            self.jsonl.append(event)
+        if self.remember_closed:
+            self.closed_ids.append(event.id)
+
+    def flush(self) -> None:
+        """One transaction for all events changed by a frame."""
+        if self._dirty:
+            with self.watch.time("store"):
+                self.store.upsert(list(self._dirty.values()))
+            self._dirty.clear()
+
+    def _snapshot(self, event: Event) -> None:
+        if event.best_dirty:
+            with self.watch.time("snapshots"):
+                self.snapshots.write(event)
+            self._written_at[event.id] = event.last_seen

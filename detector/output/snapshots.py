@@ -1,0 +1,114 @@
+"""Snapshots: per event, the annotated picture an inspector sees, the clean frame and a crop.
+
+Files are written to a temporary name and renamed, so a crash never leaves a half-written JPEG that an
+event points at.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detector.camera.events import Event
+from detector.config.camera import CameraConfig, ZoneType
+from detector.detections import Frame
+from detector.geometry import crop_box
+
+KIND_COLORS = {"bike": (255, 160, 0), "garbage": (0, 140, 255), "vending": (200, 0, 200)}  # BGR
+ZONE_COLORS = {ZoneType.ALLOWED: (0, 200, 0), ZoneType.PROHIBITED: (0, 0, 230), ZoneType.IGNORE: (140, 140, 140)}
+
+
+def write_image_atomic(path: Path, image: np.ndarray, quality: int = 90) -> None:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"{path}: JPEG encoding failed")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _label(image: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, int, int], scale: float) -> None:
+    thickness = max(1, round(scale * 2))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    x, y = org
+    y = max(y, th + base + 2)
+    cv2.rectangle(image, (x, y - th - base - 2), (x + tw + 4, y), color, -1)
+    cv2.putText(image, text, (x + 2, y - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
+                cv2.LINE_AA)
+
+
+def annotate(frame: Frame, event: Event, camera: CameraConfig) -> np.ndarray:
+    """Zones, the event's box with kind and confidence, and a header with camera and local time."""
+    image = frame.image.copy()
+    width, height = frame.size
+    scale = max(0.4, min(width, height) / 900)
+    overlay = image.copy()
+    for zone in camera.zones:
+        pts = np.array(zone.to_pixels(width, height).exterior.coords, dtype=np.int32)
+        color = ZONE_COLORS[zone.type]
+        cv2.fillPoly(overlay, [pts], color)
+        cv2.polylines(image, [pts], True, color, max(1, round(scale * 2)), cv2.LINE_AA)
+    image = cv2.addWeighted(overlay, 0.18, image, 0.82, 0)
+    for zone in camera.zones:
+        x, y = np.array(zone.to_pixels(width, height).exterior.coords, dtype=np.int32)[0]
+        _label(image, f"{zone.type.value}: {zone.id}", (int(x), int(y)), ZONE_COLORS[zone.type], scale * 0.6)
+    color = KIND_COLORS.get(event.kind, (0, 255, 255))
+    x1, y1, x2, y2 = (round(v) for v in event.bbox)
+    cv2.rectangle(image, (x1, y1), (x2, y2), color, max(2, round(scale * 3)), cv2.LINE_AA)
+    _label(image, f"{event.kind} {event.confidence:.2f}", (x1, y1), color, scale * 0.7)
+    local = frame.time.astimezone(camera.camera.tz)
+    header = f"{camera.camera.id}  {local:%Y-%m-%d %H:%M:%S %Z}  {event.category['code']} {event.kind}"
+    _label(image, header, (0, 0), (40, 40, 40), scale * 0.7)
+    return image
+
+
+def at_snapshot_resolution(frame: Frame, event: Event) -> tuple[Frame, Event]:
+    """The frame's main-stream picture, and a copy of the event with its box scaled to it."""
+    main = frame.snapshot_image
+    assert main is not None
+    sx, sy = main.shape[1] / frame.size[0], main.shape[0] / frame.size[1]
+    x1, y1, x2, y2 = event.bbox
+    scaled = replace(event, bbox=[x1 * sx, y1 * sy, x2 * sx, y2 * sy])
+    return replace(frame, image=main, snapshot_image=None), scaled
+
+
+class SnapshotWriter:
+    """Writes an event's three images under `out_dir/snapshots/` and records their relative paths."""
+
+    def __init__(self, out_dir: Path, camera: CameraConfig) -> None:
+        self.out_dir = out_dir
+        self.camera = camera
+
+    def reconfigure(self, camera: CameraConfig) -> None:
+        self.camera = camera
+
+    def write(self, event: Event) -> None:
+        frame, original = event.best_frame, event
+        if frame is None or frame.image is None or not event.best_dirty:
+            return
+        if frame.snapshot_image is not None:  # a sub-stream camera: draw on its main stream's picture
+            frame, event = at_snapshot_resolution(frame, event)
+        base = Path("snapshots") / event.id
+        paths = {
+            "snapshot": base.with_name(f"{event.id}.jpg"),
+            "clean_frame": base.with_name(f"{event.id}-clean.jpg"),
+            "crop": base.with_name(f"{event.id}-crop.jpg"),
+        }
+        write_image_atomic(self.out_dir / paths["clean_frame"], frame.image)
+        write_image_atomic(self.out_dir / paths["crop"], crop_box(frame.image, event.bbox))
+        write_image_atomic(self.out_dir / paths["snapshot"], annotate(frame, event, self.camera))
+        original.snapshot, original.clean_frame, original.crop = (str(p) for p in paths.values())
+        original.best_dirty = False

@@ -1,0 +1,88 @@
+"""A `streetwatch watch` worker as its own process, observed through HTTP and its SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from testkit.rtsp import REPO
+
+
+def wait_for(predicate: Any, timeout: float, what: str, step: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class WorkerProcess:
+    """`python -m detector.cli watch` as its own process, observed through HTTP and its SQLite file."""
+
+    def __init__(self, config: Path, out: Path, port: int, log: Path) -> None:
+        self.config, self.out, self.port, self.log = config, out, port, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "detector.cli", "--log-level", "INFO", "watch", "--config", str(self.config),
+                   "--log-json"]
+        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                                        stderr=self.log.open("ab"), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        wait_for(lambda: self.health() is not None, 120, "the worker's /healthz")
+
+    def _get(self, path: str) -> tuple[int, bytes] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except OSError:
+            return None
+
+    def health(self) -> dict[str, Any] | None:
+        got = self._get("/healthz")
+        return json.loads(got[1]) if got else None
+
+    def metric(self, name: str, camera: str) -> float:
+        got = self._get("/metrics")
+        assert got is not None and got[0] == 200
+        for line in got[1].decode().splitlines():
+            if line.startswith(f'{name}{{camera="{camera}"}}'):
+                return float(line.split()[-1])
+        raise AssertionError(f"{name} for {camera} not in /metrics")
+
+    def events(self) -> list[dict[str, Any]]:
+        path = self.out / "events.sqlite"
+        if not path.exists():
+            return []
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute("SELECT id, camera_id, status, first_seen, last_seen FROM events")]
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            db.close()
+
+    def terminate(self) -> tuple[int, float]:
+        assert self.process is not None
+        began = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(30)
+        return code, time.monotonic() - began
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
