@@ -126,12 +126,18 @@ def test_fast_engines_give_the_same_events(tmp_path, videos, coco_card, detector
     fast = load_card(card)
     fast_detector = Detector(fast)
     for name in ("bikes_90s", "scene_change"):
-        reference = run([videos[name]], tmp_path / f"ref-{name}", coco_card, detector).events
-        events = run([videos[name]], tmp_path / f"{card}-{name}", fast, fast_detector).events
+        # Every sampled frame inferred: the engines are compared frame by frame, not through the static-scene
+        # gate, where one frame that a model misses costs a whole recheck interval (10 s).
+        reference = scan([videos[name]], bay_camera(), coco_card, tmp_path / f"ref-{name}", start=START,
+                         detector=detector, static_recheck_s=0).events
+        events = scan([videos[name]], bay_camera(), fast, tmp_path / f"{card}-{name}", start=START,
+                      detector=fast_detector, static_recheck_s=0).events
         assert len(events) == len(reference) == 2
-        for a, b in zip(events, reference, strict=True):
+        for a in events:  # each event with the reference event of the same object (best overlap)
+            overlaps = [iou_matrix(np.array([a["bbox"]]), np.array([r["bbox"]]))[0, 0] for r in reference]
+            b = reference[int(np.argmax(overlaps))]
             assert a["kind"] == b["kind"] and a["model"]["card"] == fast.card.name
             for key in ("first_seen", "last_seen"):
                 gap = datetime.fromisoformat(a[key]) - datetime.fromisoformat(b[key])
                 assert abs(gap) <= timedelta(seconds=2)
-            assert iou_matrix(np.array([a["bbox"]]), np.array([b["bbox"]]))[0, 0] >= 0.5  # the same object
+            assert max(overlaps) >= 0.5  # the same object
