@@ -1,4 +1,6 @@
-"""`streetwatch` command line: argument parsing only; each command runs one function in `detector.apps`.
+"""streetwatch: find street vending, piled garbage and misparked bikes in camera video.
+
+The command line: argument parsing only; each command runs one function in `detector.apps`.
 
 Exit codes: 0 done; 1 done, but some input was missing, unreadable or damaged (the rest was processed,
 the problems are printed); 2 nothing could be done (bad configuration, missing weights, no readable
@@ -17,6 +19,15 @@ from typing import Any
 from detector.errors import StreetwatchError
 from detector.model.weights import DEFAULT_CARD
 from detector.video.sampling import SampleMode
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("streetwatch")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _positive(value: str) -> float:
@@ -52,6 +63,7 @@ def add_static_recheck(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streetwatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"streetwatch {_version()}")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -101,7 +101,7 @@ def run_scan(clip: Path, card: str, exports: Path, sample: str, fps: float, rech
     from detector.video.file import SampleMode
 
     camera = CameraConfig.model_validate(yaml.safe_load(CAMERA))
-    loaded = load_card(REPO / "models" / f"{card}.yaml")
+    loaded = load_card(REPO / "detector" / "cards" / f"{card}.yaml")
     detector = Detector(loaded)
     detector.detect([np.zeros((1080, 1920, 3), np.uint8)])  # warm up
     detector.timings.clear()

@@ -78,7 +78,7 @@ def main() -> int:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--fps", type=float, default=2.0, help="rescan sampling rate (2)")
     parser.add_argument("--copies", type=int, default=1, help="copies of the composed archive's recordings (1)")
-    parser.add_argument("--model", default=str(REPO / "models" / "coco.yaml"))
+    parser.add_argument("--model", default=str(REPO / "detector" / "cards" / "coco.yaml"))
     parser.add_argument("--rescan-args", default="", help="more rescan options, e.g. '--sample keyframes'")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -37,7 +37,7 @@ from detector.geometry import iou_matrix  # noqa: E402
 from detector.model.detector import use_cores  # noqa: E402
 
 # Our classes: garbage, the bike classes, and every COCO class the composite vending rule of
-# models/coco.yaml uses (so a trained card keeps that rule). `vending` joins when a source has it.
+# detector/cards/coco.yaml uses (so a trained card keeps that rule). `vending` joins when a source has it.
 BASE_CLASSES = ["garbage", "bicycle", "motorcycle", "person", "umbrella", "dining table", "bench",
                 "banana", "apple", "orange", "broccoli", "carrot"]
 OPTIONAL_CLASSES = ["vending"]

@@ -58,7 +58,7 @@ def main() -> None:
     covered[:, : scene.image.shape[1] // 2] = (90, 90, 100)  # a grey van in front of the left bikes
     visible = (120.0 - args.occlusion_s) / 2
     bikes = np.array(scene.bikes, np.float32)
-    loaded = load_card(REPO / "models" / "coco.yaml")
+    loaded = load_card(REPO / "detector" / "cards" / "coco.yaml")
     detector = Detector(loaded)
     with tempfile.TemporaryDirectory() as tmp:
         video = media.still_video(Path(tmp) / "occluded.mp4",

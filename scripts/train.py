@@ -13,8 +13,8 @@ committed, on a CPU:
     python scripts/train.py --data data/streetwatch/data.yaml --head-only --imgsz 640 --hours 1.0
     python scripts/train.py --data data/streetwatch/data.yaml --epochs 80 --imgsz 640 --device 0   # a GPU, full
 
-Writes models/streetwatch-v2.yaml and either models/streetwatch-v2.head.pt (--head-only) or
-models/streetwatch-v2.pt (the best epoch, optimizer stripped).
+Writes detector/cards/streetwatch-v2.yaml and either detector/cards/streetwatch-v2.head.pt (--head-only) or
+detector/cards/streetwatch-v2.pt (the best epoch, optimizer stripped).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from detector.model.detector import use_cores  # noqa: E402
 from detector.model.weights import load_card, sha256_of  # noqa: E402
 
 KINDS = {"garbage": "garbage", "bicycle": "bike", "motorcycle": "bike", "vending": "vending"}
-# Starting thresholds: those of models/coco.yaml for COCO classes; tune garbage with `streetwatch eval`.
+# Starting thresholds: those of detector/cards/coco.yaml for COCO classes; tune garbage with `streetwatch eval`.
 THRESHOLDS = {"garbage": 0.35, "bicycle": 0.30, "motorcycle": 0.40, "person": 0.40, "bench": 0.40, "vending": 0.40,
               "umbrella": 0.35, "dining table": 0.35}
 VENDING_RULE = {"stall_classes": ["umbrella", "dining table", "bench"],
@@ -76,7 +76,7 @@ def card_for(classes: list[str], args: argparse.Namespace, weights: dict[str, st
             + ("(its detection head only, on the frozen base) " if args.head_only else "")
             + f"({metrics['training']['epochs']} epochs at imgsz {args.imgsz}, {metrics['training']['hardware']}). "
             "Reports garbage, bikes, and vending through "
-            + ("its vending class." if "vending" in classes else "the COCO composite rule (see models/coco.yaml).")
+            + ("its vending class." if "vending" in classes else "the COCO composite rule (see detector/cards/coco.yaml).")
             + " Validation metrics below; the trashbags val split shares source clips with its train split, "
             "so garbage scores on it are optimistic."
         ),
@@ -191,7 +191,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True, help="data.yaml (or its folder) from build_dataset.py")
     p.add_argument("--base", type=Path, default=REPO.parent / "shared" / "models" / "yolov8s.pt")
-    p.add_argument("--card", type=Path, default=REPO / "models" / "streetwatch-v2.yaml",
+    p.add_argument("--card", type=Path, default=REPO / "detector" / "cards" / "streetwatch-v2.yaml",
                    help="card to write; the weights go beside it as CARD.pt (CARD.head.pt with --head-only)")
     p.add_argument("--head-only", action="store_true",
                    help="train the detection head alone on the frozen base and ship just the head")

@@ -36,7 +36,7 @@ def shared() -> Path:
 def coco_card(shared: Path):
     from detector.model.weights import load_card
 
-    return load_card(REPO / "models" / "coco.yaml")
+    return load_card(REPO / "detector" / "cards" / "coco.yaml")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The command line on bad input: one-line errors naming the file and the fix, the right exit code,
 and nothing half-written."""
 
+import io
 import json
 import os
 import signal
@@ -8,9 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from detector.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 CAMERA = """
@@ -22,9 +27,31 @@ rules:
 """
 
 
-def streetwatch(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "detector.cli", *args], capture_output=True, text=True,
-                          cwd=REPO, env={**os.environ, **(env or {})}, timeout=timeout)
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def streetwatch(*args: str, env: dict | None = None) -> Result:
+    """`streetwatch ARGS` in this process (no process is needed to check messages and exit codes), from
+    the repository root, with `env` added to the environment."""
+    out, err = io.StringIO(), io.StringIO()
+    saved, cwd = dict(os.environ), os.getcwd()
+    os.environ.update(env or {})
+    os.chdir(REPO)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as e:  # argparse: usage errors, --version
+                code = e.code if isinstance(e.code, int) else 2
+    finally:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(saved)
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
@@ -34,12 +61,12 @@ def camera_file(tmp_path: Path) -> Path:
     return path
 
 
-def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+def error_lines(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
 def test_config_check_and_schema(camera_file: Path) -> None:
-    ok = streetwatch("config", "check", str(camera_file), "models/coco.yaml", "zones/example.yaml")
+    ok = streetwatch("config", "check", str(camera_file), "detector/cards/coco.yaml", "zones/example.yaml")
     assert ok.returncode == 0 and ok.stdout.count(": ok") == 3
     schema = streetwatch("config", "schema")
     assert schema.returncode == 0 and "zones" in json.loads(schema.stdout)["properties"]
@@ -91,7 +118,7 @@ def test_scan_missing_weights(tmp_path: Path, camera_file: Path, videos) -> None
                          "--weights", str(tmp_path / "none.pt"))
     assert result.returncode == 2 and "weights not found" in result.stderr and "--weights" in result.stderr
     card = tmp_path / "card.yaml"
-    card.write_text((REPO / "models" / "coco.yaml").read_text().replace("yolov8n.pt", "yolov99x.pt"))
+    card.write_text((REPO / "detector" / "cards" / "coco.yaml").read_text().replace("yolov8n.pt", "yolov99x.pt"))
     result = streetwatch("scan", str(videos["bikes_20s"]), "--camera", str(camera_file), "--out", str(tmp_path),
                          "--model", str(card), env={"STREETWATCH_WEIGHTS_DIR": str(tmp_path)})
     [line] = error_lines(result)
@@ -110,7 +137,7 @@ def test_scan_corrupt_weights(tmp_path: Path, camera_file: Path, videos) -> None
 
 def test_scan_unknown_kind_in_card(tmp_path: Path, camera_file: Path, videos) -> None:
     card = tmp_path / "card.yaml"
-    card.write_text((REPO / "models" / "coco.yaml").read_text().replace("kind: bike, confidence: 0.30",
+    card.write_text((REPO / "detector" / "cards" / "coco.yaml").read_text().replace("kind: bike, confidence: 0.30",
                                                                         "kind: bikes, confidence: 0.30"))
     result = streetwatch("scan", str(videos["bikes_20s"]), "--camera", str(camera_file), "--out", str(tmp_path),
                          "--model", str(card))
@@ -152,3 +179,33 @@ def test_scan_out_is_a_file(tmp_path: Path, camera_file: Path, videos) -> None:
     result = streetwatch("scan", str(videos["bikes_20s"]), "--camera", str(camera_file), "--out", str(out))
     [line] = error_lines(result)
     assert result.returncode == 2 and f"{out}: --out is a file, not a folder" in line
+
+
+def test_version() -> None:
+    result = streetwatch("--version")
+    assert result.returncode == 0 and result.stdout.startswith("streetwatch ") and "unknown" not in result.stdout
+
+
+def test_a_wheel_install_finds_its_cards_and_scans_from_another_folder(tmp_path: Path, shared: Path) -> None:
+    """`pip install .` carries the bundled cards and the trained head; weights come from the environment."""
+    wheels = tmp_path / "wheels"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = wheels.glob("streetwatch-*.whl")
+    site = tmp_path / "site"
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                                str(wheel)], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "cam.yaml").write_text((REPO / "zones" / "example.yaml").read_text())
+    env = {**os.environ, "PYTHONPATH": str(site), "STREETWATCH_WEIGHTS_DIR": str(shared / "models")}
+    command = [sys.executable, "-m", "detector.cli", "scan", str(shared / "videos" / "vtest.avi"),
+               "--camera", "cam.yaml", "--out", "out", "--fps", "0.5"]
+    result = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "total" in result.stdout and (elsewhere / "out" / "events.sqlite").exists()
+    where = subprocess.run([sys.executable, "-c", "import detector; print(detector.__file__)"], cwd=elsewhere,
+                           env=env, capture_output=True, text=True)
+    assert where.stdout.startswith(str(site))  # the wheel's copy ran, not the checkout

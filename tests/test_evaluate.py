@@ -38,7 +38,7 @@ def test_dataset_mode_gives_per_class_box_metrics(shared: Path, tmp_path: Path) 
 
 def test_dataset_mode_rejects_a_class_list_the_model_was_not_trained_on(shared: Path) -> None:
     with pytest.raises(ConfigError, match="do not match"):
-        evaluate.evaluate_dataset(load_card(REPO / "models/coco.yaml"), shared / "datasets/trashbags")
+        evaluate.evaluate_dataset(load_card(REPO / "detector/cards/coco.yaml"), shared / "datasets/trashbags")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_bundled_card(shared: Path) -> None:
     loaded = load_card("coco")  # a bundled card by name
-    assert loaded.path == REPO / "models" / "coco.yaml"
+    assert loaded.path == REPO / "detector" / "cards" / "coco.yaml"
     assert loaded.weights_path.resolve() == (shared / "models" / "yolov8n.pt").resolve()
     assert loaded.weights_sha256.startswith("f44d4537")
     assert loaded.card.category("bicycle", "bike") == {"code": "05-06", "name": "非机动车乱停放"}
@@ -77,7 +77,7 @@ def test_extends_loop_is_an_error(tmp_path: Path) -> None:
 
 def test_a_missing_head_is_an_error_never_a_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     card = tmp_path / "card.yaml"
-    card.write_text((REPO / "models" / "streetwatch-v2.yaml").read_text()
+    card.write_text((REPO / "detector" / "cards" / "streetwatch-v2.yaml").read_text()
                     .replace("head: streetwatch-v2.head.pt", "head: nope.head.pt"))
     monkeypatch.setenv("STREETWATCH_ALLOW_DOWNLOAD", "1")  # weights may be fetched by name; a head may not
     with pytest.raises(WeightsNotFound, match=r"head 'nope.head.pt' not found; looked in ") as e:

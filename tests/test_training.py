@@ -172,7 +172,7 @@ def test_onnx_export_writes_a_card_that_detects_like_the_weights(tmp_path: Path,
     export = script("export")
     out = tmp_path / "exports"
     src = tmp_path / "coco.yaml"
-    src.write_text((REPO / "models/coco.yaml").read_text().replace("imgsz: 640", "imgsz: 320"))
+    src.write_text((REPO / "detector/cards/coco.yaml").read_text().replace("imgsz: 640", "imgsz: 320"))
     assert export.main(["--card", str(src), "--formats", "onnx", "--out", str(out)]) == 0
     onnx_card = load_card(out / "coco-yolov8n-onnx.yaml")
     assert onnx_card.weights_path.suffix == ".onnx" and onnx_card.card.imgsz == 320

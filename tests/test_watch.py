@@ -31,6 +31,7 @@ from detector.errors import ConfigError
 from detector.video.live import LiveReader, State, backoff_s, is_flat
 from detector.video.watchdog import Watchdog
 from testkit import media
+from testkit.worker import wait_for
 
 TZ = ZoneInfo("Europe/Amsterdam")
 CAMERA = {"camera": {"id": "cam-1", "timezone": "Europe/Amsterdam"}, "rules": {"bike": {"min_dwell_s": 5}}}
@@ -246,7 +247,7 @@ def test_keyframes_alone_are_decoded_when_they_come_as_often_as_the_sampling(tmp
     video = media.still_video(tmp_path / "bikes.mp4", [(bike_scene.image, 6.0)])  # a keyframe every 2 s
     reader, got = reader_for(str(video), tmp_path, fps=0.5)
     reader.start()
-    time.sleep(3.0)
+    wait_for(lambda: len(got) >= 2, 10, "two sampled frames")
     keyframes_only = reader.stats.keyframes_only
     reader.stop()
     assert keyframes_only and len(got) >= 2 and reader.stats.reconnects == 0
@@ -257,7 +258,7 @@ def test_black_frames_never_reach_the_model(tmp_path):
     video = media.still_video(tmp_path / "black.mp4", [(np.zeros((360, 640, 3), np.uint8), 2.0)], noise=0)
     reader, got = reader_for(str(video), tmp_path)
     reader.start()
-    time.sleep(1.5)
+    wait_for(lambda: reader.stats.rejected["flat"] >= 2, 10, "two flat frames")
     reader.stop()
     assert got == [] and reader.stats.rejected["flat"] >= 2
 
@@ -285,7 +286,7 @@ def test_watchdog_restarts_a_frozen_picture(tmp_path, bike_scene):
     watchdog = Watchdog({"cam-1": reader}, reader.watchdog, interval_s=0.2)
     reader.start()
     watchdog.start()
-    time.sleep(3.0)
+    wait_for(lambda: reader.stats.watchdog_restarts >= 1 and len(got) >= 2, 10, "a restart of the frozen source")
     watchdog.stop()
     reader.stop()
     assert reader.stats.watchdog_restarts >= 1 and len(got) >= 2
@@ -299,7 +300,7 @@ def test_watchdog_restarts_a_source_that_connects_but_never_sends(tmp_path):
         watchdog = Watchdog({"cam-1": reader}, reader.watchdog, interval_s=0.2)
         reader.start()
         watchdog.start()
-        time.sleep(2.8)
+        wait_for(lambda: reader.stats.watchdog_restarts >= 1, 10, "a restart of the silent source")
         watchdog.stop()
         reader.stop(timeout=0.1)
     assert got == [] and reader.stats.watchdog_restarts >= 1
@@ -513,7 +514,18 @@ def test_a_sub_stream_camera_detects_on_the_sub_stream_and_snaps_the_main_stream
 
     thread = threading.Thread(target=run)
     thread.start()
-    time.sleep(7)
+
+    def two_events_with_snapshots() -> bool:
+        path = tmp_path / "out" / "events.sqlite"
+        if not path.exists():
+            return False
+        try:
+            with sqlite3.connect(path) as db:
+                return db.execute("SELECT count(*) FROM events WHERE crop IS NOT NULL").fetchone()[0] == 2
+        except sqlite3.OperationalError:
+            return False
+
+    wait_for(two_events_with_snapshots, 30, "two events with snapshots")
     assert set(workers[0]._readers()) == {"cam-sub", "cam-sub:main"}
     workers[0].stop()
     thread.join(timeout=15)

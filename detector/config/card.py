@@ -106,7 +106,7 @@ class ModelCard(Strict):
 
 def _card_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, object]:
     """The card's YAML, on top of the card it `extends` (an export of the same model keeps its class map)."""
-    data = read_mapping(path, "model card", fix="see models/coco.yaml")
+    data = read_mapping(path, "model card", fix="see detector/cards/coco.yaml")
     base = data.pop("extends", None)
     if base is None:
         return data
@@ -118,4 +118,4 @@ def _card_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, object]:
 
 def read_card(path: Path) -> ModelCard:
     """A card file, validated, after merging the card it extends."""
-    return validate_file(ModelCard, _card_data(path), path, fix="see models/coco.yaml")
+    return validate_file(ModelCard, _card_data(path), path, fix="see detector/cards/coco.yaml")

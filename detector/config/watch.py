@@ -95,7 +95,7 @@ class WatchConfig(Strict):
 
     out: Path = Field(description="Folder for events.sqlite, events.jsonl and snapshots/ (relative to this file).")
     model: str | None = Field(
-        None, description="Model card file or bundled card name; default models/streetwatch-v2.yaml."
+        None, description="Model card file or bundled card name; default detector/cards/streetwatch-v2.yaml."
     )
     weights: Path | None = Field(None, description="Weights file overriding the card's.")
     fps: float = Field(2.0, gt=0, description="Frames per second sampled from each camera for detection.")

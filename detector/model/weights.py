@@ -18,8 +18,9 @@ from detector.errors import WeightsNotFound
 
 WEIGHTS_ENV = "STREETWATCH_WEIGHTS_DIR"
 DOWNLOAD_ENV = "STREETWATCH_ALLOW_DOWNLOAD"
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_CARD = REPO_ROOT / "models" / "streetwatch-v2.yaml"
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent  # a checkout's root (meaningless when installed)
+CARDS_DIR = Path(__file__).resolve().parent.parent / "cards"  # the bundled cards: package data
+DEFAULT_CARD = CARDS_DIR / "streetwatch-v2.yaml"
 
 
 class LoadedCard(BaseModel):
@@ -55,8 +56,8 @@ def weights_search_dirs(card_dir: Path) -> list[Path]:
     dirs = []
     if os.environ.get(WEIGHTS_ENV):
         dirs.append(Path(os.environ[WEIGHTS_ENV]))
-    dirs += [card_dir, REPO_ROOT / "models", REPO_ROOT.parent / "shared" / "models",
-             Path.cwd() / "models", Path.cwd().parent / "shared" / "models"]
+    dirs += [card_dir, CARDS_DIR, Path.cwd() / "models", Path.cwd().parent / "shared" / "models",
+             REPO_ROOT.parent / "shared" / "models"]
     unique: list[Path] = []
     for d in dirs:
         if d.resolve() not in [u.resolve() for u in unique]:
@@ -113,7 +114,7 @@ def sha256_of(path: Path) -> str:
 
 def load_card(path: str | Path, *, weights: str | Path | None = None) -> LoadedCard:
     path = Path(path)
-    if not path.exists() and not path.suffix and (REPO_ROOT / "models" / f"{path}.yaml").exists():
-        path = REPO_ROOT / "models" / f"{path}.yaml"  # `--model coco` names a bundled card
+    if not path.exists() and not path.suffix and (CARDS_DIR / f"{path}.yaml").exists():
+        path = CARDS_DIR / f"{path}.yaml"  # `--model coco` names a bundled card, wherever the package is
     card = read_card(path)
     return LoadedCard(card=card, path=path, weights_override=Path(weights) if weights else None)
