@@ -76,7 +76,7 @@ def card_for(classes: list[str], args: argparse.Namespace, weights: dict[str, st
             + ("(its detection head only, on the frozen base) " if args.head_only else "")
             + f"({metrics['training']['epochs']} epochs at imgsz {args.imgsz}, {metrics['training']['hardware']}). "
             "Reports garbage, bikes, and vending through "
-            + ("its vending class." if "vending" in classes else "the COCO composite rule (see detector/cards/coco.yaml).")
+            + ("its vending class." if "vending" in classes else "the COCO composite rule (see the coco card).")
             + " Validation metrics below; the trashbags val split shares source clips with its train split, "
             "so garbage scores on it are optimistic."
         ),
