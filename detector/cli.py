@@ -18,6 +18,7 @@ from typing import Any
 
 from detector.errors import StreetwatchError
 from detector.model.weights import DEFAULT_CARD
+from detector.redact import redact, redact_logs
 from detector.video.sampling import SampleMode
 
 
@@ -123,14 +124,15 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()  # no credential of a camera URL reaches a log line
     try:
         return run(args)
     except StreetwatchError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact(str(e))}", file=sys.stderr)
         return e.exit_code
     except OSError as e:  # an output folder that cannot be written, a full disk
         where = f"{e.filename}: " if e.filename else ""
-        print(f"error: {where}{e.strerror or e} — fix: check the path, its permissions and free space",
+        print(redact(f"error: {where}{e.strerror or e} — fix: check the path, its permissions and free space"),
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:

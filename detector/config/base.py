@@ -35,15 +35,57 @@ def format_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+MAX_FILE_BYTES = 1 << 20  # a camera file with hundreds of zones is a few tens of KB
+MAX_NODES = 50_000  # values after aliases are expanded: a YAML "billion laughs" stops here
+MAX_DEPTH = 64
+
+
 def read_yaml(path: Path, what: str) -> Any:
+    """A YAML file read with limits on size, alias expansion and nesting, before anything else sees it."""
     if not path.is_file():
         raise ConfigError(f"{what} not found", path=path, fix="check the path")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ConfigError(f"{what} is {size} bytes, more than the {MAX_FILE_BYTES} a {what} may have", path=path,
+                          fix="check that this is the right file")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_size(node, path, what)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise ConfigError(f"not valid YAML{line}", path=path, fix="fix the YAML syntax") from None
+
+
+def _check_size(root: yaml.Node, path: Path, what: str) -> None:
+    """Count the values the document expands to (an alias counts as often as it is used), memoised per
+    node, so a file of nested aliases is refused in microseconds instead of expanded to gigabytes."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{what} nests deeper than {MAX_DEPTH} levels", path=path, fix="flatten the file")
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+        if total > MAX_NODES:
+            raise ConfigError(f"{what} expands to more than {MAX_NODES} values (YAML aliases?)", path=path,
+                              fix="write the values out instead of nesting aliases")
+        sizes[id(node)] = total
+        return total
+
+    size(root, 0)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -8,12 +8,13 @@ errors, as in camera files.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
 from detector.config.base import Strict, read_mapping, validate_file
 from detector.config.camera import CameraConfig
+from detector.redact import redact
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "srt")
 
@@ -55,12 +56,7 @@ class LiveCamera(CameraConfig):
     @property
     def public_source(self) -> str:
         """The source without user:password, for events, logs and /healthz."""
-        parts = urlsplit(self.source)
-        if parts.username is None and parts.password is None:
-            return self.source
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        return redact(self.source)
 
 
 class Reconnect(Strict):

@@ -33,6 +33,7 @@ import numpy as np
 from detector.config.watch import LiveCamera, Reconnect
 from detector.config.watch import Watchdog as WatchdogSettings
 from detector.detections import Frame
+from detector.redact import redact
 from detector.video.sampling import KEYFRAME_SLACK, SampleClock, StreamTime, frame_seconds, keyframes_suffice
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,9 @@ def backoff_s(attempt: int, settings: Reconnect, rng: random.Random) -> float:
 
 
 def _first_line(error: BaseException) -> str:
+    """The error as one line for /healthz and logs, without the credentials of the URL it may repeat."""
     text = str(error)
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+    return redact(f"{type(error).__name__}: {text.splitlines()[0] if text else ''}")
 
 
 class _Stamper:

@@ -14,13 +14,15 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from detector.redact import redact_value
 from detector.video.live import LiveReader, State
 
 
 def camera_health(reader: LiveReader) -> dict[str, Any]:
+    """One camera's health as /healthz shows it (every string redacted: errors repeat URLs)."""
     s = reader.stats
     age = None if s.last_frame_at is None else round(time.time() - s.last_frame_at, 3)
-    return {
+    health = {
         "state": s.state.value,
         "source": reader.uri,
         "last_frame_age_s": age,
@@ -36,6 +38,7 @@ def camera_health(reader: LiveReader) -> dict[str, Any]:
         "last_error": s.last_error,
         "last_frame_unix": s.last_frame_at,
     }
+    return redact_value(health)
 
 
 class ReaderCollector:
@@ -148,8 +151,8 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in self._standard and not key.startswith("_"):
                 out[key] = value
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            out["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(out, ensure_ascii=False, default=str)
 
     converter = time.gmtime
