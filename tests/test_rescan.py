@@ -167,3 +167,34 @@ def test_assembled_events_are_those_scan_gives_for_the_same_files(archive, coco_
     result = scan(bikes, camera, coco_card, clean[0] / "scan", fps=FPS, start=start, detector=detector)
     keys = ("id", "first_seen", "last_seen", "track_id", "zone_id", "kind")
     assert [{k: e[k] for k in keys} for e in result.events] == [{k: e[k] for k in keys} for e in clean[2]]
+
+
+def test_a_file_damaged_after_its_events_were_committed_keeps_them(archive, coco_card, clean, tmp_path):
+    """A half-synced recording must not erase the work orders found in it: its earlier detections stand."""
+    shutil.copytree(clean[0], tmp_path / "out")
+    victim = archive.parent / "videos" / "cam-b" / f"{BIKE_FILES[1]}.mp4"
+    original, stat = victim.read_bytes(), victim.stat()
+    try:
+        victim.write_bytes(original[: len(original) // 2])
+        report, events = run(archive, coco_card, tmp_path / "out")
+    finally:
+        victim.write_bytes(original)
+        os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert events == clean[2] and report.assembled == []  # the committed events are all still there
+    assert any(BIKE_FILES[1] in line for line in report.kept), report.kept
+    assert any(BIKE_FILES[1] in line for line in report.failed), report.failed
+    report, events = run(archive, coco_card, tmp_path / "out")  # the file is whole again: nothing to redo
+    assert events == clean[2] and report.done == [] and report.kept == []
+
+
+def test_the_archive_under_another_spelling_is_the_same_input(archive, coco_card, clean, tmp_path):
+    shutil.copytree(clean[0], tmp_path / "out")
+    spelled = archive.parent / "videos" / ".." / "videos"
+    store = EventStore(tmp_path / "out" / "events.sqlite")
+    try:
+        report = rescan(load_archive(spelled, archive), coco_card, store, out_dir=tmp_path / "out",
+                        setup=Setup(fps=FPS))
+        events = store.events()
+    finally:
+        store.close()
+    assert report.done == [] and report.assembled == [] and events == clean[2]

@@ -141,3 +141,14 @@ def test_fast_engines_give_the_same_events(tmp_path, videos, coco_card, detector
                 gap = datetime.fromisoformat(a[key]) - datetime.fromisoformat(b[key])
                 assert abs(gap) <= timedelta(seconds=2)
             assert max(overlaps) >= 0.5  # the same object
+
+
+def test_one_file_spelled_two_ways_is_one_input(tmp_path, videos, coco_card, detector, monkeypatch):
+    video = videos["bikes_90s"]
+    monkeypatch.chdir(video.parent)
+    first = run([Path(video.name)], tmp_path, coco_card, detector)  # relative, as typed in a shell
+    second = run([video.parent / ".." / video.parent.name / video.name], tmp_path, coco_card, detector)
+    assert [e["id"] for e in first.events] == [e["id"] for e in second.events] and len(first.events) == 2
+    assert second.events[0]["source"]["uri"] == str(video.resolve())
+    db = sqlite3.connect(tmp_path / "events.sqlite")
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 2  # not four

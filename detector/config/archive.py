@@ -118,6 +118,7 @@ class Archive:
 def load_archive(root: Path, config_path: Path) -> Archive:
     if not root.is_dir():
         raise ConfigError("archive root is not a folder", path=root, fix="pass the folder holding the recordings")
+    root = root.resolve()  # one identity per file, however the root was spelled
     data = read_mapping(config_path, "archive file",
                         fix="give pattern, include and cameras (see README, `streetwatch rescan`)")
     config = validate_file(ArchiveConfig, data, config_path, fix="see README, `streetwatch rescan`")

@@ -74,7 +74,7 @@ class VideoSource:
             self._container.close()
             raise SourceError("has no video stream", path=self.path, fix="pass a video file")
         self._stream = self._container.streams.video[0]
-        self.report = SourceReport(uri=str(self.path), duration_s=self._duration())
+        self.report = SourceReport(uri=self.uri, duration_s=self._duration())
         self.start_time = self._start_time(start)
         if mode == SampleMode.AUTO:
             interval = self.keyframe_interval()
@@ -104,7 +104,8 @@ class VideoSource:
 
     @property
     def uri(self) -> str:
-        return str(self.path)
+        """The file's identity in events and manifests: its resolved path, however it was spelled."""
+        return str(self.path.resolve())
 
     def _duration(self) -> float | None:
         s = self._stream

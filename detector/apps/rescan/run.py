@@ -59,6 +59,7 @@ class RescanReport:
     failed: list[str] = field(default_factory=list)  # one line each: the file, what is wrong, the fix
     ignored: list[str] = field(default_factory=list)  # not matching the pattern or of unknown cameras
     assembled: list[str] = field(default_factory=list)  # cameras whose events were (re)built
+    kept: list[str] = field(default_factory=list)  # files unreadable now whose earlier detections still stand
     events: dict[str, Counter[str]] = field(default_factory=dict)  # camera -> kind -> current events
     video_s: float = 0.0  # video detected in this run
     wall_s: float = 0.0
@@ -108,7 +109,8 @@ def rescan(
     key = detect_key(loaded, setup)
     files, report.ignored = walk(archive)
     report.files_total = len(files)
-    todo = _changed(files, store.scan_files(key), report, force)
+    manifest = store.scan_files(key)
+    todo = _changed(files, manifest, report, force)
     card, weights = loaded_job_args(loaded)
     jobs = [FileJob(path=str(f.path), timezone=archive.cameras[f.camera_key].camera.timezone, start=f.start,
                     card=card, weights=weights, fps=setup.fps, mode=setup.mode, batch=setup.batch,
@@ -116,7 +118,7 @@ def rescan(
     bars = progress(len(jobs), sum(probe_duration(f.path) for f in todo) / 3600) if progress and jobs else None
     results = run_ray(jobs, address) if engine == "ray" else run_local(jobs, workers or auto_workers(engine))
     try:
-        _record(results, {str(f.path): f for f in todo}, archive, loaded, store, key, report, bars)
+        _record(results, {str(f.path): f for f in todo}, manifest, archive, loaded, store, key, report, bars)
     finally:
         if bars:
             bars.close()
@@ -141,11 +143,24 @@ def _changed(files: list[ArchiveFile], manifest: dict[str, dict[str, Any]], repo
     return todo
 
 
-def _record(results: Iterator[FileResult], by_path: dict[str, ArchiveFile], archive: Archive, loaded: LoadedCard,
-            store: EventStore, key: str, report: RescanReport, bars: Any) -> None:
-    """Each file's result into the manifest, in its own transaction, as it finishes."""
+def _record(results: Iterator[FileResult], by_path: dict[str, ArchiveFile], manifest: dict[str, dict[str, Any]],
+            archive: Archive, loaded: LoadedCard, store: EventStore, key: str, report: RescanReport, bars: Any) -> None:
+    """Each file's result into the manifest, in its own transaction, as it finishes.
+
+    A file that read well before and fails now (half-synced, damaged) keeps its manifest row: its earlier
+    detections still stand, so the camera's committed events are never rebuilt without it.
+    """
     for result in results:
         f = by_path[result.path]
+        before = manifest.get(result.path)
+        if not result.ok and before is not None and before["status"] != "failed":
+            report.failed.append(result.problem or f"{result.path}: failed")
+            report.kept.append(f"{result.path}: unreadable now; its detections of {before['scanned_at']} are kept "
+                               "until it reads again")
+            log.error("%s (its earlier detections are kept)", result.problem)
+            if bars:
+                bars.update(result)
+            continue
         camera = archive.cameras[f.camera_key]
         store.record_file({
             "path": result.path, "detect_key": key, "camera_id": camera.camera.id, "size": f.size,
@@ -223,12 +238,14 @@ def run_cli(args: argparse.Namespace) -> int:
 def print_report(report: RescanReport, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"files": report.files_total, "done": len(report.done), "skipped": len(report.skipped),
-                          "failed": report.failed, "ignored": report.ignored, "assembled": report.assembled,
+                          "failed": report.failed, "kept": report.kept, "ignored": report.ignored,
+                          "assembled": report.assembled,
                           "events": report.events, "video_s": report.video_s, "wall_s": report.wall_s}))
     else:
         lines = [f"files: {report.files_total} found, {len(report.done)} scanned, {len(report.skipped)} unchanged "
                  f"(skipped), {len(report.failed)} failed, {len(report.ignored)} not matching the archive file"]
         lines += [f"error: {failure}" for failure in report.failed]
+        lines += [f"kept: {kept}" for kept in report.kept]
         lines += [f"{'camera':<20}{'kind':<10}{'events':>6}"]
         lines += [f"{camera:<20}{kind:<10}{n:>6}" for camera, kinds in sorted(report.events.items())
                   for kind, n in sorted(kinds.items())]
