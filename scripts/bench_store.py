@@ -5,7 +5,8 @@
 
 SPEC is a module (`detector.output.store`) or `REV:PATH`, a store module as committed at git revision
 REV (`900c317:detector/output/store.py`), loaded into a temporary module; each must have `open_store`.
-Without --impl: `current=detector.output.store`, plus `detector.output.store_sa` if that module exists.
+Without --impl: the hand-written store (sqlite3 and psycopg, as of 900c317, the last commit before the
+store moved to SQLAlchemy Core) against the current one; the first --impl is the base of the ratios.
 
 The workload is the pipeline's: `--frames` frames of one camera, each one transaction (`upsert`) with
 the 1..8 events changed in that frame (events open, move, close and new ones open, as `StoreSink.flush`
@@ -157,8 +158,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    specs = args.impl or ["current=detector.output.store"] + (
-        ["sqlalchemy=detector.output.store_sa"] if importlib.util.find_spec("detector.output.store_sa") else [])
+    specs = args.impl or ["hand-written=900c317:detector/output/store.py", "sqlalchemy=detector.output.store"]
     impls = {name: load_impl(spec) for name, spec in (s.split("=", 1) for s in specs)}
     work, runs = frames(args.frames), rescan_runs(args.runs, args.run_events)
     n_upserted, n_committed = sum(map(len, work)), sum(len(e) for _, e, _ in runs)
