@@ -21,3 +21,67 @@ def test_not_a_database(tmp_path: Path) -> None:
     path.write_bytes(b"x" * 4096)
     with pytest.raises(StreetwatchError, match="not a usable events database"):
         EventStore(path)
+
+
+# The schema as the hand-written sqlite3 store (before SQLAlchemy) created it: v1 is `events`, v2 adds the rest.
+V1 = """
+CREATE TABLE events (id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, kind TEXT NOT NULL, category_code TEXT NOT NULL,
+    category_name TEXT NOT NULL, zone_id TEXT, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+    dwell_s REAL NOT NULL, confidence REAL NOT NULL, bbox TEXT NOT NULL, track_id INTEGER NOT NULL, snapshot TEXT,
+    clean_frame TEXT, crop TEXT, source_uri TEXT NOT NULL, source_pts_s REAL NOT NULL, model_card TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('open', 'closed')));
+CREATE INDEX events_camera_time ON events (camera_id, first_seen);
+CREATE INDEX events_status ON events (status);
+"""
+V2 = """
+CREATE TABLE scan_files (path TEXT NOT NULL, detect_key TEXT NOT NULL, camera_id TEXT NOT NULL, size BIGINT NOT NULL,
+    mtime DOUBLE PRECISION NOT NULL, fingerprint TEXT NOT NULL, model_card TEXT NOT NULL,
+    weights_sha256 TEXT NOT NULL, rules_sha256 TEXT,
+    status TEXT NOT NULL CHECK (status IN ('detected', 'done', 'failed')), start_time TEXT, video_s DOUBLE PRECISION,
+    problem TEXT, detections BLOB, scanned_at TEXT NOT NULL, PRIMARY KEY (path, detect_key));
+CREATE INDEX scan_files_camera ON scan_files (camera_id, detect_key);
+CREATE TABLE scan_runs (id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, model_card TEXT NOT NULL,
+    weights_sha256 TEXT NOT NULL, rules_sha256 TEXT NOT NULL, params TEXT NOT NULL, files_digest TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('current', 'superseded')), superseded_by TEXT, finished_at TEXT NOT NULL);
+CREATE INDEX scan_runs_camera ON scan_runs (camera_id, status);
+CREATE TABLE scan_events (run_id TEXT NOT NULL, event_id TEXT NOT NULL, camera_id TEXT NOT NULL, event TEXT NOT NULL,
+    superseded_by TEXT, PRIMARY KEY (run_id, event_id));
+CREATE INDEX scan_events_camera ON scan_events (camera_id);
+"""
+ROW = ("cam-1-e1", "cam-1", "bike", "05-06", "非机动车乱停放", None, "2026-11-20T10:00:00.000+01:00",
+       "2026-11-20T10:01:00.000+01:00", 60.0, 0.75, "[1.0, 2.0, 3.0, 4.0]", 7, "s.jpg", "c.jpg", "k.jpg",
+       "rtsp://cam-1", 59.5, "coco-yolov8n", "ab" * 32, "open")
+
+
+def old_file(path: Path, version: int) -> None:
+    db = sqlite3.connect(path)
+    db.executescript(V1 + (V2 if version >= 2 else "") + f"PRAGMA journal_mode=WAL; PRAGMA user_version = {version};")
+    db.execute(f"INSERT INTO events VALUES ({', '.join('?' * len(ROW))})", ROW)
+    if version >= 2:
+        db.execute("INSERT INTO scan_files VALUES ('/a/1.mp4', 'k', 'cam-1', 10, 1.5, 'f', 'coco', 'w', NULL, "
+                   "'detected', '2026-11-20T10:00:00+01:00', 600.0, NULL, x'00ff', '2026-11-21T00:00:00+01:00')")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_files_of_earlier_streetwatch_open_and_upgrade(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "events.sqlite"
+    old_file(path, version)
+    store = EventStore(path)
+    [event] = store.events()
+    assert event == {
+        "id": "cam-1-e1", "camera_id": "cam-1", "kind": "bike", "category": {"code": "05-06", "name": "非机动车乱停放"},
+        "zone_id": None, "first_seen": ROW[6], "last_seen": ROW[7], "dwell_s": 60.0, "confidence": 0.75,
+        "bbox": [1.0, 2.0, 3.0, 4.0], "track_id": 7, "snapshot": "s.jpg", "clean_frame": "c.jpg", "crop": "k.jpg",
+        "source": {"uri": "rtsp://cam-1", "pts_s": 59.5}, "model": {"card": "coco-yolov8n", "sha256": "ab" * 32},
+        "status": "open",
+    }
+    if version == 2:
+        assert list(store.scan_files("k")) == ["/a/1.mp4"] and store.file_detections("/a/1.mp4", "k") == b"\x00\xff"
+    else:
+        assert store.scan_files("k") == {} and store.scan_runs() == []  # the v2 tables were added
+    store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -1,122 +1,102 @@
-"""The event store: an SQLite file (WAL) with a versioned schema, and the JSONL log beside it.
+"""The event store: an SQLite file (WAL) or PostgreSQL, one set of tables on SQLAlchemy Core, a versioned schema.
 
 SQLite holds every event's current state, written in one transaction per frame, so a crash loses at
 most the frame in flight. `events.jsonl` gets one line per event when it closes and is rewritten from
 the database at the end of a run, so it always holds each event's final state exactly once.
+
+The tables are defined once below; each statement is built with SQLAlchemy Core and rendered for the
+database at hand (`ON CONFLICT ... DO UPDATE` by `sqlite.insert` or `postgresql.insert`). The schema
+version is in `PRAGMA user_version` on SQLite and in the table `schema_version` on PostgreSQL; see
+`_MIGRATIONS`. (Alembic was weighed and not taken: it needs each table written a second time, frozen,
+in its migration files, its own `alembic_version` table beside `user_version`, and a bridge for the
+files made before it, for upgrades that are, so far, new tables.) `scripts/bench_store.py` measures
+the write rate.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from detector.camera.events import Event
 from detector.errors import StreetwatchError
 
 SCHEMA_VERSION = 2
 
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE events (
-        id TEXT PRIMARY KEY,
-        camera_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        category_code TEXT NOT NULL,
-        category_name TEXT NOT NULL,
-        zone_id TEXT,
-        first_seen TEXT NOT NULL,
-        last_seen TEXT NOT NULL,
-        dwell_s REAL NOT NULL,
-        confidence REAL NOT NULL,
-        bbox TEXT NOT NULL,
-        track_id INTEGER NOT NULL,
-        snapshot TEXT,
-        clean_frame TEXT,
-        crop TEXT,
-        source_uri TEXT NOT NULL,
-        source_pts_s REAL NOT NULL,
-        model_card TEXT NOT NULL,
-        model_sha256 TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('open', 'closed'))
-    );
-    CREATE INDEX events_camera_time ON events (camera_id, first_seen);
-    CREATE INDEX events_status ON events (status);
-    """,
-    # v2: the re-scan manifest (one row per archive file and detection setup), scan runs (one per camera
-    # and setup: model card, weights, rules, sampling) and every run's events, kept for audit when a
-    # later run supersedes them. Portable SQL: PostgresEventStore maps BLOB to BYTEA.
-    2: """
-    CREATE TABLE scan_files (
-        path TEXT NOT NULL,
-        detect_key TEXT NOT NULL,
-        camera_id TEXT NOT NULL,
-        size BIGINT NOT NULL,
-        mtime DOUBLE PRECISION NOT NULL,
-        fingerprint TEXT NOT NULL,
-        model_card TEXT NOT NULL,
-        weights_sha256 TEXT NOT NULL,
-        rules_sha256 TEXT,
-        status TEXT NOT NULL CHECK (status IN ('detected', 'done', 'failed')),
-        start_time TEXT,
-        video_s DOUBLE PRECISION,
-        problem TEXT,
-        detections BLOB,
-        scanned_at TEXT NOT NULL,
-        PRIMARY KEY (path, detect_key)
-    );
-    CREATE INDEX scan_files_camera ON scan_files (camera_id, detect_key);
-    CREATE TABLE scan_runs (
-        id TEXT PRIMARY KEY,
-        camera_id TEXT NOT NULL,
-        model_card TEXT NOT NULL,
-        weights_sha256 TEXT NOT NULL,
-        rules_sha256 TEXT NOT NULL,
-        params TEXT NOT NULL,
-        files_digest TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('current', 'superseded')),
-        superseded_by TEXT,
-        finished_at TEXT NOT NULL
-    );
-    CREATE INDEX scan_runs_camera ON scan_runs (camera_id, status);
-    CREATE TABLE scan_events (
-        run_id TEXT NOT NULL,
-        event_id TEXT NOT NULL,
-        camera_id TEXT NOT NULL,
-        event TEXT NOT NULL,
-        superseded_by TEXT,
-        PRIMARY KEY (run_id, event_id)
-    );
-    CREATE INDEX scan_events_camera ON scan_events (camera_id)
-    """,
+meta = sa.MetaData()
+_text, _real, _double = sa.Text, sa.REAL, sa.DOUBLE_PRECISION
+
+
+def _req(name: str, kind: Any = _text, **kw: Any) -> sa.Column:
+    return sa.Column(name, kind, nullable=False, **kw)
+
+
+events_t = sa.Table(
+    "events", meta,
+    sa.Column("id", _text, primary_key=True), _req("camera_id"), _req("kind"), _req("category_code"),
+    _req("category_name"), sa.Column("zone_id", _text), _req("first_seen"), _req("last_seen"),
+    _req("dwell_s", _real), _req("confidence", _real), _req("bbox"), _req("track_id", sa.Integer),
+    sa.Column("snapshot", _text), sa.Column("clean_frame", _text), sa.Column("crop", _text), _req("source_uri"),
+    _req("source_pts_s", _real), _req("model_card"), _req("model_sha256"), _req("status"),
+    sa.CheckConstraint("status IN ('open', 'closed')"),
+    sa.Index("events_camera_time", "camera_id", "first_seen"), sa.Index("events_status", "status"),
+)
+# v2: the re-scan manifest (one row per archive file and detection setup), scan runs (one per camera
+# and setup: model card, weights, rules, sampling) and every run's events, kept for audit when a
+# later run supersedes them.
+scan_files_t = sa.Table(
+    "scan_files", meta,
+    sa.Column("path", _text, primary_key=True), sa.Column("detect_key", _text, primary_key=True),
+    _req("camera_id"), _req("size", sa.BigInteger), _req("mtime", _double), _req("fingerprint"), _req("model_card"),
+    _req("weights_sha256"), sa.Column("rules_sha256", _text), _req("status"), sa.Column("start_time", _text),
+    sa.Column("video_s", _double), sa.Column("problem", _text), sa.Column("detections", sa.LargeBinary),
+    _req("scanned_at"),
+    sa.CheckConstraint("status IN ('detected', 'done', 'failed')"),
+    sa.Index("scan_files_camera", "camera_id", "detect_key"),
+)
+scan_runs_t = sa.Table(
+    "scan_runs", meta,
+    sa.Column("id", _text, primary_key=True), _req("camera_id"), _req("model_card"), _req("weights_sha256"),
+    _req("rules_sha256"), _req("params"), _req("files_digest"), _req("status"), sa.Column("superseded_by", _text),
+    _req("finished_at"),
+    sa.CheckConstraint("status IN ('current', 'superseded')"),
+    sa.Index("scan_runs_camera", "camera_id", "status"),
+)
+scan_events_t = sa.Table(
+    "scan_events", meta,
+    sa.Column("run_id", _text, primary_key=True), sa.Column("event_id", _text, primary_key=True),
+    _req("camera_id"), _req("event"), sa.Column("superseded_by", _text),
+    sa.Index("scan_events_camera", "camera_id"),
+)
+
+# version -> the step from the version before. A new database gets every table at once (create_all) and
+# the latest version. A step creates the tables it introduces from their definitions above; a step that
+# changes an existing table must use explicit DDL (ALTER TABLE ...), and a table changed later than
+# the step that created it needs that step frozen (its own sa.Table) so an old file upgrades the same.
+_MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
+    2: lambda c: meta.create_all(c, tables=[scan_files_t, scan_runs_t, scan_events_t]),
 }
 
-_FILE_COLUMNS = (
-    "path", "detect_key", "camera_id", "size", "mtime", "fingerprint", "model_card", "weights_sha256",
-    "rules_sha256", "status", "start_time", "video_s", "problem", "detections", "scanned_at",
-)
 
-_COLUMNS = (
-    "id", "camera_id", "kind", "category_code", "category_name", "zone_id", "first_seen", "last_seen",
-    "dwell_s", "confidence", "bbox", "track_id", "snapshot", "clean_frame", "crop", "source_uri",
-    "source_pts_s", "model_card", "model_sha256", "status",
-)
-
-
-def _row(event: dict[str, Any]) -> tuple[Any, ...]:
-    return (
-        event["id"], event["camera_id"], event["kind"], event["category"]["code"], event["category"]["name"],
-        event["zone_id"], event["first_seen"], event["last_seen"], event["dwell_s"], event["confidence"],
-        json.dumps(event["bbox"]), event["track_id"], event["snapshot"], event["clean_frame"], event["crop"],
-        event["source"]["uri"], event["source"]["pts_s"], event["model"]["card"], event["model"]["sha256"],
-        event["status"],
-    )
+def _row(event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": event["id"], "camera_id": event["camera_id"], "kind": event["kind"],
+        "category_code": event["category"]["code"], "category_name": event["category"]["name"],
+        "zone_id": event["zone_id"], "first_seen": event["first_seen"], "last_seen": event["last_seen"],
+        "dwell_s": event["dwell_s"], "confidence": event["confidence"], "bbox": json.dumps(event["bbox"]),
+        "track_id": event["track_id"], "snapshot": event["snapshot"], "clean_frame": event["clean_frame"],
+        "crop": event["crop"], "source_uri": event["source"]["uri"], "source_pts_s": event["source"]["pts_s"],
+        "model_card": event["model"]["card"], "model_sha256": event["model"]["sha256"], "status": event["status"],
+    }
 
 
-def _from_row(row: sqlite3.Row) -> dict[str, Any]:
+def _from_row(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "camera_id": row["camera_id"],
@@ -138,144 +118,155 @@ def _from_row(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
+def _upsert(insert: Any, table: sa.Table) -> Any:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE SET every other column, in the dialect's own insert."""
+    stmt = insert(table)
+    keys = [c.name for c in table.primary_key]
+    return stmt.on_conflict_do_update(index_elements=keys,
+                                      set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys})
+
+
 class EventStore:
     """Upsert events by id; ids are deterministic, so re-running the same input replaces, never duplicates."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: sqlite3 itself never BEGINs; transaction() does, taking the write lock up front
+        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool,
+                                  connect_args={"timeout": 30, "isolation_level": None})
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi: Any, _record: Any) -> None:
+            dbapi.execute("PRAGMA journal_mode=WAL")
+            dbapi.execute("PRAGMA synchronous=NORMAL")
+
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as e:
-            raise StreetwatchError(
-                f"not a usable events database ({e})", path=path, fix="move the file away or pick another --out"
-            ) from None
+            self.db = engine.connect()
+            self._prepare(sqlite.insert)
+        except sa.exc.DatabaseError as e:
+            raise StreetwatchError(f"not a usable events database ({e.orig})", path=path,
+                                   fix="move the file away or pick another --out") from None
+
+    def _prepare(self, insert: Any) -> None:
+        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t)}
+        self._migrate()
+
+    def _version(self) -> int:
+        return int(self.db.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+
+    def _set_version(self, version: int) -> None:
+        self.db.exec_driver_sql(f"PRAGMA user_version = {version}")
 
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StreetwatchError(
-                f"events database has schema v{version}, this streetwatch knows v{SCHEMA_VERSION}",
-                path=self.path,
-                fix="upgrade streetwatch",
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
-                for statement in filter(str.strip, _MIGRATIONS[target].split(";")):
-                    self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {target}")
+        with self.transaction():
+            version = self._version()
+            if version > SCHEMA_VERSION:
+                raise StreetwatchError(
+                    f"events database has schema v{version}, this streetwatch knows v{SCHEMA_VERSION}",
+                    path=self.path, fix="upgrade streetwatch",
+                )
+            if version == 0:
+                meta.create_all(self.db)
+            else:
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    _MIGRATIONS[target](self.db)
+            if version < SCHEMA_VERSION:
+                self._set_version(SCHEMA_VERSION)
 
     begin = "BEGIN IMMEDIATE"  # SQLite: take the write lock up front, not at the first write
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self.db.execute(self.begin)
-        try:
+        with self.db.begin():
+            if self.begin:  # straight to the driver: through SQLAlchemy it costs as much as the upsert
+                self.db.connection.driver_connection.execute(self.begin)
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+
+    def _many(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        if rows:  # an empty list would run the statement once without parameters
+            self.db.execute(stmt, rows)
 
     def upsert(self, events: list[Event]) -> None:
-        if not events:
-            return
-        placeholders = ", ".join("?" * len(_COLUMNS))
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
-        with self.transaction():
-            self.db.executemany(
-                f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
-                f"ON CONFLICT (id) DO UPDATE SET {updates}",
-                [_row(e.to_dict()) for e in events],
-            )
+        if events:
+            with self.transaction():
+                self.db.execute(self._upsert["events"], [_row(e.to_dict()) for e in events])
 
     def events(self, *, status: str | None = None) -> list[dict[str, Any]]:
-        query = "SELECT * FROM events" + (" WHERE status = ?" if status else "") + " ORDER BY first_seen, id"
-        return [_from_row(r) for r in self.db.execute(query, (status,) if status else ())]
+        query = sa.select(events_t).order_by(events_t.c.first_seen, events_t.c.id)
+        if status:
+            query = query.where(events_t.c.status == status)
+        return [_from_row(r) for r in self._rows(query)]
+
+    def _rows(self, query: Any) -> list[dict[str, Any]]:
+        with self.db.begin():  # ended at once: the connection holds no snapshot (no write lock on SQLite)
+            return [dict(r) for r in self.db.execute(query).mappings()]
 
     def close(self) -> None:
         self.db.close()
+        self.db.engine.dispose()
 
     # --- the re-scan manifest and runs (schema v2), used by detector.rescan ---
 
     def scan_files(self, detect_key: str) -> dict[str, dict[str, Any]]:
         """Manifest rows of one detection setup by path, without the detections blob."""
-        columns = ", ".join(c for c in _FILE_COLUMNS if c != "detections")
-        rows = self.db.execute(f"SELECT {columns} FROM scan_files WHERE detect_key = ?", (detect_key,))
-        return {r["path"]: dict(r) for r in rows}
+        t = scan_files_t
+        rows = self._rows(sa.select(*(c for c in t.c if c.name != "detections")).where(t.c.detect_key == detect_key))
+        return {r["path"]: r for r in rows}
 
     def record_file(self, row: dict[str, Any]) -> None:
         """Insert or replace one file's manifest row (with its detections) in one transaction."""
-        values = tuple(row.get(c) for c in _FILE_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _FILE_COLUMNS[2:])
         with self.transaction():
-            self.db.execute(
-                f"INSERT INTO scan_files ({', '.join(_FILE_COLUMNS)}) VALUES ({', '.join('?' * len(values))}) "
-                f"ON CONFLICT (path, detect_key) DO UPDATE SET {updates}",
-                values,
-            )
+            self.db.execute(self._upsert["scan_files"], {c.name: row.get(c.name) for c in scan_files_t.c})
 
     def file_detections(self, path: str, detect_key: str) -> bytes:
-        row = self.db.execute("SELECT detections FROM scan_files WHERE path = ? AND detect_key = ?",
-                              (path, detect_key)).fetchone()
-        return bytes(row["detections"]) if row and row["detections"] is not None else b""
+        t = scan_files_t
+        rows = self._rows(sa.select(t.c.detections).where(t.c.path == path, t.c.detect_key == detect_key))
+        return bytes(rows[0]["detections"]) if rows and rows[0]["detections"] is not None else b""
 
     def scan_run(self, run_id: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM scan_runs WHERE id = ?", (run_id,)).fetchone()
-        return dict(row) if row else None
+        rows = self._rows(sa.select(scan_runs_t).where(scan_runs_t.c.id == run_id))
+        return rows[0] if rows else None
 
     def scan_runs(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.execute("SELECT * FROM scan_runs ORDER BY camera_id, finished_at, id")]
+        t = scan_runs_t
+        return self._rows(sa.select(t).order_by(t.c.camera_id, t.c.finished_at, t.c.id))
 
     def scan_events(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        query = "SELECT * FROM scan_events" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY run_id, event_id"
-        return [dict(r) for r in self.db.execute(query, (run_id,) if run_id else ())]
+        t = scan_events_t
+        query = sa.select(t).order_by(t.c.run_id, t.c.event_id)
+        return self._rows(query.where(t.c.run_id == run_id) if run_id else query)
 
     def commit_run(self, run: dict[str, Any], events: list[Event], paths: list[str], detect_key: str) -> None:
         """A camera's re-scan, all or nothing: its events become current, other runs' events of the camera
         are superseded (kept in scan_events, removed from events), and its files are marked done."""
         camera_id, run_id = run["camera_id"], run["id"]
         dicts = [e.to_dict() for e in events]
+        runs, evs, files = scan_runs_t, scan_events_t, scan_files_t
         with self.transaction():
-            others = [r["id"] for r in self.db.execute(
-                "SELECT id FROM scan_runs WHERE camera_id = ? AND id <> ? AND status = 'current'", (camera_id, run_id))]
-            old_ids = {r["event_id"] for r in self.db.execute(
-                "SELECT event_id FROM scan_events WHERE camera_id = ? AND (run_id = ? OR superseded_by IS NULL)",
-                (camera_id, run_id))}
-            keep = {e["id"] for e in dicts}
-            self.db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in sorted(old_ids - keep)])
-            for other in others:
-                self.db.execute("UPDATE scan_runs SET status = 'superseded', superseded_by = ? WHERE id = ?",
-                                (run_id, other))
-                self.db.execute("UPDATE scan_events SET superseded_by = ? WHERE run_id = ?", (run_id, other))
-            self.db.execute("DELETE FROM scan_events WHERE run_id = ?", (run_id,))
-            self.db.executemany(
-                "INSERT INTO scan_events (run_id, event_id, camera_id, event, superseded_by) VALUES (?, ?, ?, ?, NULL)",
-                [(run_id, e["id"], camera_id, json.dumps(e, ensure_ascii=False)) for e in dicts],
-            )
-            placeholders = ", ".join("?" * len(_COLUMNS))
-            updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
-            self.db.executemany(
-                f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
-                f"ON CONFLICT (id) DO UPDATE SET {updates}",
-                [_row(e) for e in dicts],
-            )
-            columns = ("id", "camera_id", "model_card", "weights_sha256", "rules_sha256", "params", "files_digest",
-                       "status", "superseded_by", "finished_at")
-            self.db.execute(
-                f"INSERT INTO scan_runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-                f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns[1:])}",
-                tuple({**run, "status": "current", "superseded_by": None}[c] for c in columns),
-            )
-            self.db.executemany(
-                "UPDATE scan_files SET status = 'done', rules_sha256 = ? WHERE path = ? AND detect_key = ? "
-                "AND status <> 'failed'",
-                [(run["rules_sha256"], p, detect_key) for p in paths],
-            )
+            others = self.db.execute(sa.select(runs.c.id).where(
+                runs.c.camera_id == camera_id, runs.c.id != run_id, runs.c.status == "current")).scalars().all()
+            old_ids = set(self.db.execute(sa.select(evs.c.event_id).where(
+                evs.c.camera_id == camera_id,
+                sa.or_(evs.c.run_id == run_id, evs.c.superseded_by.is_(None)))).scalars())
+            gone = sorted(old_ids - {e["id"] for e in dicts})
+            if gone:
+                self.db.execute(sa.delete(events_t).where(events_t.c.id.in_(gone)))
+            if others:
+                self.db.execute(sa.update(runs).where(runs.c.id.in_(others))
+                                .values(status="superseded", superseded_by=run_id))
+                self.db.execute(sa.update(evs).where(evs.c.run_id.in_(others)).values(superseded_by=run_id))
+            self.db.execute(sa.delete(evs).where(evs.c.run_id == run_id))
+            self._many(sa.insert(evs), [{"run_id": run_id, "event_id": e["id"], "camera_id": camera_id,
+                                         "event": json.dumps(e, ensure_ascii=False), "superseded_by": None}
+                                        for e in dicts])
+            self._many(self._upsert["events"], [_row(e) for e in dicts])
+            self.db.execute(self._upsert["scan_runs"],
+                            {c.name: {**run, "status": "current", "superseded_by": None}[c.name] for c in runs.c})
+            if paths:
+                self.db.execute(sa.update(files).where(files.c.path.in_(paths), files.c.detect_key == detect_key,
+                                                       files.c.status != "failed")
+                                .values(status="done", rules_sha256=run["rules_sha256"]))
 
 
 def open_store(target: str | Path) -> EventStore:
@@ -285,56 +276,28 @@ def open_store(target: str | Path) -> EventStore:
     return EventStore(Path(target))
 
 
-class _PgConnection:
-    """The slice of sqlite3's connection API EventStore uses, over psycopg (`?` placeholders become `%s`)."""
-
-    def __init__(self, url: str) -> None:
-        import psycopg
-        from psycopg.rows import dict_row
-
-        self.conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
-
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        return self.conn.execute(sql.replace("?", "%s"), params)
-
-    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            with self.conn.cursor() as cursor:
-                cursor.executemany(sql.replace("?", "%s"), rows)
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 class PostgresEventStore(EventStore):
     """The same store on PostgreSQL, for runs on several machines; schema version in `schema_version`."""
 
-    begin = "BEGIN"
+    begin = ""  # psycopg begins a transaction at the first statement
 
     def __init__(self, url: str) -> None:
         self.path = Path(url.split("@")[-1])  # for messages, without credentials
         try:
-            self.db = _PgConnection(url)  # type: ignore[assignment]
+            engine = sa.create_engine("postgresql+psycopg://" + url.split("://", 1)[1], poolclass=sa.pool.StaticPool)
+            self.db = engine.connect()
         except ImportError:
             raise StreetwatchError("PostgreSQL needs the psycopg package",
                                    fix="pip install 'streetwatch[scale]'") from None
-        except Exception as e:  # psycopg.OperationalError and friends: unreachable, bad credentials
-            raise StreetwatchError(f"cannot connect to PostgreSQL ({str(e).strip().splitlines()[0]})",
+        except sa.exc.DBAPIError as e:  # unreachable, bad credentials
+            raise StreetwatchError(f"cannot connect to PostgreSQL ({str(e.orig).strip().splitlines()[0]})",
                                    path=self.path, fix="check the --db URL and that the server runs") from None
-        self._migrate()
+        self._prepare(postgresql.insert)
 
-    def _migrate(self) -> None:
-        with self.transaction():
-            self.db.execute("SELECT pg_advisory_xact_lock(7418261)")  # several machines may start at once
-            self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = self.db.execute("SELECT max(version) AS v FROM schema_version").fetchone()
-            version = row["v"] or 0
-            if version > SCHEMA_VERSION:
-                raise StreetwatchError(
-                    f"events database has schema v{version}, this streetwatch knows v{SCHEMA_VERSION}",
-                    path=self.path, fix="upgrade streetwatch",
-                )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in filter(str.strip, _MIGRATIONS[target].split(";")):
-                    self.db.execute(statement.replace(" BLOB", " BYTEA"))
-                self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (target,))
+    def _version(self) -> int:
+        self.db.exec_driver_sql("SELECT pg_advisory_xact_lock(7418261)")  # several machines may start at once
+        self.db.exec_driver_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        return int(self.db.exec_driver_sql("SELECT max(version) FROM schema_version").scalar() or 0)
+
+    def _set_version(self, version: int) -> None:
+        self.db.exec_driver_sql(f"INSERT INTO schema_version (version) VALUES ({version})")
