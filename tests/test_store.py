@@ -85,3 +85,26 @@ def test_files_of_earlier_streetwatch_open_and_upgrade(tmp_path: Path, version: 
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _event(event_id: str):
+    from datetime import UTC, datetime
+
+    from detector.camera.events import Event, Status
+
+    t = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    return Event(id=event_id, camera_id="cam", kind="bike", category={"code": "05-06", "name": "x"}, zone_id=None,
+                 first_seen=t, last_seen=t, confidence=0.9, bbox=[0, 0, 1, 1], track_id=1,
+                 source={"uri": "/v.mp4", "pts_s": 0.0}, model={"card": "c", "sha256": "s"}, status=Status.CLOSED)
+
+
+def test_an_event_that_a_recommitted_run_no_longer_finds_keeps_its_audit_row(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite")
+    run = {"id": "cam-run", "camera_id": "cam", "model_card": "c", "weights_sha256": "w", "rules_sha256": "r",
+           "params": "{}", "files_digest": "d1", "finished_at": "2026-11-20T11:00:00+00:00"}
+    store.commit_run(run, [_event("a"), _event("b")], [], "k")
+    store.commit_run({**run, "files_digest": "d2", "finished_at": "2026-11-21T11:00:00+00:00"}, [_event("a")], [], "k")
+    assert [e["id"] for e in store.events()] == ["a"]
+    audit = {r["event_id"]: r["superseded_by"] for r in store.scan_events("cam-run")}
+    store.close()
+    assert audit == {"a": None, "b": "cam-run@2026-11-21T11:00:00+00:00"}  # why b left `events`

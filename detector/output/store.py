@@ -256,7 +256,15 @@ class EventStore:
                 self.db.execute(sa.update(runs).where(runs.c.id.in_(others))
                                 .values(status="superseded", superseded_by=run_id))
                 self.db.execute(sa.update(evs).where(evs.c.run_id.in_(others)).values(superseded_by=run_id))
-            self.db.execute(sa.delete(evs).where(evs.c.run_id == run_id))
+            # Re-committing this run: rows of events still found are replaced; those of events no longer found
+            # stay, marked by this commit, so nothing leaves `events` without a row saying why.
+            keep = [e["id"] for e in dicts]
+            if keep:
+                self.db.execute(sa.delete(evs).where(evs.c.run_id == run_id, evs.c.event_id.in_(keep)))
+            if gone:
+                self.db.execute(sa.update(evs).where(evs.c.run_id == run_id, evs.c.event_id.in_(gone),
+                                                     evs.c.superseded_by.is_(None))
+                                .values(superseded_by=f"{run_id}@{run['finished_at']}"))
             self._many(sa.insert(evs), [{"run_id": run_id, "event_id": e["id"], "camera_id": camera_id,
                                          "event": json.dumps(e, ensure_ascii=False), "superseded_by": None}
                                         for e in dicts])
