@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -35,7 +37,44 @@ def test_a_corrupt_weights_file_names_the_file_and_the_cause(tmp_path, shared):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match=r"cut\.pt: cannot load weights: RuntimeError: .*central directory"):
         load_yolo(load_card("coco", weights=truncated))
-    with pytest.raises(WeightsError, match=r"junk\.pt: cannot load weights: UnpicklingError: invalid load key"):
+    with pytest.raises(WeightsError, match=r"junk\.pt: cannot load weights: ValueError: Expected input"):
         load_yolo(load_card("coco", weights=junk))
     assert not issubclass(WeightsError, WeightsNotFound)  # a damaged file is not reported as a missing one
 
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a crafted checkpoint does."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_checkpoint_is_refused_before_it_can_run_code(tmp_path, shared):
+    import shutil
+
+    import torch
+
+    from detector.errors import WeightsError
+    from detector.model.detector import load_yolo
+    from detector.model.weights import load_card
+
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": _RunsCode(str(marker))}, evil)
+    with pytest.raises(WeightsError, match=r"evil\.pt: refused: the file would call posix\.system"):
+        load_yolo(load_card("coco", weights=evil))
+    # The same as a card's trained head, beside a card that names it.
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    card = (Path(load_card("streetwatch-v2").path).read_text())
+    (cards / "card.yaml").write_text(card.replace("streetwatch-v2.head.pt", "evil.head.pt"))
+    shutil.copy(evil, cards / "evil.head.pt")
+    with pytest.raises(WeightsError, match=r"evil\.head\.pt: refused: the file would call posix\.system"):
+        load_yolo(load_card(cards / "card.yaml"))
+    assert not marker.exists()  # nothing ran

@@ -14,6 +14,7 @@ from detector.detections import Detections
 from detector.errors import ConfigError, WeightsError, WeightsNotFound
 from detector.geometry import suppress_duplicates
 from detector.model.composites import compose_vending
+from detector.model.safeload import check_checkpoint
 from detector.model.weights import LoadedCard
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def load_yolo(loaded: LoadedCard, threads: int | None = None) -> YOLO:
     weights = loaded.weights_path
     if not weights.exists():
         raise WeightsNotFound("weights not found", path=weights, fix="pass an existing file to --weights")
+    check_checkpoint(weights)  # before ultralytics unpickles it
     try:
         model = YOLO(str(weights), task="detect")
     except Exception as e:  # ultralytics raises many types for a bad file; the cause goes into the message

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from detector.errors import ConfigError, WeightsError
+from detector.model.safeload import load_checkpoint
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
@@ -64,8 +65,10 @@ def attach_head(model: YOLO, loaded: LoadedCard) -> None:
     path = loaded.head_path
     fix = "restore it from the repository, or re-train it with scripts/train.py --head-only"
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        saved = load_checkpoint(path)
         head, names, base_sha = saved["head"], saved["names"], saved["base_sha256"]
+    except WeightsError:
+        raise
     except Exception as e:  # a truncated file, a pickle of something else
         from detector.model.detector import cause
 
