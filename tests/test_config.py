@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,29 @@ def test_schema_has_descriptions() -> None:
     schema = CameraConfig.model_json_schema()
     zone = schema["$defs"]["Zone"]["properties"]
     assert all("description" in field for field in zone.values())
+
+
+@pytest.mark.parametrize(("polygon", "expected"), [
+    ("[[0.1, 0.1], [0.3, 0.3], [0.5, 0.5]]", "polygon has no area (its points lie on one line)"),
+    ("[[0.1, 0.55], [1.5, 0.55], [0.45, 0.95]]", "looks like fractions of the frame but has 1.5, above 1"),
+])
+def test_collinear_points_and_a_fraction_typo_are_named(tmp_path: Path, polygon: str, expected: str) -> None:
+    path = write(tmp_path, VALID.replace("[[0.10, 0.55], [0.45, 0.55], [0.45, 0.95], [0.10, 0.95]]", polygon))
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_camera(path)
+
+
+def test_a_pixel_zone_outside_the_frame_is_warned_about(caplog) -> None:
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from detector.camera.zones import ZoneFilter
+    from detector.detections import Detections
+
+    camera = CameraConfig.model_validate({
+        "camera": {"id": "cam", "timezone": "UTC"},
+        "zones": [{"id": "far", "type": "allowed", "polygon": [[2000, 0], [2600, 0], [2600, 400]]}]})
+    dets = Detections(xyxy=np.array([[10, 10, 50, 50]], np.float32), confidence=[0.9], kind=["bike"])
+    ZoneFilter(camera).filter(dets, (1280, 720), datetime.now(UTC))
+    assert "zone 'far' lies wholly outside the 1280x720 frame" in caplog.text

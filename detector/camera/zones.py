@@ -8,6 +8,7 @@ pavement).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import numpy as np
@@ -16,6 +17,8 @@ from shapely import Polygon, box
 
 from detector.config.camera import Anchor, AnchorMode, CameraConfig, Zone, ZoneType
 from detector.detections import Detections, anchor_points
+
+log = logging.getLogger(__name__)
 
 
 def anchor_inside(polygon: Polygon, xyxy: np.ndarray, anchor: Anchor) -> np.ndarray:
@@ -42,7 +45,11 @@ class ZoneFilter:
     def _polygon(self, zone: Zone, width: int, height: int) -> Polygon:
         key = (zone.id, width, height)
         if key not in self._polygons:
-            self._polygons[key] = zone.to_pixels(width, height)
+            polygon = self._polygons[key] = zone.to_pixels(width, height)
+            if not polygon.intersects(box(0, 0, width, height)):
+                log.warning("%s: zone %r lies wholly outside the %dx%d frame; it never applies — check its "
+                            "polygon (pixels of a larger stream?)", self.camera.camera.id, zone.id, width, height,
+                            extra={"camera": self.camera.camera.id, "zone": zone.id})
         return self._polygons[key]
 
     def filter(self, dets: Detections, frame_size: tuple[int, int], time: datetime) -> Detections:

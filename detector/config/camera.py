@@ -120,7 +120,13 @@ class Zone(Strict):
             raise ValueError(f"zone {self.id!r}: polygon has a negative coordinate")
         if self.units == "fraction" and max(values) > 1:
             raise ValueError(f"zone {self.id!r}: units is fraction but a coordinate is above 1")
+        if self.units == "auto" and 1 < max(values) <= 2 and any(0 < v < 1 for v in values):
+            raise ValueError(f"zone {self.id!r}: the polygon looks like fractions of the frame but has "
+                             f"{max(values):g}, above 1, which would read the whole polygon as pixels; fix the typo, "
+                             "or set units: pixel if these are pixels")
         shape = Polygon(self.polygon)
+        if shape.convex_hull.area <= 0:
+            raise ValueError(f"zone {self.id!r}: polygon has no area (its points lie on one line)")
         if not shape.is_valid:
             raise ValueError(
                 f"zone {self.id!r}: polygon is not valid ({explain_validity(shape)}); list the vertices "
