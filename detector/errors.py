@@ -36,6 +36,10 @@ class WeightsError(StreetwatchError):
     """A weights or head file that exists but cannot be used: damaged, not a model, or made for another model."""
 
 
+class StoreError(StreetwatchError):
+    """The events database cannot be written: the run stops, with what was committed intact."""
+
+
 class SourceError(StreetwatchError):
     """A video that cannot be opened or decoded at all."""
 

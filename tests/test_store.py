@@ -108,3 +108,18 @@ def test_an_event_that_a_recommitted_run_no_longer_finds_keeps_its_audit_row(tmp
     audit = {r["event_id"]: r["superseded_by"] for r in store.scan_events("cam-run")}
     store.close()
     assert audit == {"a": None, "b": "cam-run@2026-11-21T11:00:00+00:00"}  # why b left `events`
+
+
+def test_a_full_database_is_one_line_and_keeps_what_was_committed(tmp_path: Path) -> None:
+    from detector.errors import StoreError
+
+    store = EventStore(tmp_path / "events.sqlite")
+    store.upsert([_event("kept")])
+    pages = store.db.connection.driver_connection.execute("PRAGMA page_count").fetchone()[0]
+    store.db.connection.driver_connection.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
+    with pytest.raises(StoreError, match=r"events\.sqlite: cannot write the events database \(database or disk "
+                                         r"is full\) — fix: free disk space") as info:
+        store.upsert([_event(f"e{i}") for i in range(2000)])
+    assert "\n" not in str(info.value) and info.value.exit_code == 2
+    assert [e["id"] for e in store.events()] == ["kept"]  # all or nothing
+    store.close()

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from detector.camera.events import Event
-from detector.errors import StreetwatchError
+from detector.errors import StoreError, StreetwatchError
 
 SCHEMA_VERSION = 2
 
@@ -178,10 +178,17 @@ class EventStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.db.begin():
-            if self.begin:  # straight to the driver: through SQLAlchemy it costs as much as the upsert
-                self.db.connection.driver_connection.execute(self.begin)
-            yield
+        """All or nothing; a database that cannot be written (disk full, read-only, gone) is one `StoreError`."""
+        try:
+            with self.db.begin():
+                if self.begin:  # straight to the driver: through SQLAlchemy it costs as much as the upsert
+                    self.db.connection.driver_connection.execute(self.begin)
+                yield
+        except sa.exc.DBAPIError as e:
+            reason = str(e.orig).strip().splitlines()[0] if e.orig is not None else type(e).__name__
+            raise StoreError(f"cannot write the events database ({reason})", path=self.path,
+                             fix="free disk space there or give another --out/--db; what was written before stays "
+                             "as it was, open events are resumed by the next run") from e
 
     def _many(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         if rows:  # an empty list would run the statement once without parameters
