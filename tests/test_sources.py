@@ -95,3 +95,18 @@ def test_refs_mode_skips_unreferenced_frames_and_keeps_the_rate(tmp_path: Path, 
     assert all(abs(r - f) <= 0.2 for r, f in zip(refs_times, full_times, strict=True))
     assert VideoSource(clip, tz=TZ, fps=2, mode=SampleMode.AUTO).mode == SampleMode.REFS
     assert VideoSource(clip, tz=TZ, fps=0.5, mode=SampleMode.AUTO).mode == SampleMode.KEYFRAMES
+
+
+def test_mpeg_ts_whose_timestamps_wrap_is_read_whole(tmp_path: Path, shared: Path) -> None:
+    """33-bit MPEG-TS timestamps wrap every 26.5 h; a recording across the wrap is whole, not 'truncated'."""
+    import subprocess
+
+    wrapped = tmp_path / "wrap.ts"
+    subprocess.run(["ffmpeg", "-y", "-v", "error", "-t", "12", "-i", str(shared / "videos" / "vtest.avi"),
+                    "-vf", "scale=384:-2", "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-f", "mpegts",
+                    "-output_ts_offset", str(2**33 / 90000 - 8.7), str(wrapped)], check=True)
+    for mode in (SampleMode.AUTO, SampleMode.REFS, SampleMode.FPS):
+        source = VideoSource(wrapped, tz=TZ, fps=2.0, mode=mode)
+        times = [frame.pts_s for frame in source]
+        assert len(times) == 24 and times[-1] == pytest.approx(11.5), (mode, times)
+        assert source.report.problems == [], mode

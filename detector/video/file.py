@@ -96,7 +96,11 @@ class VideoSource:
                     break
         except av.FFmpegError:
             return None  # a damaged start: leave it to the decoder to report
-        self._container.seek(0, stream=stream)
+        # Back to the start by reopening, not seeking: a seek to 0 in an MPEG-TS file whose 33-bit
+        # timestamps wrap lands after the wrap, and everything before it would be lost.
+        self._container.close()
+        self._container = av.open(str(self.path), mode="r")
+        self._stream = self._container.streams.video[0]
         if len(keys) < 2:
             return None
         keys.sort()
