@@ -83,3 +83,17 @@ def test_a_missing_head_is_an_error_never_a_download(tmp_path: Path, monkeypatch
     with pytest.raises(WeightsNotFound, match=r"head 'nope.head.pt' not found; looked in ") as e:
         _ = load_card(card).head_path
     assert str(tmp_path) in str(e.value)
+
+
+@pytest.mark.parametrize("named", ["/etc/passwd", "../elsewhere/w.pt", "sub/../../w.pt"])
+def test_a_card_cannot_point_the_loader_outside_its_folder(tmp_path: Path, named: str) -> None:
+    from detector.errors import WeightsError
+
+    card_dir = tmp_path / "cards"
+    card_dir.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "w.pt").write_bytes(b"x")
+    (tmp_path / "w.pt").write_bytes(b"x")
+    with pytest.raises(WeightsError, match="outside its folder"):
+        resolve_weights(named, card_dir=card_dir)
+    assert resolve_weights(named, card_dir=card_dir, explicit=tmp_path / "w.pt") == tmp_path / "w.pt"  # --weights

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from detector.config.card import ModelCard, read_card
-from detector.errors import WeightsNotFound
+from detector.errors import WeightsError, WeightsNotFound
 
 WEIGHTS_ENV = "STREETWATCH_WEIGHTS_DIR"
 DOWNLOAD_ENV = "STREETWATCH_ALLOW_DOWNLOAD"
@@ -65,6 +65,16 @@ def weights_search_dirs(card_dir: Path) -> list[Path]:
     return unique
 
 
+def _check_inside_trusted(candidate: Path, card_dir: Path, named: str) -> None:
+    """A card may name a path only inside its own folder, the bundled cards or STREETWATCH_WEIGHTS_DIR:
+    a card from elsewhere must not point the loader at any file on the machine (--weights may)."""
+    roots = [card_dir, CARDS_DIR] + ([Path(os.environ[WEIGHTS_ENV])] if os.environ.get(WEIGHTS_ENV) else [])
+    where = candidate.resolve()
+    if not any(where.is_relative_to(root.resolve()) for root in roots):
+        raise WeightsError(f"the card names {named!r}, outside its folder", path=card_dir,
+                           fix=f"put the file beside the card or in {WEIGHTS_ENV}, or pass it with --weights")
+
+
 def resolve_weights(weights: str, *, card_dir: Path, explicit: Path | None = None, head: bool = False) -> Path:
     """Explicit path, then the card's own path, then the search dirs; a download only when allowed.
 
@@ -77,6 +87,7 @@ def resolve_weights(weights: str, *, card_dir: Path, explicit: Path | None = Non
     given = Path(weights).expanduser()
     if given.is_absolute() or len(given.parts) > 1:
         candidate = given if given.is_absolute() else card_dir / given
+        _check_inside_trusted(candidate, card_dir, weights)
         if candidate.exists():
             return candidate
     looked = []
