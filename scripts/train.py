@@ -159,7 +159,9 @@ def save_head(best: Path, base: Path, out: Path) -> None:
     import torch
     from ultralytics import YOLO
 
-    trained = torch.load(best, map_location="cpu", weights_only=False)["model"].float()
+    from detector.model.safeload import load_checkpoint
+
+    trained = load_checkpoint(best)["model"].float()  # type: ignore[index]
     base_net = YOLO(str(base)).model.float()
     head_prefix = f"model.{len(trained.model) - 1}."
     mine, theirs = trained.state_dict(), base_net.state_dict()

@@ -210,10 +210,8 @@ def test_head_only_training_ships_the_head_and_detects_like_the_trained_model(he
         return sorted(b for b in out if b[0] in names)
 
     best = YOLO(str(head_trained.parent / "runs/tiny-head/weights/best.pt"))
-    alone = tmp_path / "alone.yaml"
-    alone.write_text(head_trained.read_text().replace("head: tiny-head.head.pt",
-                                                      f"head: {head_trained.with_suffix('.head.pt')}")
-                     .replace("head_classes:\n- garbage\n", ""))
+    alone = head_trained.parent / "alone.yaml"  # beside the head: a card names files in its own folder
+    alone.write_text(head_trained.read_text().replace("head_classes:\n- garbage\n", ""))
     whole = load_yolo(load_card(alone))
     assert whole.names == best.names and whole.names[0] == "garbage"
     every = set(best.names.values())
@@ -232,9 +230,8 @@ def test_a_head_on_other_base_weights_is_refused(head_trained: Path, tmp_path: P
     from detector.model.detector import Detector
     from detector.model.weights import load_card
 
-    card = tmp_path / "wrong-base.yaml"
-    text = head_trained.read_text().replace("weights: yolov8n.pt", "weights: yolov8s.pt")
-    card.write_text(text.replace("head: tiny-head.head.pt", f"head: {head_trained.with_suffix('.head.pt')}"))
+    card = head_trained.parent / "wrong-base.yaml"
+    card.write_text(head_trained.read_text().replace("weights: yolov8n.pt", "weights: yolov8s.pt"))
     with pytest.raises(WeightsError) as e:
         Detector(load_card(card))
     assert "trained on base weights" in str(e.value) and "yolov8n.pt" in str(e.value)
