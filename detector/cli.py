@@ -49,7 +49,8 @@ def add_model_and_sampling(parser: argparse.ArgumentParser) -> None:
     """The options `scan` and `rescan` share: which model, and which frames to decode."""
     parser.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
     parser.add_argument("--weights", type=Path, help="weights file overriding the card's")
-    parser.add_argument("--fps", type=_positive, default=2.0, help="frames sampled per second of video (2)")
+    parser.add_argument("--fps", type=_positive, help="frames sampled per second of video (default: 20 within the "
+                        "shortest min_dwell_s of the camera's rules, at most 2; e.g. 0.33 for a 60 s dwell)")
     parser.add_argument("--sample", choices=[m.value for m in SampleMode], default=SampleMode.AUTO.value,
                         help="fps: decode every frame, convert the sampled ones; refs: also skip decoding frames "
                              "no other frame refers to; keyframes: decode keyframes only; auto (default): "

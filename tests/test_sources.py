@@ -110,3 +110,32 @@ def test_mpeg_ts_whose_timestamps_wrap_is_read_whole(tmp_path: Path, shared: Pat
         times = [frame.pts_s for frame in source]
         assert len(times) == 24 and times[-1] == pytest.approx(11.5), (mode, times)
         assert source.report.problems == [], mode
+
+
+def test_the_default_rate_follows_the_shortest_dwell_and_keyframes_suffice_for_it(tmp_path: Path) -> None:
+    from detector.apps.scan import sampling_rate
+    from detector.config.camera import CameraConfig
+    from detector.video.sampling import fps_for_dwell
+
+    camera = CameraConfig.model_validate({"camera": {"id": "c", "timezone": "UTC"},
+                                          "rules": {"garbage": {"min_dwell_s": 120}, "bike": {"min_dwell_s": 60}}})
+    fps, why = sampling_rate(camera, None)
+    assert fps == pytest.approx(1 / 3) and "bike 60 s" in why
+    assert sampling_rate(camera, 2.0) == (2.0, "2 fps (--fps)")
+    assert fps_for_dwell(5) == 2.0  # capped
+    video = tmp_path / "gop2.mp4"  # a keyframe every 2 s: enough for one sample every 3 s
+    with av.open(str(video), mode="w") as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "10"}
+        rng = np.random.default_rng(0)
+        for _ in range(60):
+            image = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    source = VideoSource(video, tz=TZ, fps=fps, mode=SampleMode.AUTO)
+    times = [f.pts_s for f in source]
+    assert source.report.mode == "keyframes" and source.report.keyframe_gap_s == pytest.approx(2.0)
+    assert times == pytest.approx([0.0, 4.0, 6.0, 10.0])  # the first keyframe at or after each 3 s tick

@@ -32,7 +32,7 @@ from detector.output.store import EventStore
 from detector.timing import Stopwatch, timed
 from detector.video.file import SourceReport, VideoSource, open_sources
 from detector.video.prefetch import prefetch
-from detector.video.sampling import SampleMode
+from detector.video.sampling import SAMPLES_PER_DWELL, SampleMode, fps_for_dwell
 
 log = logging.getLogger(__name__)
 
@@ -135,15 +135,16 @@ def run_cli(args: argparse.Namespace) -> int:
                     args.camera, loaded.card.name, sorted(k.value for k in unknown))
     loaded.weights_path  # noqa: B018 - resolve now: a missing file is an error before any decoding
     show_progress = sys.stderr.isatty() and not args.no_progress
+    fps, why = sampling_rate(camera, args.fps)
 
     def progress(source: Any) -> Any:
         from tqdm import tqdm
 
-        total = int((source.report.duration_s or 0) * args.fps) or None
+        total = int((source.report.duration_s or 0) * fps) or None
         return tqdm(total=total, desc=source.path.name, unit="frame", disable=not show_progress, leave=False)
 
     result = scan(
-        args.videos, camera, loaded, args.out, fps=args.fps, mode=SampleMode(args.sample), start=args.start,
+        args.videos, camera, loaded, args.out, fps=fps, mode=SampleMode(args.sample), start=args.start,
         batch_size=max(1, args.batch), static_recheck_s=args.static_recheck_s, progress=progress,
     )
     if not result.reports:
@@ -151,13 +152,23 @@ def run_cli(args: argparse.Namespace) -> int:
             print(f"error: {failure}", file=sys.stderr)
         print("error: no readable video; nothing was scanned", file=sys.stderr)
         return 2
-    print_result(result, args.out, as_json=args.json)
+    print_result(result, args.out, as_json=args.json, sampling=why)
     damaged = any(report.problems for report in result.reports)
     return 1 if result.failed or damaged else 0
 
 
 
-def print_result(result: Any, out: Path, *, as_json: bool) -> None:
+def sampling_rate(camera: CameraConfig, fps: float | None) -> tuple[float, str]:
+    """`--fps`, else the rate the camera's rules need (see `fps_for_dwell`); and why, for the summary."""
+    if fps is not None:
+        return fps, f"{fps:g} fps (--fps)"
+    kind, rule = min(camera.rules.items(), key=lambda item: item[1].min_dwell_s)
+    fps = fps_for_dwell(rule.min_dwell_s)
+    why = f"{SAMPLES_PER_DWELL} samples within the shortest dwell, {kind.value} {rule.min_dwell_s:g} s"
+    return fps, f"{fps:.3g} fps ({why})"
+
+
+def print_result(result: Any, out: Path, *, as_json: bool, sampling: str = "") -> None:
     for event in result.events:
         if as_json:
             print(json.dumps(event, ensure_ascii=False))
@@ -176,6 +187,10 @@ def print_result(result: Any, out: Path, *, as_json: bool) -> None:
         f"video: {result.video_s:.1f}s in {result.wall_s:.1f}s wall ({speed:.1f} video-s per s); model ran on "
         f"{result.inferred} of {result.inferred + result.skipped} sampled frames; output: {out}",
     ]
+    modes = sorted({(r.mode, r.keyframe_gap_s) for r in result.reports if r.mode})
+    if sampling:
+        how = ", ".join(f"{mode}" + (f" (keyframes every {gap:.2g} s)" if gap else "") for mode, gap in modes)
+        summary.append(f"sampling: {sampling}; decoding: {how}")
     for report in result.reports:
         for problem in report.problems:
             summary.append(f"warning: {report.uri}: {problem}")

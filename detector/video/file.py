@@ -37,6 +37,8 @@ class SourceReport:
     decoded_until_s: float = 0.0
     frames_decoded: int = 0
     frames_sampled: int = 0
+    mode: str = ""  # the sampling mode used (auto resolved)
+    keyframe_gap_s: float | None = None  # largest keyframe gap found by auto mode's probe
     problems: list[str] = field(default_factory=list)
 
 
@@ -77,9 +79,10 @@ class VideoSource:
         self.report = SourceReport(uri=self.uri, duration_s=self._duration())
         self.start_time = self._start_time(start)
         if mode == SampleMode.AUTO:
-            interval = self.keyframe_interval()
+            interval = self.report.keyframe_gap_s = self.keyframe_interval()
             self.mode = SampleMode.KEYFRAMES if keyframes_suffice(interval, 1.0 / fps) else SampleMode.REFS
             log.info("%s: keyframe every %ss; sampling mode %s", self.path, interval, self.mode.value)
+        self.report.mode = self.mode.value
 
     def keyframe_interval(self, probe_s: float = 12.0) -> float | None:
         """Largest gap between keyframes in the first `probe_s` seconds, from packets only (no decoding)."""

@@ -14,6 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 KEYFRAME_SLACK = 1.01  # keyframe gaps up to 1 % over the period still count as "every period"
+SAMPLES_PER_DWELL = 20  # the default rate gives the shortest dwell this many samples
+MAX_AUTO_FPS = 2.0
 
 
 class SampleMode(StrEnum):
@@ -25,6 +27,15 @@ class SampleMode(StrEnum):
 
 SKIP_FRAME = {SampleMode.KEYFRAMES: "NONKEY", SampleMode.REFS: "NONREF"}
 """The decoder's `skip_frame` setting for the modes that skip decoding (fps mode decodes everything)."""
+
+
+def fps_for_dwell(min_dwell_s: float) -> float:
+    """The default sampling rate: `SAMPLES_PER_DWELL` samples within the shortest dwell, at most 2 fps.
+
+    Violations are static: a bike that must stay 60 s is confirmed as well from 20 samples as from 120,
+    and one sample every 3 s lets a file with keyframes every 2-3 s be decoded at its keyframes alone.
+    """
+    return min(MAX_AUTO_FPS, SAMPLES_PER_DWELL / min_dwell_s)
 
 
 def keyframes_suffice(gap_s: float | None, period_s: float) -> bool:

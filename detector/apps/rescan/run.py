@@ -46,6 +46,7 @@ from detector.config.camera import CameraConfig
 from detector.errors import StreetwatchError
 from detector.model.weights import LoadedCard, load_card
 from detector.output.store import EventStore, open_store
+from detector.video.sampling import fps_for_dwell
 from detector.video.seek import probe_duration
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,9 @@ def run_cli(args: argparse.Namespace) -> int:
     store = open_store(args.db or args.out / "events.sqlite")
     show = sys.stderr.isatty() and not args.no_progress
     try:
-        setup = Setup(fps=args.fps, mode=args.sample, batch=max(1, args.batch), recheck_s=args.static_recheck_s)
+        fps = args.fps or max(fps_for_dwell(min(r.min_dwell_s for r in c.rules.values()))
+                              for c in archive.cameras.values())  # one rate for the archive: the fastest need
+        setup = Setup(fps=fps, mode=args.sample, batch=max(1, args.batch), recheck_s=args.static_recheck_s)
         report = rescan(archive, loaded, store, out_dir=args.out, setup=setup, engine=args.engine,
                         address=args.address, workers=args.workers, force=args.force,
                         progress=(lambda n, h: _RescanBars(n, h)) if show else None)
