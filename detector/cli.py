@@ -49,12 +49,20 @@ def add_model_and_sampling(parser: argparse.ArgumentParser) -> None:
     """The options `scan` and `rescan` share: which model, and which frames to decode."""
     parser.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
     parser.add_argument("--weights", type=Path, help="weights file overriding the card's")
+    add_runtime(parser)
     parser.add_argument("--fps", type=_positive, help="frames sampled per second of video (default: 20 within the "
                         "shortest min_dwell_s of the camera's rules, at most 2; e.g. 0.33 for a 60 s dwell)")
     parser.add_argument("--sample", choices=[m.value for m in SampleMode], default=SampleMode.AUTO.value,
                         help="fps: decode every frame, convert the sampled ones; refs: also skip decoding frames "
                              "no other frame refers to; keyframes: decode keyframes only; auto (default): "
                              "keyframes when they come at least as often as --fps asks, else refs")
+
+
+def add_runtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", choices=["auto", "openvino", "pytorch"],
+                        help="auto (default, or $STREETWATCH_RUNTIME): the card's network compiled to OpenVINO, "
+                             "exported on first use and cached ($STREETWATCH_CACHE), else PyTorch; openvino: "
+                             "OpenVINO or an error; pytorch: the card as it is")
 
 
 def add_static_recheck(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--card", action="store_true", help="the model card schema instead of the camera's")
     add_watch_parser(commands)
     add_eval_parser(commands)
+    models = commands.add_parser("models", help="prepare model cards ahead of time")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    export = models_commands.add_parser("export", help="compile cards to OpenVINO into the cache now "
+                                        "(containers, CI), so no run pays it on first use")
+    export.add_argument("cards", nargs="*", default=[str(DEFAULT_CARD)], metavar="CARD",
+                        help="model card files or bundled card names (default: the default card)")
+    export.add_argument("--weights", type=Path, help="weights file overriding the cards'")
     return parser
 
 
@@ -101,6 +116,7 @@ def add_eval_parser(commands: Any) -> None:
     ev.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
     ev.add_argument("--weights", type=Path, help="weights file or export folder overriding the card's")
     ev.add_argument("--imgsz", type=int, help="inference size overriding the card's")
+    add_runtime(ev)
     ev.add_argument("--split", default="val", help="dataset split for a YOLO dataset (val)")
     ev.add_argument("--out", type=Path, help="JSON report (default: out/eval/CARD-DATA.json)")
 
@@ -115,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         from detector.apps.watch.worker import run_cli
     elif args.command == "eval":
         from detector.apps.evaluate import run_cli
+    elif args.command == "models":
+        from detector.apps.models import run_cli
     else:
         from detector.apps import check
 
@@ -147,6 +165,7 @@ def add_watch_parser(commands: Any) -> None:
     watch.add_argument("--out", type=Path, help="output folder overriding the watch file's `out`")
     watch.add_argument("--http-port", type=int, help="port of /healthz and /metrics overriding the file's (0: off)")
     watch.add_argument("--log-json", action="store_true", help="structured logs: one JSON object per line")
+    add_runtime(watch)
 
 
 def add_rescan_parser(commands: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,10 @@ from testkit import media
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+# Tests run the PyTorch model unless they test the compiled one (tests/test_compiled.py), and never touch
+# the user's cache; subprocesses inherit both.
+os.environ.setdefault("STREETWATCH_RUNTIME", "pytorch")
+os.environ["STREETWATCH_CACHE"] = tempfile.mkdtemp(prefix="streetwatch-cache-")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -26,6 +26,7 @@ from detector.apps.step import InferenceStep
 from detector.detections import Detections, Frame
 from detector.errors import ConfigError, StreetwatchError
 from detector.kinds import Kind
+from detector.model.compiled import for_runtime
 from detector.model.weights import LoadedCard, load_card
 
 log = logging.getLogger(__name__)
@@ -260,6 +261,7 @@ def run_cli(args: argparse.Namespace) -> int:
     labelled photos; exit 1 when some labelled images were missing."""
     loaded = with_imgsz(load_card(args.model, weights=args.weights), args.imgsz)
     loaded.weights_path  # noqa: B018 - a missing file is an error before any work
+    loaded = for_runtime(loaded, args.runtime)
     if is_yolo_dataset(args.data):
         report = evaluate_dataset(loaded, args.data, split=args.split)
         table = dataset_table(report)

@@ -23,6 +23,7 @@ from detector.camera.pipeline import CameraPipeline
 from detector.config.camera import CameraConfig, load_camera
 from detector.detections import Detections
 from detector.errors import StreetwatchError
+from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import LoadedCard, load_card
 from detector.output.jsonl import JsonlLog
@@ -81,11 +82,12 @@ def scan(
         result.wall_s = time.perf_counter() - began
         return result
     detector = detector or Detector(loaded)
+    model = detector.loaded  # the model that runs (a compiled card names itself) is the one events record
     out_dir.mkdir(parents=True, exist_ok=True)
     store = EventStore(out_dir / "events.sqlite")
     jsonl = JsonlLog(out_dir / "events.jsonl")
     sink = StoreSink(store, jsonl, SnapshotWriter(out_dir, camera), watch=watch, remember_closed=True)
-    pipeline = CameraPipeline(camera, loaded.card, sink, model_sha256=loaded.model_sha256)
+    pipeline = CameraPipeline(camera, model.card, sink, model_sha256=model.model_sha256)
     step = InferenceStep(detector.detect, batch=batch_size, recheck_s=static_recheck_s, watch=watch)
     try:
         for source in sources:
@@ -134,6 +136,7 @@ def run_cli(args: argparse.Namespace) -> int:
         log.warning("%s: model card %r cannot see %s; those rules never fire",
                     args.camera, loaded.card.name, sorted(k.value for k in unknown))
     loaded.weights_path  # noqa: B018 - resolve now: a missing file is an error before any decoding
+    loaded = for_runtime(loaded, args.runtime)
     show_progress = sys.stderr.isatty() and not args.no_progress
     fps, why = sampling_rate(camera, args.fps)
 

@@ -28,6 +28,7 @@ from detector.apps.step import InferenceStep
 from detector.camera.scene import THUMB, SceneChangeDetector
 from detector.detections import Detections, Frame
 from detector.errors import SourceError
+from detector.model.compiled import for_runtime
 from detector.model.detector import Detector, use_cores
 from detector.model.weights import LoadedCard, load_card
 from detector.video.file import VideoSource
@@ -48,6 +49,7 @@ class FileJob:
     mode: str
     batch: int
     recheck_s: float = 0.0  # the static-scene gate, as scan's --static-recheck-s
+    runtime: str = "pytorch"  # see detector.model.compiled
     threads: int | None = None  # torch threads of the worker; None: leave as set
 
 
@@ -107,18 +109,18 @@ def unpack(blob: bytes) -> FileDetections:
                               inferred=z["inferred"] if "inferred" in z else np.ones(len(z["pts"]), dtype=bool))
 
 
-_DETECTORS: dict[tuple[str, str | None], Detector] = {}
+_DETECTORS: dict[tuple[str, str | None, str], Detector] = {}
 
 
-def detector_for(card: str, weights: str | None, threads: int | None = None) -> Detector:
+def detector_for(card: str, weights: str | None, threads: int | None = None, runtime: str = "pytorch") -> Detector:
     """One loaded model per worker process (Ray re-uses its workers across tasks), on `threads` threads.
 
     Threads are set after loading, since loading may size torch's pool to the whole machine, which
     oversubscribes it when several workers share it.
     """
-    key = (card, weights)
+    key = (card, weights, runtime)
     if key not in _DETECTORS:
-        _DETECTORS[key] = Detector(load_card(card, weights=weights))
+        _DETECTORS[key] = Detector(for_runtime(load_card(card, weights=weights), runtime))
     if threads:
         use_cores(threads)
     return _DETECTORS[key]
@@ -157,7 +159,7 @@ def detect_file(job: FileJob, detector: Detector | None = None) -> FileResult:
     except SourceError as e:
         result.problem = str(e)
         return result
-    detector = detector or detector_for(job.card, job.weights, job.threads)
+    detector = detector or detector_for(job.card, job.weights, job.threads, job.runtime)
     seen = _Observed()
     step = InferenceStep(detector.detect, batch=job.batch, recheck_s=job.recheck_s)
     found: list[Detections] = []

@@ -34,7 +34,7 @@ def run_local(jobs: list[FileJob], workers: int) -> Iterator[FileResult]:
 
         before = torch.get_num_threads()
         # Every core for torch (ultralytics would leave it one thread on small machines); restored after.
-        detector = detector_for(jobs[0].card, jobs[0].weights, os.cpu_count() or 1)
+        detector = detector_for(jobs[0].card, jobs[0].weights, os.cpu_count() or 1, jobs[0].runtime)
         try:
             for job in jobs:
                 yield detect_file(job, detector)

@@ -44,6 +44,7 @@ from detector.apps.rescan.engines import auto_workers, run_local, run_ray
 from detector.config.archive import Archive, load_archive
 from detector.config.camera import CameraConfig
 from detector.errors import StreetwatchError
+from detector.model.compiled import for_runtime, resolve_runtime
 from detector.model.weights import LoadedCard, load_card
 from detector.output.store import EventStore, open_store
 from detector.video.sampling import fps_for_dwell
@@ -78,11 +79,13 @@ class Setup:
     mode: str = "auto"
     batch: int = 8
     recheck_s: float = 10.0
+    runtime: str = "pytorch"  # see detector.model.compiled; the CLI's default is auto
 
 
 def detect_key(loaded: LoadedCard, setup: Setup) -> str:
     """What phase 1 depends on: the card (classes, thresholds, size), the weights, the sampling, the gate."""
     key = {"card": loaded.card.model_dump(mode="json"), "weights": loaded.model_sha256, "fps": setup.fps,
+           **({"runtime": setup.runtime} if setup.runtime != "pytorch" else {}),
            "mode": setup.mode, "recheck_s": setup.recheck_s}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
@@ -107,15 +110,16 @@ def rescan(
     """Detect new or changed files, then rebuild the events of cameras whose files changed."""
     began = time.perf_counter()
     report = RescanReport()
+    source, loaded = loaded, for_runtime(loaded, setup.runtime)  # workers compile (or find) the same export
     key = detect_key(loaded, setup)
     files, report.ignored = walk(archive)
     report.files_total = len(files)
     manifest = store.scan_files(key)
     todo = _changed(files, manifest, report, force)
-    card, weights = loaded_job_args(loaded)
+    card, weights = loaded_job_args(source)
     jobs = [FileJob(path=str(f.path), timezone=archive.cameras[f.camera_key].camera.timezone, start=f.start,
                     card=card, weights=weights, fps=setup.fps, mode=setup.mode, batch=setup.batch,
-                    recheck_s=setup.recheck_s) for f in todo]
+                    recheck_s=setup.recheck_s, runtime=setup.runtime) for f in todo]
     bars = progress(len(jobs), sum(probe_duration(f.path) for f in todo) / 3600) if progress and jobs else None
     results = run_ray(jobs, address) if engine == "ray" else run_local(jobs, workers or auto_workers(engine))
     try:
@@ -228,7 +232,8 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         fps = args.fps or max(fps_for_dwell(min(r.min_dwell_s for r in c.rules.values()))
                               for c in archive.cameras.values())  # one rate for the archive: the fastest need
-        setup = Setup(fps=fps, mode=args.sample, batch=max(1, args.batch), recheck_s=args.static_recheck_s)
+        setup = Setup(fps=fps, mode=args.sample, batch=max(1, args.batch), recheck_s=args.static_recheck_s,
+                      runtime=resolve_runtime(args.runtime))
         report = rescan(archive, loaded, store, out_dir=args.out, setup=setup, engine=args.engine,
                         address=args.address, workers=args.workers, force=args.force,
                         progress=(lambda n, h: _RescanBars(n, h)) if show else None)

@@ -26,6 +26,7 @@ from detector.camera.resume import event_from_row
 from detector.config.watch import LiveCamera, WatchConfig, load_watch
 from detector.detections import Detections, Frame
 from detector.errors import StreetwatchError
+from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import DEFAULT_CARD, LoadedCard, load_card
 from detector.output.jsonl import JsonlLog
@@ -278,6 +279,7 @@ def run_cli(args: argparse.Namespace) -> int:
         config = config.model_copy(update={"out": args.out})
     loaded = load_card(config.model or str(DEFAULT_CARD), weights=config.weights)
     loaded.weights_path  # noqa: B018 - a missing weights file is an error before any stream opens
+    loaded = for_runtime(loaded, args.runtime)
     worker = Worker(config, loaded, config_path=args.config, http_port=args.http_port)
     worker.install_signals()
     worker.run()

@@ -1,0 +1,132 @@
+"""The card's network compiled for the CPU: exported once to OpenVINO, cached, then used by default.
+
+PyTorch on a 2-core CPU is the slow half of a scan. The card's weights (with its trained head merged in:
+one network) are exported to OpenVINO FP32 on first use into a cache keyed by the model's hashes and
+the OpenVINO version, so a second run, and every process after it, starts from the export. FP32 keeps
+the detections PyTorch gives (INT8 exports are cards of their own: `scripts/export.py`). When OpenVINO
+is missing or the export fails, the caller runs PyTorch and says why in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+from detector.model.weights import LoadedCard
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "STREETWATCH_CACHE"
+RUNTIME_ENV = "STREETWATCH_RUNTIME"
+RUNTIMES = ("auto", "openvino", "pytorch")
+READY = "streetwatch-export.json"
+
+
+class NotCompiled(Exception):
+    """Why the card runs on PyTorch instead."""
+
+
+def cache_dir() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "streetwatch"
+
+
+def export_folder(loaded: LoadedCard) -> Path:
+    """Where the card's export lives in the cache: named after the card, keyed by what the export depends on."""
+    import openvino
+
+    key = json.dumps({"model": loaded.model_sha256, "imgsz": loaded.card.imgsz, "from_head": loaded.card.head_classes,
+                      "openvino": openvino.__version__, "precision": "fp32"}, sort_keys=True)
+    return cache_dir() / f"{loaded.card.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}_openvino_model"
+
+
+def compiled_card(loaded: LoadedCard, *, announce: bool = True) -> LoadedCard:
+    """The card running its OpenVINO export (made now if the cache lacks it); `NotCompiled` says why not."""
+    if loaded.weights_path.is_dir() or loaded.weights_path.suffix != ".pt":
+        raise NotCompiled("its weights are an export already")
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        raise NotCompiled("OpenVINO is not installed (pip install 'streetwatch[fast]')") from None
+    folder = export_folder(loaded)
+    if not (folder / READY).exists():
+        if announce:
+            log.warning("compiling model %s for OpenVINO (first use, about a minute; cached in %s)",
+                        loaded.card.name, folder.parent)
+        try:
+            _export(loaded, folder)
+        except Exception as e:  # an export the exporter cannot do: run the PyTorch model instead
+            from detector.model.detector import cause
+
+            raise NotCompiled(f"the OpenVINO export failed ({cause(e)})") from e
+    card = loaded.card.model_copy(update={"name": f"{loaded.card.name}-openvino", "weights": str(folder),
+                                          "head": None, "head_classes": []})
+    return LoadedCard(card=card, path=loaded.path, weights_override=folder)
+
+
+def _export(loaded: LoadedCard, folder: Path) -> None:
+    """Export into a temporary folder beside the cache entry, then move it in place whole."""
+    from ultralytics import YOLO
+    from ultralytics.utils import LOGGER
+
+    from detector.model.detector import load_yolo
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    level = LOGGER.level
+    LOGGER.setLevel(logging.ERROR)  # the exporter's own chatter is not the user's business
+    try:
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory(dir=folder.parent, prefix=".export-") as tmp:
+            warnings.simplefilter("ignore")  # torch's deprecation notes about the tracer it uses
+            source = Path(tmp) / f"{loaded.card.name}.pt"
+            load_yolo(loaded).save(source)  # the base with the trained head merged in: one network
+            produced = Path(YOLO(str(source)).export(format="openvino", imgsz=loaded.card.imgsz, dynamic=True,
+                                                     half=False, verbose=False))
+            (produced / READY).write_text(json.dumps({"from": loaded.model_sha256, "card": loaded.card.name}))
+            try:
+                os.replace(produced, folder)
+            except OSError:  # another process finished the same export first: use theirs
+                if not (folder / READY).exists():
+                    shutil.rmtree(folder, ignore_errors=True)
+                    os.replace(produced, folder)
+    finally:
+        LOGGER.setLevel(level)
+
+
+def resolve_runtime(runtime: str | None) -> str:
+    """`runtime`, else $STREETWATCH_RUNTIME, else auto; an unknown name is an error."""
+    from detector.errors import ConfigError
+
+    runtime = runtime or os.environ.get(RUNTIME_ENV) or "auto"
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {runtime!r}", fix=f"use one of {', '.join(RUNTIMES)}")
+    return runtime
+
+
+def for_runtime(loaded: LoadedCard, runtime: str | None = None) -> LoadedCard:
+    """The card to run under `runtime` (default: $STREETWATCH_RUNTIME, else auto).
+
+    auto: the OpenVINO export where it can be had, else PyTorch with one line saying why; openvino: the
+    export or an error; pytorch: the card as it is.
+    """
+    from detector.errors import WeightsError
+
+    runtime = resolve_runtime(runtime)
+    if runtime == "pytorch":
+        return loaded
+    try:
+        return compiled_card(loaded)
+    except NotCompiled as e:
+        if runtime == "openvino" and "export already" not in str(e):
+            raise WeightsError(f"cannot run {loaded.card.name} on OpenVINO: {e}", path=loaded.weights_path,
+                               fix="install streetwatch[fast], or pass --runtime pytorch") from None
+        if "export already" not in str(e):
+            log.warning("%s runs on PyTorch: %s", loaded.card.name, e)
+        return loaded
