@@ -110,10 +110,8 @@ def _column(values: object, n: int, dtype: type | np.dtype, name: str) -> np.nda
             out[:] = list(values)  # type: ignore[call-overload]
     else:
         out = np.asarray(values, dtype=dtype)
-        if out.ndim != 1:
-            out = out.reshape(-1) if out.size == n else out
     if out.shape != (n,):
-        raise ValueError(f"{name} has {out.shape[0] if out.ndim else 'a scalar'} values for {n} boxes")
+        raise ValueError(f"{name} has shape {out.shape}, not ({n},): one value per box")
     return out
 
 

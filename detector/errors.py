@@ -46,6 +46,14 @@ class SourceError(StreetwatchError):
     exit_code = 1
 
 
+def cause(error: BaseException) -> str:
+    """The root of an exception chain as one line: `UnpicklingError: invalid load key, '\\x00'.`."""
+    while error.__cause__ is not None or (error.__context__ is not None and not error.__suppress_context__):
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
 def exit_code_of(work: Callable[[], object]) -> int:
     """Run a script's work: a StreetwatchError becomes its one-line message and exit code, not a traceback."""
     try:

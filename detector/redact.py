@@ -39,17 +39,21 @@ def redact_value(value: Any) -> Any:
     return value
 
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+STANDARD_RECORD_KEYS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 class RedactingFilter(logging.Filter):
     """On a handler: the message, its arguments, `extra` fields and the traceback leave redacted."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not raise in the caller: logging would have printed it
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = redact(message)
         record.args = None
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in STANDARD_RECORD_KEYS and not key.startswith("_"):
                 setattr(record, key, redact_value(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))

@@ -23,7 +23,7 @@ if ! command -v apt-get >/dev/null; then
   exit 1
 fi
 SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi  # never wait for a password (CI)
 echo "installing system packages: ffmpeg, PostgreSQL, GStreamer RTSP server (apt)" >&2
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \

@@ -37,8 +37,9 @@ class WorkerProcess:
     def start(self) -> None:
         command = [sys.executable, "-m", "detector.cli", "--log-level", "INFO", "watch", "--config", str(self.config),
                    "--log-json"]
-        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
-                                        stderr=self.log.open("ab"), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        with self.log.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
         wait_for(lambda: self.health() is not None, 120, "the worker's /healthz")
 
     def _get(self, path: str) -> tuple[int, bytes] | None:

@@ -10,9 +10,9 @@ from detector.geometry import box_gap, containment_matrix, iou_matrix, union_box
 def test_bad_shapes_are_rejected_not_reshaped():
     with pytest.raises(ValueError, match=r"xyxy must have shape \(n, 4\)"):
         Detections(xyxy=np.zeros(8), confidence=[0.5, 0.5])
-    with pytest.raises(ValueError, match="confidence has 1 values for 2 boxes"):
+    with pytest.raises(ValueError, match=r"confidence has shape \(1,\), not \(2,\)"):
         Detections(xyxy=np.zeros((2, 4)), confidence=[0.5])
-    with pytest.raises(ValueError, match="kind has 3 values for 2 boxes"):
+    with pytest.raises(ValueError, match=r"kind has shape \(3,\), not \(2,\)"):
         Detections(xyxy=np.zeros((2, 4)), confidence=[0.5, 0.5], kind=["bike"] * 3)
 
 

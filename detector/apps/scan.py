@@ -93,13 +93,14 @@ def scan(
         for source in sources:
             _scan_source(source, step, pipeline, watch, progress)
     finally:
-        # Also on Ctrl-C: open events close at their last sighting, so nothing is left half-done.
-        with watch.time("pipeline"):
-            pipeline.end()
-        jsonl.rewrite(store.events())
-        run_ids = set(sink.closed_ids)
-        result.events = [e for e in store.events() if e["id"] in run_ids]
-        store.close()
+        try:  # also on Ctrl-C: open events close at their last sighting, so nothing is left half-done
+            with watch.time("pipeline"):
+                pipeline.end()
+            jsonl.rewrite(store.events())
+            run_ids = set(sink.closed_ids)
+            result.events = [e for e in store.events() if e["id"] in run_ids]
+        finally:
+            store.close()
     result.wall_s = time.perf_counter() - began
     result.stages = {**watch.seconds, **detector.timings}
     result.inferred, result.skipped = step.counts(camera.camera.id)

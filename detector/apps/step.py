@@ -35,7 +35,6 @@ class InferenceStep(Generic[R]):
         self.recheck_s = recheck_s
         self.watch = watch or Stopwatch()
         self.on_batch = on_batch  # (frames, seconds) of each model call, e.g. for a histogram
-        self.batches = 0
         self._gates: dict[Hashable, ChangeGate] = {}
 
     def gate(self, key: Hashable) -> ChangeGate:
@@ -58,10 +57,12 @@ class InferenceStep(Generic[R]):
         for start in range(0, len(wanted), self.batch):
             chunk = wanted[start:start + self.batch]
             began = time.perf_counter()
-            found += self.detect(chunk)  # type: ignore[arg-type]
+            results = self.detect(chunk)  # type: ignore[arg-type]
+            if len(results) != len(chunk):
+                raise RuntimeError(f"the detector gave {len(results)} results for {len(chunk)} frames")
+            found += results
             seconds = time.perf_counter() - began
             self.watch.add("model", seconds)
-            self.batches += 1
             if self.on_batch is not None:
                 self.on_batch(len(chunk), seconds)
         results = iter(found)

@@ -17,6 +17,7 @@ from shapely import Polygon, box
 
 from detector.config.camera import Anchor, AnchorMode, CameraConfig, Zone, ZoneType
 from detector.detections import Detections, anchor_points
+from detector.kinds import Kind
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class ZoneFilter:
         for zone in self.camera.zones:
             if not zone.active_at(local):
                 continue
-            applies = np.array([zone.kinds is None or k in zone.kinds for k in kinds])
+            applies = np.array([zone.applies_to(Kind(k)) for k in kinds])
             if not applies.any():
                 continue
             inside = applies & anchor_inside(

@@ -132,8 +132,6 @@ class Zone(Strict):
                 f"zone {self.id!r}: polygon is not valid ({explain_validity(shape)}); list the vertices "
                 "in order around the outline so that no edges cross"
             )
-        if shape.area <= 0:
-            raise ValueError(f"zone {self.id!r}: polygon has no area")
         return self
 
     @property

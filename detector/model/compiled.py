@@ -18,6 +18,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from detector.errors import cause
 from detector.model.weights import LoadedCard
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,6 @@ def compiled_card(loaded: LoadedCard, *, announce: bool = True) -> LoadedCard:
         try:
             _export(loaded, folder)
         except Exception as e:  # an export the exporter cannot do: run the PyTorch model instead
-            from detector.model.detector import cause
-
             raise NotCompiled(f"the OpenVINO export failed ({cause(e)})") from e
     card = loaded.card.model_copy(update={"name": f"{loaded.card.name}-openvino", "weights": str(folder),
                                           "head": None, "head_classes": []})
@@ -98,6 +97,17 @@ def _export(loaded: LoadedCard, folder: Path) -> None:
                     os.replace(produced, folder)
     finally:
         LOGGER.setLevel(level)
+
+
+def runtime_identity(runtime: str) -> str:
+    """What detections depend on besides the model: the runtime and, for OpenVINO, its version."""
+    if runtime == "pytorch":
+        return "pytorch"
+    try:
+        import openvino
+    except ImportError:
+        return "pytorch"  # auto falls back to it
+    return f"openvino {openvino.__version__} fp32"
 
 
 def resolve_runtime(runtime: str | None) -> str:

@@ -6,16 +6,17 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from detector.detections import Detections
-from detector.errors import ConfigError, WeightsError, WeightsNotFound
+from detector.errors import ConfigError, WeightsError, WeightsNotFound, cause
 from detector.geometry import suppress_duplicates
 from detector.model.composites import compose_vending
 from detector.model.safeload import check_checkpoint
-from detector.model.weights import LoadedCard
+from detector.model.weights import DOWNLOAD_ENV, LoadedCard
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
@@ -38,14 +39,6 @@ def use_cores(threads: int | None = None) -> None:
     torch.set_num_threads(n)
 
 
-def cause(error: BaseException) -> str:
-    """The root of an exception chain as one line: `UnpicklingError: invalid load key, '\\x00'.`."""
-    while error.__cause__ is not None or (error.__context__ is not None and not error.__suppress_context__):
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
 def load_yolo(loaded: LoadedCard, threads: int | None = None) -> YOLO:
     """The card's model: its weights, with the card's trained head in place of theirs when it has one.
 
@@ -54,6 +47,10 @@ def load_yolo(loaded: LoadedCard, threads: int | None = None) -> YOLO:
     from ultralytics import YOLO  # heavy import, deferred so `config check` stays fast
 
     weights = loaded.weights_path
+    if not weights.exists() and os.environ.get(DOWNLOAD_ENV) == "1" and len(weights.parts) == 1:
+        from ultralytics.utils.downloads import attempt_download_asset
+
+        weights = Path(attempt_download_asset(str(weights)))  # official weights by name, then checked as any
     if not weights.exists():
         raise WeightsNotFound("weights not found", path=weights, fix="pass an existing file to --weights")
     check_checkpoint(weights)  # before ultralytics unpickles it

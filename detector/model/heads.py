@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from detector.errors import ConfigError, WeightsError
+from detector.errors import ConfigError, WeightsError, cause
 from detector.model.safeload import load_checkpoint
 
 if TYPE_CHECKING:
@@ -70,8 +70,6 @@ def attach_head(model: YOLO, loaded: LoadedCard) -> None:
     except WeightsError:
         raise
     except Exception as e:  # a truncated file, a pickle of something else
-        from detector.model.detector import cause
-
         raise WeightsError(f"cannot load head: {cause(e)}", path=path, fix=fix) from e
     if base_sha != loaded.weights_sha256:
         raise WeightsError(

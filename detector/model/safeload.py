@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
-from detector.errors import WeightsError
+from detector.errors import WeightsError, cause
 
 LAYER_MODULES = ("torch.nn.modules.", "ultralytics.nn.")
 PLAIN = {"collections.OrderedDict", "builtins.set", "builtins.frozenset", "builtins.slice",
@@ -37,14 +37,13 @@ def allowed_globals(path: Path) -> list[object]:
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except Exception as e:  # not a (complete) torch checkpoint: never handed to a loader that would unpickle it
-        from detector.model.detector import cause
-
         raise WeightsError(f"cannot load weights: {cause(e)}", path=path,
                            fix="replace the file with a valid ultralytics .pt (a download may have been cut short)"
                            ) from e
     found, refused = [], []
     for name in names:
-        obj = _resolve(name)
+        # Only names of the allowed kinds are imported at all: importing is already running code.
+        obj = _resolve(name) if name.startswith(LAYER_MODULES) or name in PLAIN else None
         layer = name.startswith(LAYER_MODULES) and isinstance(obj, type) and issubclass(obj, nn.Module)
         if obj is not None and (layer or name in PLAIN):
             found.append(obj)

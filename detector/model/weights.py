@@ -1,7 +1,8 @@
 """Weights: where a card's weights and head are found, what identifies them, and loading a card.
 
-Weights are never fetched at run time unless allowed: an explicit path, then the environment's
-weights folder, the card's folder, the bundled models and `../shared/models/`.
+Weights are never fetched at run time unless allowed ($STREETWATCH_ALLOW_DOWNLOAD=1): an explicit path
+(--weights), then $STREETWATCH_WEIGHTS_DIR, the card's folder, the bundled cards, `./models/` and
+`../shared/models/` (of the working folder, then of the checkout).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The event store: an SQLite file (WAL) or PostgreSQL, one set of tables on SQLAlchemy Core, a versioned schema.
 
-SQLite holds every event's current state, written in one transaction per frame, so a crash loses at
-most the frame in flight. `events.jsonl` gets one line per event when it closes and is rewritten from
-the database at the end of a run, so it always holds each event's final state exactly once.
+The store holds every event's current state, written in one transaction per frame, so a crash loses at
+most the frame in flight (the JSONL log beside it is `detector.output.jsonl`).
 
 The tables are defined once below; each statement is built with SQLAlchemy Core and rendered for the
 database at hand (`ON CONFLICT ... DO UPDATE` by `sqlite.insert` or `postgresql.insert`). The schema
@@ -126,6 +125,23 @@ def _upsert(insert: Any, table: sa.Table) -> Any:
                                       set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys})
 
 
+def _store_error(error: BaseException, path: Path) -> StoreError:
+    """One line for a failed write, with the fix that fits the cause."""
+    orig = getattr(error, "orig", None) or error
+    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if "full" in reason or "space" in reason:
+        fix = "free disk space there or give another --out/--db"
+    elif "locked" in reason or "busy" in reason:
+        fix = "another process holds the database for too long; stop it or give another --out/--db"
+    else:
+        fix = "check the database, its disk and its permissions, or give another --out/--db"
+    return StoreError(f"cannot write the events database ({reason})", path=path,
+                      fix=f"{fix}; what was committed before stays as it was, open events are resumed by the next run")
+
+
+IN_CHUNK = 500
+
+
 class EventStore:
     """Upsert events by id; ids are deterministic, so re-running the same input replaces, never duplicates."""
 
@@ -143,10 +159,15 @@ class EventStore:
 
         try:
             self.db = engine.connect()
-            self._prepare(sqlite.insert)
         except sa.exc.DatabaseError as e:
+            engine.dispose()
             raise StreetwatchError(f"not a usable events database ({e.orig})", path=path,
                                    fix="move the file away or pick another --out") from None
+        try:
+            self._prepare(sqlite.insert)
+        except BaseException:
+            self.close()
+            raise
 
     def _prepare(self, insert: Any) -> None:
         self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t)}
@@ -179,16 +200,14 @@ class EventStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All or nothing; a database that cannot be written (disk full, read-only, gone) is one `StoreError`."""
+        driver_error = self.db.dialect.loaded_dbapi.Error  # BEGIN goes to the driver straight, unwrapped
         try:
             with self.db.begin():
                 if self.begin:  # straight to the driver: through SQLAlchemy it costs as much as the upsert
                     self.db.connection.driver_connection.execute(self.begin)
                 yield
-        except sa.exc.DBAPIError as e:
-            reason = str(e.orig).strip().splitlines()[0] if e.orig is not None else type(e).__name__
-            raise StoreError(f"cannot write the events database ({reason})", path=self.path,
-                             fix="free disk space there or give another --out/--db; what was written before stays "
-                             "as it was, open events are resumed by the next run") from e
+        except (sa.exc.DBAPIError, driver_error) as e:
+            raise _store_error(e, self.path) from e
 
     def _many(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         if rows:  # an empty list would run the statement once without parameters
@@ -213,7 +232,7 @@ class EventStore:
         self.db.close()
         self.db.engine.dispose()
 
-    # --- the re-scan manifest and runs (schema v2), used by detector.rescan ---
+    # --- the re-scan manifest and runs (schema v2), used by detector.apps.rescan ---
 
     def scan_files(self, detect_key: str) -> dict[str, dict[str, Any]]:
         """Manifest rows of one detection setup by path, without the detections blob."""
@@ -257,8 +276,7 @@ class EventStore:
                 evs.c.camera_id == camera_id,
                 sa.or_(evs.c.run_id == run_id, evs.c.superseded_by.is_(None)))).scalars())
             gone = sorted(old_ids - {e["id"] for e in dicts})
-            if gone:
-                self.db.execute(sa.delete(events_t).where(events_t.c.id.in_(gone)))
+            self._in_chunks(gone, lambda ids: sa.delete(events_t).where(events_t.c.id.in_(ids)))
             if others:
                 self.db.execute(sa.update(runs).where(runs.c.id.in_(others))
                                 .values(status="superseded", superseded_by=run_id))
@@ -266,22 +284,25 @@ class EventStore:
             # Re-committing this run: rows of events still found are replaced; those of events no longer found
             # stay, marked by this commit, so nothing leaves `events` without a row saying why.
             keep = [e["id"] for e in dicts]
-            if keep:
-                self.db.execute(sa.delete(evs).where(evs.c.run_id == run_id, evs.c.event_id.in_(keep)))
-            if gone:
-                self.db.execute(sa.update(evs).where(evs.c.run_id == run_id, evs.c.event_id.in_(gone),
-                                                     evs.c.superseded_by.is_(None))
-                                .values(superseded_by=f"{run_id}@{run['finished_at']}"))
+            self._in_chunks(keep, lambda ids: sa.delete(evs).where(evs.c.run_id == run_id, evs.c.event_id.in_(ids)))
+            self._in_chunks(gone, lambda ids: sa.update(evs).where(
+                evs.c.run_id == run_id, evs.c.event_id.in_(ids), evs.c.superseded_by.is_(None))
+                .values(superseded_by=f"{run_id}@{run['finished_at']}"))
             self._many(sa.insert(evs), [{"run_id": run_id, "event_id": e["id"], "camera_id": camera_id,
                                          "event": json.dumps(e, ensure_ascii=False), "superseded_by": None}
                                         for e in dicts])
             self._many(self._upsert["events"], [_row(e) for e in dicts])
             self.db.execute(self._upsert["scan_runs"],
                             {c.name: {**run, "status": "current", "superseded_by": None}[c.name] for c in runs.c})
-            if paths:
-                self.db.execute(sa.update(files).where(files.c.path.in_(paths), files.c.detect_key == detect_key,
-                                                       files.c.status != "failed")
-                                .values(status="done", rules_sha256=run["rules_sha256"]))
+            self._in_chunks(paths, lambda chunk: sa.update(files).where(
+                files.c.path.in_(chunk), files.c.detect_key == detect_key, files.c.status != "failed")
+                .values(status="done", rules_sha256=run["rules_sha256"]))
+
+    def _in_chunks(self, values: list[str], statement: Callable[[list[str]], Any]) -> None:
+        """`statement(chunk)` for chunks of `values`: one `IN (...)` of a camera's many files or events would
+        pass the databases' limits on bound parameters (SQLite 32766, PostgreSQL 65535)."""
+        for start in range(0, len(values), IN_CHUNK):
+            self.db.execute(statement(values[start:start + IN_CHUNK]))
 
 
 def open_store(target: str | Path) -> EventStore:

@@ -64,14 +64,8 @@ class VideoSource:
             raise SourceError("video not found", path=self.path, fix="check the path")
         if not self.path.is_file() or not os.access(self.path, os.R_OK):
             raise SourceError("video is not a readable file", path=self.path, fix="check permissions")
-        try:
-            self._container = av.open(str(self.path), mode="r")
-        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
-            raise SourceError(
-                f"cannot be read as a video ({_reason(e)})",
-                path=self.path,
-                fix="check the file is a complete video; re-encode it with ffmpeg if it is damaged",
-            ) from None
+        self._uri = str(self.path.resolve())
+        self._container = self._open()
         if not self._container.streams.video:
             self._container.close()
             raise SourceError("has no video stream", path=self.path, fix="pass a video file")
@@ -98,21 +92,32 @@ class VideoSource:
                 if keys and t - keys[0] > probe_s:
                     break
         except av.FFmpegError:
-            return None  # a damaged start: leave it to the decoder to report
-        # Back to the start by reopening, not seeking: a seek to 0 in an MPEG-TS file whose 33-bit
-        # timestamps wrap lands after the wrap, and everything before it would be lost.
-        self._container.close()
-        self._container = av.open(str(self.path), mode="r")
-        self._stream = self._container.streams.video[0]
+            keys = []  # a damaged start: leave it to the decoder to report
+        finally:
+            # Back to the start by reopening, not seeking: a seek to 0 in an MPEG-TS file whose 33-bit
+            # timestamps wrap lands after the wrap, and everything before it would be lost.
+            self._container.close()
+            self._container = self._open()
+            self._stream = self._container.streams.video[0]
         if len(keys) < 2:
             return None
         keys.sort()
         return max(b - a for a, b in pairwise(keys))
 
+    def _open(self) -> av.container.InputContainer:
+        try:
+            return av.open(str(self.path), mode="r")
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+            raise SourceError(
+                f"cannot be read as a video ({_reason(e)})",
+                path=self.path,
+                fix="check the file is a complete video; re-encode it with ffmpeg if it is damaged",
+            ) from None
+
     @property
     def uri(self) -> str:
         """The file's identity in events and manifests: its resolved path, however it was spelled."""
-        return str(self.path.resolve())
+        return self._uri
 
     def _duration(self) -> float | None:
         s = self._stream

@@ -133,7 +133,6 @@ class LiveReader:
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
         self._index = 0
-        self._gap: float | None = None
 
     # -- state, under the lock ---------------------------------------------------------------------
 
@@ -154,7 +153,7 @@ class LiveReader:
 
     def _reject(self, generation: int, reason: str) -> None:
         with self._lock:
-            if generation == self._generation:
+            if generation == self._generation and not self._stop.is_set():
                 rejected = self._stats.rejected
                 self._stats = replace(self._stats, rejected={**rejected, reason: rejected[reason] + 1})
 
@@ -171,20 +170,39 @@ class LiveReader:
 
     def start(self) -> None:
         with self._lock:
-            self._generation += 1
-            generation = self._generation
-            self._stats = replace(self._stats, attempt_started=time.monotonic(), frozen_since=None)
-            self._thread = threading.Thread(target=self._run, args=(generation,), name=f"read-{self.camera_id}",
-                                            daemon=True)
-            self._thread.start()
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        """A new generation and its thread; the caller holds the lock."""
+        if self._stop.is_set():
+            return
+        self._generation += 1
+        self._stats = replace(self._stats, attempt_started=time.monotonic(), frozen_since=None)
+        self._thread = threading.Thread(target=self._run, args=(self._generation,), name=f"read-{self.camera_id}",
+                                        daemon=True)
+        self._thread.start()
 
     def restart(self, reason: str) -> None:
-        """Abandon the current connection (its thread exits when its read returns) and open a new one."""
+        """Abandon the current connection (its thread exits when its read returns) and open a new one:
+        counted and started in one step, so the abandoned thread cannot write in between."""
         log.warning("%s: watchdog restarts the source: %s", self.camera_id, reason,
                     extra={"camera": self.camera_id, "reason": reason})
-        counts = ("watchdog_restarts", "deaths") if not self.alive() else ("watchdog_restarts",)
-        self._change(None, *counts, state=State.CONNECTING)
-        self.start()
+        with self._lock:
+            if self._stop.is_set():
+                return
+            died = not self.alive()
+            stats = self._stats
+            self._stats = replace(stats, state=State.CONNECTING, watchdog_restarts=stats.watchdog_restarts + 1,
+                                  deaths=stats.deaths + died)
+            self._start_locked()
+
+    def next_index(self, generation: int) -> int | None:
+        """The next frame's ordinal, or None for a frame of an abandoned connection."""
+        with self._lock:
+            if generation != self._generation or self._stop.is_set():
+                return None
+            self._index += 1
+            return self._index
 
     def request_stop(self) -> None:
         """Tell the reader to stop without waiting (stop many readers at once, then join them)."""
@@ -269,19 +287,13 @@ class LiveReader:
                         return
                     out = sample.frame(frame, rel)
                     if out is not None:
-                        self._hand_out(out, generation)
+                        self._hand_out(out, generation, sample.rate())
                         yield
         finally:
             container.close()
 
-    def _hand_out(self, frame: Frame, generation: int) -> None:
-        now = time.time()
-        last = self.stats.last_frame_at
-        if last is not None:  # smoothed gap, then its inverse: bursts do not inflate it
-            gap = min(max(now - last, 1e-3), 60.0)
-            self._gap = gap if self._gap is None else 0.9 * self._gap + 0.1 * gap
-        fps = 1 / self._gap if self._gap else 0.0
-        if self._change(generation, "frames", last_frame_at=now, fps=fps, state=State.STREAMING):
+    def _hand_out(self, frame: Frame, generation: int, fps: float) -> None:
+        if self._change(generation, "frames", last_frame_at=time.time(), fps=fps, state=State.STREAMING):
             self.deliver(self.camera_id, frame)
 
 
@@ -298,6 +310,8 @@ class _LiveSampling:
         self.last_key: tuple[float, float] | None = None  # (stream time, arrival) of the last keyframe
         self.seen_key = False
         self.last_hash = b""
+        self.last_out: float | None = None  # time.time() of the last frame handed out
+        self.gap: float | None = None
 
     def packet(self, packet: Any) -> None:
         """Keyframes at least once a period (by their timestamps and, live, by their arrival, as some
@@ -342,9 +356,19 @@ class _LiveSampling:
         if self._frozen(image):
             reader._reject(generation, "frozen")
             return None  # the watchdog restarts the source; a frozen picture is not news
-        reader._index += 1
-        return Frame(image=image, pts_s=rel, time=self.stamper.stamp(rel), source_uri=reader.uri,
-                     index=reader._index)
+        index = reader.next_index(generation)
+        if index is None:
+            return None
+        return Frame(image=image, pts_s=rel, time=self.stamper.stamp(rel), source_uri=reader.uri, index=index)
+
+    def rate(self) -> float:
+        """Frames handed out per second, smoothed over gaps so bursts do not inflate it."""
+        now = time.time()
+        if self.last_out is not None:
+            gap = min(max(now - self.last_out, 1e-3), 60.0)
+            self.gap = gap if self.gap is None else 0.9 * self.gap + 0.1 * gap
+        self.last_out = now
+        return 1 / self.gap if self.gap else 0.0
 
     def _frozen(self, image: np.ndarray) -> bool:
         """Whether the picture has been bit-identical for the watchdog's `frozen_s`."""

@@ -13,7 +13,7 @@ from dataclasses import replace
 from detector.apps.rescan.detect import FileJob, FileResult, detect_file, detector_for
 
 
-def auto_workers(engine: str) -> int:
+def auto_workers() -> int:
     """Local worker processes: one per GPU (two, to overlap decoding), else one per 4 cores (torch uses them)."""
     try:
         import torch
@@ -47,8 +47,11 @@ def run_local(jobs: list[FileJob], workers: int) -> Iterator[FileResult]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(detect_file, replace(job, threads=threads)) for job in jobs]
-        for future in as_completed(futures):
-            yield future.result()
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # files not started are not waited for
 
 
 def run_ray(jobs: list[FileJob], address: str | None, cpus_per_task: float = 1.0) -> Iterator[FileResult]:

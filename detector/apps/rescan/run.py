@@ -44,7 +44,7 @@ from detector.apps.rescan.engines import auto_workers, run_local, run_ray
 from detector.config.archive import Archive, load_archive
 from detector.config.camera import CameraConfig
 from detector.errors import StreetwatchError
-from detector.model.compiled import for_runtime, resolve_runtime
+from detector.model.compiled import for_runtime, resolve_runtime, runtime_identity
 from detector.model.weights import LoadedCard, load_card
 from detector.output.store import EventStore, open_store
 from detector.video.sampling import fps_for_dwell
@@ -85,7 +85,7 @@ class Setup:
 def detect_key(loaded: LoadedCard, setup: Setup) -> str:
     """What phase 1 depends on: the card (classes, thresholds, size), the weights, the sampling, the gate."""
     key = {"card": loaded.card.model_dump(mode="json"), "weights": loaded.model_sha256, "fps": setup.fps,
-           **({"runtime": setup.runtime} if setup.runtime != "pytorch" else {}),
+           **({"runtime": runtime_identity(setup.runtime)} if setup.runtime != "pytorch" else {}),
            "mode": setup.mode, "recheck_s": setup.recheck_s}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
@@ -111,7 +111,7 @@ def rescan(
     began = time.perf_counter()
     report = RescanReport()
     source, loaded = loaded, for_runtime(loaded, setup.runtime)  # workers compile (or find) the same export
-    key = detect_key(loaded, setup)
+    key = detect_key(source, setup)  # the source model and the runtime, not the export's path or bytes
     files, report.ignored = walk(archive)
     report.files_total = len(files)
     manifest = store.scan_files(key)
@@ -121,10 +121,11 @@ def rescan(
                     card=card, weights=weights, fps=setup.fps, mode=setup.mode, batch=setup.batch,
                     recheck_s=setup.recheck_s, runtime=setup.runtime) for f in todo]
     bars = progress(len(jobs), sum(probe_duration(f.path) for f in todo) / 3600) if progress and jobs else None
-    results = run_ray(jobs, address) if engine == "ray" else run_local(jobs, workers or auto_workers(engine))
+    results = run_ray(jobs, address) if engine == "ray" else run_local(jobs, workers or auto_workers())
     try:
         _record(results, {str(f.path): f for f in todo}, manifest, archive, loaded, store, key, report, bars)
     finally:
+        results.close()  # an error or Ctrl-C: the engine cancels what has not started
         if bars:
             bars.close()
     _assemble(archive, files, loaded, store, key, setup, out_dir, force, report)

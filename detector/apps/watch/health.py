@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from detector.redact import redact_value
+from detector.redact import STANDARD_RECORD_KEYS, redact_value
 from detector.video.live import LiveReader, State
 
 
@@ -139,7 +139,6 @@ class HealthServer:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any `extra={...}` fields."""
 
-    _standard = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -149,7 +148,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in self._standard and not key.startswith("_"):
+            if key not in STANDARD_RECORD_KEYS and not key.startswith("_"):
                 out[key] = value
         if record.exc_info or record.exc_text:
             out["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]

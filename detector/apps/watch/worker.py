@@ -1,6 +1,6 @@
 """`streetwatch watch`: every camera of a watch file in one process, with one shared inference step.
 
-Readers (one thread per camera, `detector.live`) put their latest sampled frame in a slot; the main
+Readers (one thread per camera, `detector.video.live`) put their latest sampled frame in a slot; the main
 thread takes the waiting frames of all cameras, runs the model once on the batch, and feeds each
 camera's `CameraPipeline` — the same zones, tracking, dwell, events, snapshots and store as `scan`.
 A camera that is slow or down just has no frame in the batch, so it never holds the others up.
@@ -25,7 +25,7 @@ from detector.camera.pipeline import CameraPipeline
 from detector.camera.resume import event_from_row
 from detector.config.watch import LiveCamera, WatchConfig, load_watch
 from detector.detections import Detections, Frame
-from detector.errors import StreetwatchError
+from detector.errors import StoreError, StreetwatchError
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import DEFAULT_CARD, LoadedCard, load_card
@@ -115,11 +115,7 @@ class Worker:
                                   recheck_s=config.static_recheck_s, on_batch=self._observe_batch)
         self.watchdog = Watchdog(self._readers, config.watchdog)
 
-    @property
-    def batches(self) -> int:
-        return self.step.batches
-
-    def _observe_batch(self, frames: int, seconds: float) -> None:
+    def _observe_batch(self, _frames: int, seconds: float) -> None:
         if self.http is not None:
             self.http.inference_seconds.observe(seconds)
 
@@ -205,11 +201,15 @@ class Worker:
             reader.request_stop()
         for reader in self._readers().values():
             reader.stop(timeout=max(0.1, 3.0 - (time.monotonic() - began)))
-        for run in self.cameras.values():
-            run.sink.flush()  # open events stay open in the store, for the next start to resume
-        store.close()
-        if self.http is not None:
-            self.http.stop()
+        try:
+            for run in self.cameras.values():
+                run.sink.flush()  # open events stay open in the store, for the next start to resume
+        except StoreError as e:
+            log.error("could not save the last changes: %s", e, extra={"event": "store_failed"})
+        finally:
+            store.close()
+            if self.http is not None:
+                self.http.stop()
         log.info("stopped in %.1fs; open events saved for resumption", time.monotonic() - began,
                  extra={"event": "stopped"})
 
@@ -246,6 +246,8 @@ class Worker:
             frame = run.with_main_picture(frame, max_skew_s=1.0 + 1.0 / self.config.fps)
         try:
             run.pipeline.process(frame, dets)
+        except StoreError:  # the database cannot be written: stop, open events stay open for the next start
+            raise
         except Exception:  # one camera's bad frame must not stop the others; counted in /metrics
             run.failed += 1
             log.exception("%s: processing a frame failed", camera_id, extra={"camera": camera_id})
