@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     redact_logs()  # no credential of a camera URL reaches a log line
+    # ultralytics announces every model it loads ("Loading ... for OpenVINO inference"): not the user's business
+    logging.getLogger("ultralytics").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
     try:
         return run(args)
     except StreetwatchError as e:
