@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -144,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     redact_logs()  # no credential of a camera URL reaches a log line
-    # ultralytics announces every model it loads ("Loading ... for OpenVINO inference"): not the user's business
-    logging.getLogger("ultralytics").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
+    # ultralytics announces every model it loads ("Loading ... for OpenVINO inference"): not the user's
+    # business unless asked for; read when ultralytics is imported, by this process and its workers
+    os.environ.setdefault("YOLO_VERBOSE", "True" if args.log_level == "DEBUG" else "False")
     try:
         return run(args)
     except StreetwatchError as e:
