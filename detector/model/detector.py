@@ -98,18 +98,19 @@ class Detector:
         self._threshold = {by_name[c]: spec.confidence for c, spec in self.card.classes.items()}
         self._kind = {by_name[c]: (spec.kind.value if spec.kind else "") for c, spec in self.card.classes.items()}
         self._min_conf = min(self._threshold.values())
+        weights = loaded.weights_path
+        self._one_at_a_time = weights.is_dir() or weights.suffix not in (".pt", ".pth")
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Per-image detections. An export (OpenVINO) is fed one image at a time: each new batch size makes
+        it compile the network again for that shape (hundreds of MB and half a second each), and on a CPU
+        one at a time is as fast (27 ms against 32 ms per 1080p frame in batches of 4, YOLOv8s)."""
         if not images:
             return []
-        results = self.model.predict(
-            list(images),
-            imgsz=self.card.imgsz,
-            conf=self._min_conf,
-            classes=self.class_ids,
-            device=self.device,
-            verbose=False,
-        )
+        batches = [[image] for image in images] if self._one_at_a_time else [list(images)]
+        results = [r for batch in batches for r in self.model.predict(
+            batch, imgsz=self.card.imgsz, conf=self._min_conf, classes=self.class_ids, device=self.device,
+            verbose=False)]
         for r in results:
             for stage in ("preprocess", "inference", "postprocess"):
                 self.timings[stage] += r.speed.get(stage, 0.0) / 1000
