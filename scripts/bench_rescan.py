@@ -3,7 +3,7 @@
 
     python scripts/bench_rescan.py [--archive ROOT --cameras FILE] [--fps 2] [--copies N] [--json]
 
-Without --archive it composes the test archive of tests/rescan_archive.py (real clips cut from
+Without --archive it composes the test archive of testkit/rescan_archive.py (real clips cut from
 ../shared/videos at their own size and 10 fps, the parked-bike scene, one truncated file), with each
 recording copied `--copies` times to later days. Each rescan starts from an empty output folder and is
 timed from outside, as a user would time it: process start, model load and (for Ray) cluster start

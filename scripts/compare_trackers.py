@@ -2,7 +2,7 @@
 
     python scripts/compare_trackers.py [--fps 1 2] [--occlusion-s 20]   # ByteTrack needs `pip install lap`
 
-Scene: the parked-bike photos of tests/media.py (4 labelled bikes) held still for 120 s, with the
+Scene: the parked-bike photos of testkit/media.py (4 labelled bikes) held still for 120 s, with the
 left half covered for `--occlusion-s` in the middle (a van parked in front). For each labelled bike,
 counts the distinct track ids given to the boxes that overlap it (1 is right) and the share of
 sampled frames in which it carried a track id. ByteTrack is ultralytics' own, with its default

@@ -4,7 +4,7 @@
                                   [--warmup 60] [--json out.json]
 
 Starts scripts/rtsp_server.py (GStreamer, under /usr/bin/python3) with one mount per camera streaming
-the parked-bike scene composed from real photos in ../shared (tests/media.py), then the worker as its
+the parked-bike scene composed from real photos in ../shared (testkit/media.py), then the worker as its
 own process (`python -m detector.cli watch`), and samples its /healthz, /metrics and RSS every
 --sample-s. With --outage-at, the server is killed at that second for --outage-s and started again,
 and the time from its return to each camera's first new frame is reported. Prints a JSON summary.

@@ -2,7 +2,7 @@
 
 Camera `cam-a`: six real clips cut from ../shared/videos with ffmpeg (re-encoded H.264, low size and
 rate), three consecutive from the plaza video, two consecutive from the parking lot, one indoor.
-Camera `cam-b`: the parked-bike scene composed from real photos (tests/media.py) as two consecutive
+Camera `cam-b`: the parked-bike scene composed from real photos (testkit/media.py) as two consecutive
 files, so both misparked bikes are violations that span the two files, and one truncated file.
 """
 

@@ -59,7 +59,7 @@ def bike_scene(shared: Path) -> media.Scene:
 
 @pytest.fixture(scope="session")
 def videos(tmp_path_factory: pytest.TempPathFactory, shared: Path, bike_scene: media.Scene) -> dict[str, Path]:
-    """Videos composed once per session from real photos (see tests/media.py)."""
+    """Videos composed once per session from real photos (see testkit/media.py)."""
     root = tmp_path_factory.mktemp("videos")
     other = media.other_scene(shared)
     return {

@@ -3,7 +3,9 @@
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "detector"
+from testkit import REPO
+
+PACKAGE = REPO / "detector"
 
 
 def imports_of(path: Path) -> set[str]:

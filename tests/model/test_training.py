@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from testkit import REPO
 
 
 def script(name: str):

@@ -14,8 +14,8 @@ import pytest
 from detector.apps import evaluate
 from detector.errors import ConfigError
 from detector.model.weights import load_card
+from testkit import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 DEV = "datasets/street-garbage-dev"
 
 

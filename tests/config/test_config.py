@@ -5,8 +5,7 @@ import pytest
 
 from detector.config.camera import CameraConfig, load_camera, parse_hours
 from detector.errors import ConfigError
-
-REPO = Path(__file__).resolve().parent.parent
+from testkit import REPO
 
 VALID = """
 camera: {id: cam-01, timezone: Asia/Shanghai}

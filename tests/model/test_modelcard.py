@@ -4,8 +4,7 @@ import pytest
 
 from detector.errors import ConfigError, WeightsNotFound
 from detector.model.weights import load_card, resolve_weights, sha256_of
-
-REPO = Path(__file__).resolve().parent.parent
+from testkit import REPO
 
 
 def test_bundled_card(shared: Path) -> None:

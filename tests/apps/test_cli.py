@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from detector.cli import main
+from testkit import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 CAMERA = """
 camera: {id: cam-bikes, timezone: Europe/Amsterdam}
 zones:

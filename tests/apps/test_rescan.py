@@ -20,10 +20,12 @@ import pytest
 from detector.apps.rescan.run import RescanReport, Setup, current_events, rescan
 from detector.config.archive import load_archive
 from detector.output.store import EventStore, PostgresEventStore
-from testkit import pg
+from testkit import (
+    REPO,
+    pg,
+)
 from testkit.rescan_archive import BIKE_FILES, CLIPS, TRUNCATED, build_archive
 
-REPO = Path(__file__).resolve().parent.parent
 FPS = 1.0  # the CLI runs below pass --fps 1 too: the same setup, so the same events
 
 
