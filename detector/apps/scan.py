@@ -112,7 +112,8 @@ def _scan_source(source: VideoSource, step: InferenceStep[Detections], pipeline:
     bar = progress(source) if progress else None
     key = pipeline.camera.camera.id
     step.gate(key).reset()
-    frames = ((key, frame) for frame in prefetch(timed(source, watch, "decode"), size=2 * step.batch))
+    # Decoded a batch ahead, not more: a 1080p frame is 6 MB, and the step holds a batch of its own.
+    frames = ((key, frame) for frame in prefetch(timed(source, watch, "decode"), size=step.batch))
     try:
         for _, frame, dets in step.run(frames):
             with watch.time("pipeline"):
