@@ -12,14 +12,7 @@ import pytest
 from detector.cli import main
 from detector.model.compiled import READY, for_runtime
 from detector.model.weights import load_card
-
-CAMERA = """
-camera: {id: cam-bikes, timezone: Europe/Amsterdam}
-zones:
-  - {id: bike-bay, type: allowed, kinds: [bike], polygon: [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]}
-rules:
-  bike: {min_dwell_s: 30}
-"""
+from tests.apps.test_cli import CAMERA  # the parked-bike camera: two bikes outside the bay
 
 
 def events(out: Path) -> list[tuple]:
