@@ -15,13 +15,13 @@ def run_cli(args: argparse.Namespace) -> int:
     for name in args.cards:
         loaded = load_card(name, weights=args.weights)
         loaded.weights_path  # noqa: B018 - a missing file is an error before any work
+        if loaded.is_export:
+            print(f"{loaded.card.name}: its weights are an export already; nothing to do")
+            continue
         began = time.monotonic()
         try:
             compiled = compiled_card(loaded, announce=False)
         except NotCompiled as e:
-            if "export already" in str(e):
-                print(f"{loaded.card.name}: {e}; nothing to do")
-                continue
             raise StreetwatchError(f"cannot compile {loaded.card.name}: {e}", path=loaded.path,
                                    fix="install streetwatch[fast]; PyTorch runs the card meanwhile") from None
         print(f"{loaded.card.name}: {compiled.weights_path} ({time.monotonic() - began:.1f}s)")

@@ -57,10 +57,10 @@ class InferenceStep(Generic[R]):
         for start in range(0, len(wanted), self.batch):
             chunk = wanted[start:start + self.batch]
             began = time.perf_counter()
-            results = self.detect(chunk)  # type: ignore[arg-type]
-            if len(results) != len(chunk):
-                raise RuntimeError(f"the detector gave {len(results)} results for {len(chunk)} frames")
-            found += results
+            batch = self.detect(chunk)  # type: ignore[arg-type]
+            if len(batch) != len(chunk):
+                raise RuntimeError(f"the detector gave {len(batch)} results for {len(chunk)} frames")
+            found += batch
             seconds = time.perf_counter() - began
             self.watch.add("model", seconds)
             if self.on_batch is not None:

@@ -50,9 +50,10 @@ def export_folder(loaded: LoadedCard) -> Path:
 
 
 def compiled_card(loaded: LoadedCard, *, announce: bool = True) -> LoadedCard:
-    """The card running its OpenVINO export (made now if the cache lacks it); `NotCompiled` says why not."""
-    if loaded.weights_path.is_dir() or loaded.weights_path.suffix != ".pt":
-        raise NotCompiled("its weights are an export already")
+    """The card running its OpenVINO export (made now if the cache lacks it); `NotCompiled` says why not.
+    A card whose weights are an export already is returned as it is."""
+    if loaded.is_export:
+        return loaded
     try:
         import openvino  # noqa: F401
     except ImportError:
@@ -60,7 +61,7 @@ def compiled_card(loaded: LoadedCard, *, announce: bool = True) -> LoadedCard:
     folder = export_folder(loaded)
     if not (folder / READY).exists():
         if announce:
-            log.warning("compiling model %s for OpenVINO (first use, about a minute; cached in %s)",
+            log.warning("compiling model %s for OpenVINO (first use, a few seconds; cached in %s)",
                         loaded.card.name, folder.parent)
         try:
             _export(loaded, folder)
@@ -134,9 +135,8 @@ def for_runtime(loaded: LoadedCard, runtime: str | None = None) -> LoadedCard:
     try:
         return compiled_card(loaded)
     except NotCompiled as e:
-        if runtime == "openvino" and "export already" not in str(e):
+        if runtime == "openvino":
             raise WeightsError(f"cannot run {loaded.card.name} on OpenVINO: {e}", path=loaded.weights_path,
                                fix="install streetwatch[fast], or pass --runtime pytorch") from None
-        if "export already" not in str(e):
-            log.warning("%s runs on PyTorch: %s", loaded.card.name, e)
+        log.warning("%s runs on PyTorch: %s", loaded.card.name, e)
         return loaded

@@ -98,8 +98,7 @@ class Detector:
         self._threshold = {by_name[c]: spec.confidence for c, spec in self.card.classes.items()}
         self._kind = {by_name[c]: (spec.kind.value if spec.kind else "") for c, spec in self.card.classes.items()}
         self._min_conf = min(self._threshold.values())
-        weights = loaded.weights_path
-        self._one_at_a_time = weights.is_dir() or weights.suffix not in (".pt", ".pth")
+        self._one_at_a_time = loaded.is_export
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Per-image detections. An export (OpenVINO) is fed one image at a time: each new batch size makes

@@ -45,6 +45,12 @@ class LoadedCard(BaseModel):
     def head_path(self) -> Path | None:
         return resolve_weights(self.card.head, card_dir=self.path.parent, head=True) if self.card.head else None
 
+    @property
+    def is_export(self) -> bool:
+        """Weights exported for a runtime (an OpenVINO folder, ONNX), not a PyTorch checkpoint."""
+        weights = self.weights_path
+        return weights.is_dir() or weights.suffix not in (".pt", ".pth")
+
     @cached_property
     def model_sha256(self) -> str:
         """What identifies the model an event came from: the weights, or the weights and the head."""
