@@ -96,9 +96,10 @@ def scan(
         try:  # also on Ctrl-C: open events close at their last sighting, so nothing is left half-done
             with watch.time("pipeline"):
                 pipeline.end()
-            jsonl.rewrite(store.events())
+            stored = store.events()
+            jsonl.rewrite(stored)
             run_ids = set(sink.closed_ids)
-            result.events = [e for e in store.events() if e["id"] in run_ids]
+            result.events = [e for e in stored if e["id"] in run_ids]
         finally:
             store.close()
     result.wall_s = time.perf_counter() - began

@@ -557,7 +557,7 @@ def test_a_frame_that_fails_is_counted_and_the_other_cameras_go_on(tmp_path, coc
     worker = Worker(config, coco_card, detector=object())  # type: ignore[arg-type]
     store = EventStore(tmp_path / "events.sqlite")
     for camera in config.cameras:
-        worker.cameras[camera.camera.id] = worker._camera_run(camera, store, JsonlLog(tmp_path / "events.jsonl"))
+        worker.cameras[camera.camera.id] = worker._camera_run(camera, store, JsonlLog(tmp_path / "events.jsonl"), [])
     good = media_frame(0, image=np.full((36, 64, 3), 90, np.uint8))
     bad = replace(good, image=None)  # no picture and no scene answer: the pipeline refuses it
     with caplog.at_level(logging.ERROR):

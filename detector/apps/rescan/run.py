@@ -41,13 +41,13 @@ from detector.apps.rescan.archive import ArchiveFile, fingerprint, walk
 from detector.apps.rescan.assemble import assemble
 from detector.apps.rescan.detect import FileJob, FileResult, loaded_job_args
 from detector.apps.rescan.engines import auto_workers, run_local, run_ray
+from detector.apps.scan import sampling_rate
 from detector.config.archive import Archive, load_archive
 from detector.config.camera import CameraConfig
 from detector.errors import StreetwatchError
 from detector.model.compiled import for_runtime, resolve_runtime, runtime_identity
 from detector.model.weights import LoadedCard, load_card
 from detector.output.store import EventStore, open_store
-from detector.video.sampling import fps_for_dwell
 from detector.video.seek import probe_duration
 
 log = logging.getLogger(__name__)
@@ -231,8 +231,8 @@ def run_cli(args: argparse.Namespace) -> int:
     store = open_store(args.db or args.out / "events.sqlite")
     show = sys.stderr.isatty() and not args.no_progress
     try:
-        fps = args.fps or max(fps_for_dwell(min(r.min_dwell_s for r in c.rules.values()))
-                              for c in archive.cameras.values())  # one rate for the archive: the fastest need
+        # One rate for the archive: the fastest any camera's rules need.
+        fps = args.fps or max(sampling_rate(c, None)[0] for c in archive.cameras.values())
         setup = Setup(fps=fps, mode=args.sample, batch=max(1, args.batch), recheck_s=args.static_recheck_s,
                       runtime=resolve_runtime(args.runtime))
         report = rescan(archive, loaded, store, out_dir=args.out, setup=setup, engine=args.engine,

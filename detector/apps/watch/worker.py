@@ -15,12 +15,14 @@ import logging
 import signal
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from detector.apps.step import InferenceStep
 from detector.apps.watch.health import HealthServer, JsonFormatter
+from detector.camera.events import Event
 from detector.camera.pipeline import CameraPipeline
 from detector.camera.resume import event_from_row
 from detector.config.watch import LiveCamera, WatchConfig, load_watch
@@ -119,9 +121,9 @@ class Worker:
         if self.http is not None:
             self.http.inference_seconds.observe(seconds)
 
-    def _camera_run(self, camera: LiveCamera, store: EventStore, jsonl: JsonlLog) -> CameraRun:
+    def _camera_run(self, camera: LiveCamera, store: EventStore, jsonl: JsonlLog, stored: list[Event]) -> CameraRun:
+        """The camera's pipeline and readers; `stored`: the events it left open, resumed or closed here."""
         sink = StoreSink(store, jsonl, SnapshotWriter(self.out, camera))
-        stored = [event_from_row(r) for r in store.events(status="open") if r["camera_id"] == camera.camera.id]
         now = time.time()
         stale = [e for e in stored if now - e.last_seen.timestamp() > self.config.resume_within_s]
         pending = [e for e in stored if e not in stale]
@@ -156,8 +158,11 @@ class Worker:
         store = EventStore(self.out / "events.sqlite")
         try:
             jsonl = JsonlLog(self.out / "events.jsonl")
+            left_open: dict[str, list[Event]] = defaultdict(list)
+            for row in store.events(status="open"):  # read once, not once per camera
+                left_open[row["camera_id"]].append(event_from_row(row))
             for camera in self.config.cameras:
-                self.cameras[camera.camera.id] = self._camera_run(camera, store, jsonl)
+                self.cameras[camera.camera.id] = self._camera_run(camera, store, jsonl, left_open[camera.camera.id])
             self._serve_health()
         except BaseException:
             store.close()
