@@ -119,6 +119,9 @@ def add_eval_parser(commands: Any) -> None:
     ev.add_argument("--imgsz", type=int, help="inference size overriding the card's")
     add_runtime(ev)
     ev.add_argument("--split", default="val", help="dataset split for a YOLO dataset (val)")
+    ev.add_argument("--kind-map", action="append", default=[], metavar="CLASS=KIND",
+                    help="YOLO dataset: which kind a box of CLASS makes its image 'yes' for, or none (built in: "
+                    "garbage/overflow/trashbags -> garbage, garbage_bin -> none, bicycle/motorcycle -> bike)")
     ev.add_argument("--out", type=Path, help="JSON report (default: out/eval/CARD-DATA.json)")
 
 

@@ -12,6 +12,16 @@ pseudo-labelled by the larger COCO YOLOv8s. Video frames without garbage can be 
 Images are symlinked, labels written as boxes (segmentation polygons become their bounding boxes).
 The output is deterministic: same inputs, same files, same `manifest.json` hashes. A source class named
 (or mapped to) `vending` adds a `vending` class, which a trained card then reports directly.
+
+A head that only learns new classes takes `--classes` (e.g. `garbage,garbage_bin,overflow`: no COCO class,
+so nothing is pseudo-labelled). Near-duplicates across splits are removed from train by perceptual hash
+(public datasets ship the same photo in train and val), and `--holdout SOURCE=FRACTION` moves groups of
+near-identical training photos of one source into a `test` split kept for a final check:
+
+    python scripts/build_dataset.py --out data/streetwatch-v3 --classes garbage,garbage_bin,overflow \
+        --source ../shared/datasets/cn-street-garbage --source ../shared/datasets/trashbags \
+        --source ../shared/datasets/bicycles --holdout cn-street-garbage=0.12 --night-every 6 \
+        --frames ../shared/videos/vtest.avi --frames ../shared/videos/intel-car-detection.mp4
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ OPTIONAL_CLASSES = ["vending"]
 DEFAULT_MAP = {"general_trashbag": "garbage", "other_trashbag": "garbage", "trashbag": "garbage",
                "trash": "garbage", "bike": "bicycle", "stall": "vending"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")  # test: a held-out split (--holdout) that nobody tunes on
 
 
 @dataclass
@@ -194,6 +204,94 @@ def darken(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def phash(path: Path) -> int | None:
+    """64-bit DCT perceptual hash: resized, recompressed or lightly edited copies land a few bits apart."""
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        return None
+    small = cv2.resize(image, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(small)[:8, :8].flatten()
+    bits = low > np.median(low[1:])
+    return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def hash_items(items: list[Item]) -> dict[str, int]:
+    hashes = {}
+    for item in items:
+        h = phash(item.image)
+        if h is not None:
+            hashes[item.name] = h
+    return hashes
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise bit distances between two arrays of 64-bit hashes."""
+    x = a[:, None] ^ b[None, :]
+    return np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=-1).sum(-1)
+
+
+def as_array(hashes: list[int]) -> np.ndarray:
+    return np.array(hashes, dtype=np.uint64).reshape(-1)
+
+
+def hold_out(items: list[Item], hashes: dict[str, int], source: str, fraction: float, distance: int) -> int:
+    """Move a seeded share of one source's training photos to `test`, near-identical shots together.
+
+    Photos of one scene a moment apart would leak between the splits if split one by one, so photos
+    within `distance` bits join one group (union-find) and whole groups move.
+    """
+    pool = sorted((i for i in items if i.split == "train" and i.name.startswith(f"{source}__") and i.name in hashes),
+                  key=lambda i: i.name)
+    if not pool:
+        raise ConfigError(f"--holdout {source}: no training images of that source", fix="name a --source folder")
+    near = hamming(as_array([hashes[i.name] for i in pool]), as_array([hashes[i.name] for i in pool])) <= distance
+    parent = list(range(len(pool)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for a, b in zip(*np.nonzero(np.triu(near, 1)), strict=True):
+        parent[root(int(a))] = root(int(b))
+    groups: dict[int, list[Item]] = {}
+    for k, item in enumerate(pool):
+        groups.setdefault(root(k), []).append(item)
+    ranked = sorted(groups.values(), key=lambda g: hashlib.sha1(g[0].name.encode()).hexdigest())
+    moved, target = 0, round(fraction * len(pool))
+    for group in ranked:
+        if moved >= target:
+            break
+        for item in group:
+            item.split = "test"
+        moved += len(group)
+    return moved
+
+
+def drop_duplicates(items: list[Item], hashes: dict[str, int], distance: int) -> list[Item]:
+    """Training images within `distance` bits of a val or test image are left out (they would leak)."""
+    held = [hashes[i.name] for i in items if i.split != "train" and i.name in hashes]
+    if not held:
+        return items
+    held_array, keep, dropped = as_array(held), [], Counter()
+    for start in range(0, len(items), 512):
+        chunk = items[start : start + 512]
+        train = [(i, hashes[i.name]) for i in chunk if i.split == "train" and i.name in hashes]
+        close = set()
+        if train:
+            dist = hamming(as_array([h for _, h in train]), held_array).min(axis=1)
+            close = {item.name for (item, _), d in zip(train, dist, strict=True) if d <= distance}
+        for item in chunk:
+            if item.name in close:
+                dropped[item.name.split("__", 1)[0]] += 1
+            else:
+                keep.append(item)
+    for source, n in sorted(dropped.items()):
+        print(f"{source}: {n} training images left out, near-duplicates of val/test images (phash <= {distance})")
+    return keep
+
+
 def pseudo_label(items: list[Item], targets: list[str], weights: Path, conf: float, imgsz: int) -> int:
     """Add COCO YOLOv8s boxes for the COCO classes a source does not label; skip boxes on labelled ones."""
     from ultralytics import YOLO
@@ -253,11 +351,11 @@ def write(items: list[Item], classes: list[str], out: Path) -> dict[str, object]
         text = "\n".join(lines) + ("\n" if lines else "")
         (out / "labels" / item.split / f"{Path(item.name).stem}.txt").write_text(text, encoding="utf-8")
         digests[item.split].update(f"{item.name}\0{file_sha256(item.image)}\0{text}\0".encode())
-    data = {"path": str(out.resolve()), "train": "images/train", "val": "images/val",
-            "names": dict(enumerate(classes))}
+    used = [s for s in SPLITS if s != "test" or any(i.split == s for i in items)]
+    data = {"path": str(out.resolve()), **{s: f"images/{s}" for s in used}, "names": dict(enumerate(classes))}
     (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    manifest = {"classes": classes, "sha256": {s: d.hexdigest() for s, d in digests.items()},
-                "images": {s: sum(i.split == s for i in items) for s in SPLITS}}
+    manifest = {"classes": classes, "sha256": {s: digests[s].hexdigest() for s in used},
+                "images": {s: sum(i.split == s for i in items) for s in used}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
@@ -274,9 +372,28 @@ def print_counts(items: list[Item], classes: list[str]) -> None:
     print(f"{'images':<14}" + "".join(f"{'':>12}{totals[s]:>11}" for s in SPLITS))
 
 
+def split_and_dedupe(items: list[Item], args: argparse.Namespace) -> list[Item]:
+    """Hold out what --holdout asks for, then leave out training images that are near-copies of held ones."""
+    if args.dup_distance < 0 and not args.holdout:
+        return items
+    hashes = hash_items(items)
+    for spec in args.holdout:
+        source, _, share = spec.partition("=")
+        try:
+            fraction = float(share)
+        except ValueError:
+            fraction = -1.0
+        if not 0 < fraction < 1:
+            raise ConfigError(f"--holdout {spec!r} is not SOURCE=FRACTION", fix="e.g. --holdout cn-street-garbage=0.12")
+        moved = hold_out(items, hashes, source, fraction, max(args.dup_distance, 0))
+        print(f"{source}: {moved} training images held out as the test split")
+    return drop_duplicates(items, hashes, args.dup_distance) if args.dup_distance >= 0 else items
+
+
 def build(args: argparse.Namespace) -> dict[str, object]:
     mapping = parse_map(args.map)
-    known = BASE_CLASSES + OPTIONAL_CLASSES
+    chosen = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    known = chosen or BASE_CLASSES + OPTIONAL_CLASSES
     items: list[Item] = []
     for source in args.source:
         items += read_source(source, mapping, known, args.limit)
@@ -285,9 +402,12 @@ def build(args: argparse.Namespace) -> dict[str, object]:
     if not items:
         raise ConfigError("no images found in the sources", fix="pass --source DATASET folders with images/train")
     present = {b[0] for i in items for b in i.boxes} | {c for i in items for c in i.labelled}
-    classes = BASE_CLASSES + [c for c in OPTIONAL_CLASSES if c in present]
+    classes = chosen or BASE_CLASSES + [c for c in OPTIONAL_CLASSES if c in present]
     for item in items:
         item.labelled &= set(classes)
+        if chosen and item.name.startswith("frames__"):
+            item.labelled = set(classes)  # a street video shows none of the chosen classes
+    items = split_and_dedupe(items, args)
     if not args.no_pseudo:
         added = pseudo_label(items, classes, args.pseudo_weights, args.pseudo_conf, args.pseudo_imgsz)
         print(f"pseudo-labels added: {added} (COCO {args.pseudo_weights.name}, conf >= {args.pseudo_conf})")
@@ -297,8 +417,8 @@ def build(args: argparse.Namespace) -> dict[str, object]:
         print(f"night copies: {len(night)} (1 in {args.night_every} labelled training images)")
     manifest = write(items, classes, args.out)
     print_counts(items, classes)
-    print(f"wrote {args.out / 'data.yaml'} (train {manifest['sha256']['train'][:12]}, "  # type: ignore[index]
-          f"val {manifest['sha256']['val'][:12]})")  # type: ignore[index]
+    digests = ", ".join(f"{s} {d[:12]}" for s, d in manifest["sha256"].items())  # type: ignore[attr-defined]
+    print(f"wrote {args.out / 'data.yaml'} ({digests})")
     return manifest
 
 
@@ -319,6 +439,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pseudo-conf", type=float, default=0.4, help="confidence of kept pseudo-labels (0.4)")
     p.add_argument("--pseudo-imgsz", type=int, default=512, help="pseudo-labelling image size (512)")
     p.add_argument("--no-pseudo", action="store_true", help="skip pseudo-labelling (tests, quick looks)")
+    p.add_argument("--classes", help="the class list, comma-separated (default: garbage, bikes, vending-rule "
+                   "classes); e.g. garbage,garbage_bin,overflow for a head that learns only those")
+    p.add_argument("--holdout", action="append", default=[], metavar="SOURCE=FRACTION",
+                   help="move this share of a source's training photos (near-identical ones together) to test")
+    p.add_argument("--dup-distance", type=int, default=6,
+                   help="phash bits within which a training image is a near-copy of a val/test one (6; -1: keep)")
     return p.parse_args(argv)
 
 

@@ -37,7 +37,13 @@ from detector.errors import ConfigError, exit_code_of  # noqa: E402
 from detector.model.detector import use_cores  # noqa: E402
 from detector.model.weights import load_card, sha256_of  # noqa: E402
 
-KINDS = {"garbage": "garbage", "bicycle": "bike", "motorcycle": "bike", "vending": "vending"}
+KINDS = {"garbage": "garbage", "overflow": "garbage", "bicycle": "bike", "motorcycle": "bike", "vending": "vending"}
+# GB/T 30428 codes other than the kind's default: an overflowing bin is exposed garbage, not a pile.
+CATEGORIES = {"overflow": "01-02"}
+# What a head that learnt only new classes (e.g. garbage, garbage_bin, overflow) takes from the base's own
+# head: the bikes and the vending rule's inputs (classes the base lacks are skipped).
+BASE_INPUTS = ["bicycle", "motorcycle", "person", "umbrella", "dining table", "bench",
+               "banana", "apple", "orange", "broccoli", "carrot"]
 # Starting thresholds: those of detector/cards/coco.yaml for COCO classes; tune garbage with `streetwatch eval`.
 THRESHOLDS = {"garbage": 0.35, "bicycle": 0.30, "motorcycle": 0.40, "person": 0.40, "bench": 0.40, "vending": 0.40,
               "umbrella": 0.35, "dining table": 0.35}
@@ -64,6 +70,8 @@ def card_for(classes: list[str], args: argparse.Namespace, weights: dict[str, st
         spec: dict[str, object] = {}
         if name in KINDS:
             spec["kind"] = KINDS[name]
+        if name in CATEGORIES:
+            spec["category"] = CATEGORIES[name]
         spec["confidence"] = float(overrides.get(name, THRESHOLDS.get(name, 0.35 if name in KINDS else 0.30)))
         specs[name] = spec
     unknown = set(overrides) - set(classes)
@@ -103,22 +111,11 @@ def train(args: argparse.Namespace) -> dict:
     classes = [names[k] for k in sorted(names)]
     if not args.base.exists():
         raise ConfigError("base weights not found", path=args.base, fix="pass --base with a COCO YOLO .pt")
-    started = time.monotonic()
     use_cores()  # ultralytics would train on one thread of a 2-core machine
-    model = YOLO(str(args.base))
-    base_classes = set(model.names.values())
-    freeze = len(model.model.model) - 1 if args.head_only else args.freeze
-    model.train(
-        freeze=freeze, data=str(data_yaml), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device=args.device,
-        workers=args.workers, project=str(args.project.resolve()), name=args.card.stem, exist_ok=True,
-        seed=0, deterministic=True, fraction=args.fraction, time=args.hours, patience=args.epochs,
-        hsv_v=0.6,  # darker and brighter frames: night shots and low sun are common in street reports
-        plots=False, verbose=False, val=False,  # validated once at the end, by the card (below)
-    )
-    seconds = time.monotonic() - started
-    best = Path(model.trainer.best)
-    if not best.exists():
-        best = Path(model.trainer.last)
+    base_classes = set(YOLO(str(args.base)).names.values())
+    run = args.project.resolve() / args.card.stem
+    freeze = len(YOLO(str(args.base)).model.model) - 1 if args.head_only else args.freeze
+    best, seconds, epochs_done = fit(args, data_yaml, run, freeze)
     args.card.parent.mkdir(parents=True, exist_ok=True)
     if args.head_only:
         weights_out = args.card.with_suffix(".head.pt")
@@ -127,11 +124,12 @@ def train(args: argparse.Namespace) -> dict:
         # the new ones come from the trained head. --all-from-head uses the trained head for every class.
         new = [] if args.all_from_head else [c for c in classes if c not in base_classes]
         weights = {"weights": args.base.name, "head": weights_out.name, **({"head_classes": new} if new else {})}
+        if new:  # the card also lists what comes from the base's head
+            classes = classes + [c for c in BASE_INPUTS if c in base_classes and c not in classes]
     else:
         weights_out = args.card.with_suffix(".pt")
         shutil.copyfile(best, weights_out)
         weights = {"weights": weights_out.name}
-    epochs_done = int(getattr(model.trainer, "epoch", args.epochs - 1)) + 1
     metrics = {
         "training": {
             "base": args.base.name, "base_sha256": sha256_of(args.base), "epochs": epochs_done,
@@ -154,6 +152,45 @@ def train(args: argparse.Namespace) -> dict:
     return card
 
 
+def fit(args: argparse.Namespace, data_yaml: Path, run: Path, freeze: int) -> tuple[Path, float, int]:
+    """Train, or with --resume go on from the run's last epoch; (weights to ship, seconds, epochs done).
+
+    Ultralytics writes `last.pt` after every epoch, so an interrupted run loses at most one; the seconds
+    of every session add up in `streetwatch-time.json` beside it, for the card's record.
+    """
+    from ultralytics import YOLO
+
+    last, clock = run / "weights" / "last.pt", run / "streetwatch-time.json"
+    spent = json.loads(clock.read_text())["seconds"] if args.resume and clock.exists() else 0.0
+    if args.resume and not last.exists():
+        raise ConfigError("nothing to resume: no last.pt", path=last, fix="train without --resume first")
+    started = time.monotonic()
+    if not (args.resume and finished(last)):
+        model = YOLO(str(last)) if args.resume else YOLO(str(args.base))
+        model.train(
+            resume=args.resume, freeze=freeze, data=str(data_yaml), epochs=args.epochs, imgsz=args.imgsz,
+            batch=args.batch, device=args.device, workers=args.workers, project=str(run.parent), name=run.name,
+            exist_ok=True, seed=0, deterministic=True, fraction=args.fraction, time=args.hours,
+            patience=args.epochs,
+            hsv_v=0.6,  # darker and brighter frames: night shots and low sun are common in street reports
+            plots=False, verbose=False, val=False,  # validated once at the end, by the card (below)
+        )
+    spent += time.monotonic() - started
+    clock.parent.mkdir(parents=True, exist_ok=True)
+    clock.write_text(json.dumps({"seconds": round(spent)}) + "\n")
+    best = run / "weights" / "best.pt"
+    best = best if best.exists() else last
+    epochs = len((run / "results.csv").read_text().splitlines()) - 1 if (run / "results.csv").exists() else 1
+    return best, spent, epochs
+
+
+def finished(last: Path) -> bool:
+    """Ultralytics marks a completed run's checkpoint with epoch -1 (and strips its optimizer)."""
+    from detector.model.safeload import load_checkpoint
+
+    return int(load_checkpoint(last).get("epoch", 0)) == -1  # type: ignore[union-attr]
+
+
 def save_head(best: Path, base: Path, out: Path) -> None:
     """Keep the trained head alone, after checking the frozen layers are still the base's."""
     import torch
@@ -161,7 +198,8 @@ def save_head(best: Path, base: Path, out: Path) -> None:
 
     from detector.model.safeload import load_checkpoint
 
-    trained = load_checkpoint(best)["model"].float()  # type: ignore[index]
+    saved = load_checkpoint(best)
+    trained = (saved.get("model") or saved["ema"]).float()  # type: ignore[union-attr]  # ema: an unfinished run
     base_net = YOLO(str(base)).model.float()
     head_prefix = f"model.{len(trained.model) - 1}."
     mine, theirs = trained.state_dict(), base_net.state_dict()
@@ -212,6 +250,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source", dest="sources", action="append", default=[], help="source names for the description")
     p.add_argument("--project", type=Path, default=REPO / "runs" / "train", help="ultralytics run folder")
     p.add_argument("--no-val", action="store_true", help="skip validation (smoke runs)")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the last epoch of the run in --project/CARD (after an interruption); on a "
+                   "finished run, only write the card")
     return p.parse_args(argv)
 
 

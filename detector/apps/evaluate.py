@@ -105,6 +105,56 @@ def evaluate_dataset(loaded: LoadedCard, data: Path, *, split: str = "val", batc
     }
 
 
+# Dataset class -> the kind an image with such a box is "yes" for; None: "no" (a plain bin is not dumping).
+DATASET_KINDS: dict[str, str | None] = {
+    "garbage": "garbage", "overflow": "garbage", "garbage_bin": None, "general_trashbag": "garbage",
+    "other_trashbag": "garbage", "trashbag": "garbage", "bicycle": "bike", "motorcycle": "bike", "bike": "bike",
+    "vending": "vending", "stall": "vending",
+}
+
+
+def parse_kind_map(pairs: list[str]) -> dict[str, str | None]:
+    """`CLASS=KIND` (or `CLASS=none`) pairs on top of DATASET_KINDS."""
+    mapping = dict(DATASET_KINDS)
+    kinds = {k.value for k in Kind}
+    for pair in pairs:
+        name, _, kind = pair.partition("=")
+        if not name.strip() or kind.strip() not in kinds | {"none"}:
+            raise ConfigError(f"--kind-map {pair!r} is not CLASS=KIND", fix=f"KIND is one of {sorted(kinds)} or none")
+        mapping[name.strip()] = None if kind.strip() == "none" else kind.strip()
+    return mapping
+
+
+def dataset_rows(data_yaml: Path, split: str, kind_map: dict[str, str | None]) -> tuple[Path, list[str],
+                                                                                         list[dict[str, str]]]:
+    """(image folder, kinds, rows) of a split: an image is "yes" for a kind when a box's class maps to it.
+
+    Classes mapped to none (e.g. `garbage_bin`) and classes not in the map count as "no".
+    """
+    names = dataset_names(data_yaml)
+    data = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
+    root = Path(data.get("path") or ".")
+    root = root if root.is_absolute() else (data_yaml.parent / root).resolve()
+    if not isinstance(data.get(split), str) or not (root / data[split]).is_dir():
+        raise ConfigError(f"dataset has no {split!r} image folder", path=data_yaml,
+                          fix="pass --split with a split the data.yaml lists (train, val, test)")
+    images = root / data[split]
+    parts = list(images.parts)
+    at = len(parts) - 1 - parts[::-1].index("images") if "images" in parts else None
+    labels = Path(*parts[:at], "labels", *parts[at + 1:]) if at is not None else images
+    kinds = sorted({k for n in names.values() if (k := kind_map.get(n))})
+    if not kinds:
+        raise ConfigError(f"no dataset class maps to a kind ({sorted(names.values())})", path=data_yaml,
+                          fix="add --kind-map CLASS=KIND, e.g. --kind-map litter=garbage")
+    rows = []
+    for image in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        label = labels / f"{image.stem}.txt"
+        lines = label.read_text(encoding="utf-8").splitlines() if label.exists() else []
+        present = {kind_map.get(names.get(int(float(ln.split()[0])), "")) for ln in lines if ln.split()}
+        rows.append({"file": image.name, **{k: "yes" if k in present else "no" for k in kinds}})
+    return images, kinds, rows
+
+
 def dataset_table(report: dict[str, Any]) -> str:
     lines = [f"{'class':<14}{'inst':>6}{'P':>8}{'R':>8}{'mAP50':>8}{'mAP50-95':>10}"]
     for name, m in report["classes"].items():
@@ -173,9 +223,15 @@ def _rates(truth: list[bool], raised: list[bool], n_no: int) -> dict[str, Any]:
 
 def evaluate_images(loaded: LoadedCard, images: Path, labels: Path, *, batch: int = 4) -> dict[str, Any]:
     """Per kind: image-level P/R/F1/false alarms at the card's thresholds, and over a threshold sweep."""
+    kinds, rows = read_labels(labels)
+    return {**evaluate_rows(loaded, images, kinds, rows, batch=batch), "labels": str(labels)}
+
+
+def evaluate_rows(loaded: LoadedCard, images: Path, kinds: list[str], rows: list[dict[str, str]], *,
+                  batch: int = 4) -> dict[str, Any]:
+    """The image-level measurement of `rows` (`file` + a yes/no per kind) of photos in `images`."""
     from detector.model.detector import Detector
 
-    kinds, rows = read_labels(labels)
     exact, loose = Detector(loaded), Detector(sweep_card(loaded, SWEEP[0]))
     card_kinds = {k.value for k in loaded.card.kinds()}
     skipped: list[str] = []
@@ -192,7 +248,7 @@ def evaluate_images(loaded: LoadedCard, images: Path, labels: Path, *, batch: in
                         "raised": _scores(at_card), "raised_by": _why(at_card), "score": _scores(low)})
     result = {kind: _kind_rates(kind, records, kind in card_kinds) for kind in kinds}
     return {"mode": "images", "card": loaded.card.name, "weights_sha256": loaded.model_sha256,
-            "imgsz": loaded.card.imgsz, "images": str(images), "labels": str(labels), "evaluated": len(records),
+            "imgsz": loaded.card.imgsz, "images": str(images), "evaluated": len(records),
             "skipped": skipped, "notes": notes, "kinds": result, "per_image": records}
 
 
@@ -256,6 +312,24 @@ def images_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def evaluate_both(loaded: LoadedCard, data: Path, split: str, kind_map: dict[str, str | None]) -> tuple[dict, str]:
+    """A YOLO dataset: box metrics where the model has the dataset's classes, and always the image-level
+    "would it raise this kind" numbers its boxes imply, so it is measured like the labelled photos."""
+    data_yaml = data / "data.yaml" if data.is_dir() else data
+    images, kinds, rows = dataset_rows(data_yaml, split, kind_map)
+    try:
+        report = evaluate_dataset(loaded, data_yaml, split=split)
+        table = dataset_table(report)
+    except ConfigError as e:  # other class indices: the image level still means something
+        report = {"mode": "dataset", "card": loaded.card.name, "weights_sha256": loaded.model_sha256,
+                  "data": str(data_yaml), "split": split, "imgsz": loaded.card.imgsz, "box_metrics_skipped": str(e)}
+        table = f"box metrics skipped: {e}"
+    image_level = evaluate_rows(loaded, images, kinds, rows)
+    report["image_level"] = image_level
+    mapped = ", ".join(f"{n}->{kind_map.get(n) or 'no'}" for n in dataset_names(data_yaml).values())
+    return report, f"{table}\nimage level, from the boxes ({mapped}):\n{images_table(image_level)}"
+
+
 def run_cli(args: argparse.Namespace) -> int:
     """`streetwatch eval`: box metrics on a YOLO dataset, or image-level "would it raise this kind" on
     labelled photos; exit 1 when some labelled images were missing."""
@@ -263,8 +337,7 @@ def run_cli(args: argparse.Namespace) -> int:
     loaded.weights_path  # noqa: B018 - a missing file is an error before any work
     loaded = for_runtime(loaded, args.runtime)
     if is_yolo_dataset(args.data):
-        report = evaluate_dataset(loaded, args.data, split=args.split)
-        table = dataset_table(report)
+        report, table = evaluate_both(loaded, args.data, args.split, parse_kind_map(args.kind_map))
     else:
         images = args.data / "images" if (args.data / "images").is_dir() else args.data
         if not images.is_dir():
@@ -276,4 +349,4 @@ def run_cli(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{table}\nreport: {out}")
-    return 1 if report.get("skipped") else 0
+    return 1 if report.get("skipped") or report.get("image_level", {}).get("skipped") else 0

@@ -28,10 +28,11 @@ class MergedHeads(nn.Module):
 
     Each anchor is reported twice, once with the base head's box and the base's scores for its classes,
     once with the trained head's box and scores for `from_head` classes; a class is zero in the other copy.
+    `names` is the merged class list: a head that learnt only new classes adds the base classes the card uses.
     """
 
-    def __init__(self, base: nn.Module, head: nn.Module, base_names: dict[int, str], names: dict[int, str],
-                 from_head: list[str]) -> None:
+    def __init__(self, base: nn.Module, head: nn.Module, base_names: dict[int, str], head_names: dict[int, str],
+                 names: dict[int, str], from_head: list[str]) -> None:
         super().__init__()
         self.base, self.head = base, head
         for attr in ("f", "i", "type", "np", "stride"):  # what ultralytics' model graph reads off its last layer
@@ -39,9 +40,11 @@ class MergedHeads(nn.Module):
                 setattr(self, attr, getattr(base, attr))
         self.nc = len(names)
         self.end2end = False
-        index = {name: i for i, name in base_names.items()}
+        in_base = {name: i for i, name in base_names.items()}
+        in_head = {name: i for i, name in head_names.items()}
         ordered = [names[i] for i in sorted(names)]
-        self.register_buffer("base_rows", torch.tensor([index.get(n, 0) for n in ordered]))
+        self.register_buffer("base_rows", torch.tensor([in_base.get(n, 0) for n in ordered]))
+        self.register_buffer("head_rows", torch.tensor([in_head.get(n, 0) for n in ordered]))
         self.register_buffer("base_mask", torch.tensor([float(n not in from_head) for n in ordered]).view(1, -1, 1))
         self.register_buffer("head_mask", torch.tensor([float(n in from_head) for n in ordered]).view(1, -1, 1))
 
@@ -51,7 +54,7 @@ class MergedHeads(nn.Module):
         a, b = self.base(list(x)), self.head(list(x))
         ya, yb = (a[0], b[0]) if isinstance(a, tuple) else (a, b)  # export mode returns predictions alone
         from_base = torch.cat([ya[:, :4], ya[:, 4:][:, self.base_rows] * self.base_mask], 1)
-        from_head = torch.cat([yb[:, :4], yb[:, 4:] * self.head_mask], 1)
+        from_head = torch.cat([yb[:, :4], yb[:, 4:][:, self.head_rows] * self.head_mask], 1)
         y = torch.cat([from_base, from_head], 2)
         return (y, {}) if isinstance(a, tuple) else y
 
@@ -88,15 +91,19 @@ def attach_head(model: YOLO, loaded: LoadedCard) -> None:
     from_head = loaded.card.head_classes
     if from_head:
         base_names = {int(k): str(v) for k, v in net.names.items()}
-        unknown = [n for n in from_head if n not in names.values()]
-        lacking = [n for n in names.values() if n not in from_head and n not in base_names.values()]
+        head_names = names
+        unknown = [n for n in from_head if n not in head_names.values()]
+        # the head's classes first (its dataset's indices stay valid), then base classes only the card names
+        ordered = [*head_names.values(), *(c for c in loaded.card.classes if c not in head_names.values())]
+        lacking = [n for n in ordered if n not in from_head and n not in base_names.values()]
         if unknown or lacking:
             raise ConfigError(
                 f"head_classes {unknown} are not in the head; {lacking} are in neither head",
                 path=loaded.path,
-                fix=f"list head_classes among {sorted(names.values())}; the base must know every other class",
+                fix=f"list head_classes among {sorted(head_names.values())}; the base must know every other class",
             )
-        layers[-1] = MergedHeads(layers[-1], head, base_names, names, from_head).eval()
+        names = dict(enumerate(ordered))
+        layers[-1] = MergedHeads(layers[-1], head, base_names, head_names, names, from_head).eval()
     else:
         layers[-1] = head
     net.names = names

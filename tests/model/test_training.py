@@ -253,3 +253,75 @@ def test_build_adds_night_copies_with_the_same_boxes(tmp_path: Path, shared: Pat
         assert dark.shape == day.shape and dark.mean() < 0.6 * day.mean()
     assert json.loads((out / "manifest.json").read_text())["sha256"] == \
         json.loads((again / "manifest.json").read_text())["sha256"]  # same pixels on a rebuild
+
+
+def test_build_drops_train_copies_of_val_images_and_holds_out_a_test_split(tmp_path: Path, shared: Path,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    """cn-street-garbage photos: a val photo also in train (re-encoded smaller) is left out of train, and
+    --holdout moves a share of the training photos to a test split that data.yaml and the manifest list."""
+    src = tiny_source(tmp_path, shared, "cn", "cn-street-garbage", 6, ["garbage", "garbage_bin", "overflow"])
+    val_photo = sorted((src / "images/val").iterdir())[0]
+    copy = cv2.resize(cv2.imread(str(val_photo)), (448, 448))
+    cv2.imwrite(str(src / "images/train/copy_of_val.jpg"), copy, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    (src / "labels/train/copy_of_val.txt").write_text((src / "labels/val" / f"{val_photo.stem}.txt").read_text())
+    out = tmp_path / "data"
+    assert build_dataset.main(["--out", str(out), "--source", str(src), "--classes", "garbage,garbage_bin,overflow",
+                               "--holdout", "cn=0.34"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 training images left out" in printed and "held out as the test split" in printed
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    assert list(data["names"].values()) == ["garbage", "garbage_bin", "overflow"] and data["test"] == "images/test"
+    train = {p.name for p in (out / "images/train").iterdir()}
+    test = {p.name for p in (out / "images/test").iterdir()}
+    assert "cn__copy_of_val.jpg" not in train | test and len(test) == 2 and len(train) == 4 and not train & test
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["images"] == {"train": 4, "val": 6, "test": 2} and set(manifest["sha256"]) == {"train", "val",
+                                                                                                   "test"}
+    label = (out / "labels/val" / f"cn__{val_photo.stem}.txt").read_text()
+    assert label == "".join(f"{ln}\n" for ln in (src / "labels/val" / f"{val_photo.stem}.txt").read_text().split("\n")
+                            if ln)  # class ids kept: the classes are the source's own, in its order
+
+
+def test_build_rejects_a_bad_holdout(tmp_path: Path, shared: Path, capsys: pytest.CaptureFixture) -> None:
+    src = tiny_source(tmp_path, shared, "cn", "cn-street-garbage", 2, ["garbage", "garbage_bin", "overflow"])
+    assert build_dataset.main(["--out", str(tmp_path / "o"), "--source", str(src), "--no-pseudo",
+                               "--holdout", "cn=half"]) == 2
+    assert "SOURCE=FRACTION" in capsys.readouterr().err
+
+
+def test_a_head_of_new_classes_alone_merges_with_the_base_classes_the_card_lists(tmp_path: Path,
+                                                                                shared: Path) -> None:
+    """A head that learnt only garbage/garbage_bin/overflow: the card adds bikes, people and the stall objects
+    from the base's own head; the model's classes are the head's (same indices as its dataset) then those."""
+    from ultralytics import YOLO
+
+    from detector.kinds import Kind
+    from detector.model.detector import Detector, load_yolo
+    from detector.model.weights import load_card
+
+    src = tiny_source(tmp_path, shared, "cn", "cn-street-garbage", 4, ["garbage", "garbage_bin", "overflow"])
+    data = tmp_path / "data"
+    assert build_dataset.main(["--out", str(data), "--source", str(src), "--classes",
+                               "garbage,garbage_bin,overflow"]) == 0
+    card = tmp_path / "cards" / "tiny-bins.yaml"
+    assert script("train").main(["--data", str(data), "--card", str(card), "--epochs", "1", "--imgsz", "160",
+                                 "--batch", "4", "--workers", "0", "--project", str(tmp_path / "runs"),
+                                 "--head-only", "--no-val", "--base", str(shared / "models/yolov8n.pt")]) == 0
+    loaded = load_card(card)
+    assert loaded.card.head_classes == ["garbage", "garbage_bin", "overflow"]
+    assert loaded.card.classes["overflow"].kind == Kind.GARBAGE and loaded.card.classes["overflow"].category == "01-02"
+    assert loaded.card.classes["garbage_bin"].kind is None  # learnt, never reported on its own
+    assert loaded.card.kinds() == {Kind.GARBAGE, Kind.BIKE, Kind.VENDING}
+    merged = load_yolo(loaded)
+    assert list(merged.names.values())[:4] == ["garbage", "garbage_bin", "overflow", "bicycle"]
+    assert set(merged.names.values()) == set(loaded.card.classes)
+    image = str(shared / "datasets/coco8/images/val/000000000049.jpg")
+    base = YOLO(str(shared / "models/yolov8n.pt"))
+
+    def people(model: YOLO) -> list[tuple[float, ...]]:
+        r = model.predict(image, imgsz=160, conf=0.1, verbose=False)[0]
+        return sorted(tuple(round(float(v)) for v in xy) for c, xy in zip(r.boxes.cls, r.boxes.xyxy, strict=True)
+                      if model.names[int(c)] == "person")
+
+    assert people(merged) == people(base) and people(base)
+    assert set(Detector(loaded).detect([cv2.imread(image)])[0].kind.tolist()) <= {"garbage", "bike", "vending"}
