@@ -59,6 +59,15 @@ def add_model_and_sampling(parser: argparse.ArgumentParser) -> None:
                              "keyframes when they come at least as often as --fps asks, else refs")
 
 
+def add_sinks(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sink", action="append", default=[], metavar="URL",
+                        help="push event messages to a webhook (http[s]://...) or MQTT broker (mqtt[s]://host/prefix)"
+                        "; repeatable, added to the camera file's sinks")
+    parser.add_argument("--deliver-timeout", type=float, default=30.0, metavar="S",
+                        help="at the end, wait up to S seconds for sinks to take every message (30); the rest stays "
+                        "in the outbox for `streetwatch deliver`")
+
+
 def add_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=["auto", "openvino", "pytorch"],
                         help="auto (default, or $STREETWATCH_RUNTIME): the card's network compiled to OpenVINO, "
@@ -88,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_static_recheck(scan)
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     scan.add_argument("--json", action="store_true", help="print the events as JSON lines")
+    add_sinks(scan)
 
     add_rescan_parser(commands)
 
@@ -99,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--card", action="store_true", help="the model card schema instead of the camera's")
     add_watch_parser(commands)
     add_eval_parser(commands)
+    deliver = commands.add_parser("deliver", help="send what the outbox of an output folder or database still holds")
+    deliver.add_argument("out", nargs="?", type=Path, metavar="DIR", help="output folder holding events.sqlite")
+    deliver.add_argument("--db", help="events database URL (postgresql://...) instead of DIR")
+    deliver.add_argument("--sink", action="append", default=[], metavar="URL",
+                         help="a sink's URL with its credentials (the database keeps URLs without passwords), "
+                         "or a new sink for the messages of recorded sinks of the same id")
+    deliver.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                         help="give up after S seconds, leaving the rest pending (60)")
     models = commands.add_parser("models", help="prepare model cards ahead of time")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     export = models_commands.add_parser("export", help="compile cards to OpenVINO into the cache now "
@@ -135,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         from detector.apps.watch.worker import run_cli
     elif args.command == "eval":
         from detector.apps.evaluate import run_cli
+    elif args.command == "deliver":
+        from detector.apps.deliver import run_cli
     elif args.command == "models":
         from detector.apps.models import run_cli
     else:
@@ -172,6 +192,8 @@ def add_watch_parser(commands: Any) -> None:
     watch.add_argument("--out", type=Path, help="output folder overriding the watch file's `out`")
     watch.add_argument("--http-port", type=int, help="port of /healthz and /metrics overriding the file's (0: off)")
     watch.add_argument("--log-json", action="store_true", help="structured logs: one JSON object per line")
+    watch.add_argument("--sink", action="append", default=[], metavar="URL",
+                       help="push every camera's event messages here too (webhook or MQTT URL; repeatable)")
     add_runtime(watch)
 
 

@@ -55,11 +55,11 @@ class WorkerProcess:
         got = self._get("/healthz")
         return json.loads(got[1]) if got else None
 
-    def metric(self, name: str, camera: str) -> float:
+    def metric(self, name: str, camera: str, label: str = "camera") -> float:
         got = self._get("/metrics")
         assert got is not None and got[0] == 200
         for line in got[1].decode().splitlines():
-            if line.startswith(f'{name}{{camera="{camera}"}}'):
+            if line.startswith(f'{name}{{{label}="{camera}"}}'):
                 return float(line.split()[-1])
         raise AssertionError(f"{name} for {camera} not in /metrics")
 

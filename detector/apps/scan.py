@@ -21,12 +21,15 @@ from typing import Any
 from detector.apps.step import InferenceStep
 from detector.camera.pipeline import CameraPipeline
 from detector.config.camera import CameraConfig, load_camera
+from detector.config.sinks import SinkConfig, sinks_from_urls
 from detector.detections import Detections
 from detector.errors import StreetwatchError
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import LoadedCard, load_card
+from detector.output.delivery import DeliveryPool
 from detector.output.jsonl import JsonlLog
+from detector.output.outbox import Messages, Outbox
 from detector.output.sink import StoreSink
 from detector.output.snapshots import SnapshotWriter
 from detector.output.store import EventStore
@@ -47,6 +50,7 @@ class ScanResult:
     stages: dict[str, float] = field(default_factory=dict)
     inferred: int = 0  # sampled frames that went through the model
     skipped: int = 0  # sampled frames whose scene had not changed
+    delivery: dict[str, dict[str, int]] = field(default_factory=dict)  # sink id -> outbox status -> messages
 
     @property
     def video_s(self) -> float:
@@ -66,8 +70,13 @@ def scan(
     static_recheck_s: float = 10.0,
     detector: Detector | None = None,
     progress: Callable[[VideoSource], Any] | None = None,
+    sinks: list[SinkConfig] | None = None,
+    deliver_timeout_s: float = 30.0,
 ) -> ScanResult:
     """Scan video files of one camera into `out_dir` (events.sqlite, events.jsonl, snapshots/).
+
+    `sinks` (default: the camera file's) receive a message per event change through the outbox; at the
+    end the scan waits up to `deliver_timeout_s` for them, and what is left stays for `streetwatch deliver`.
 
     `static_recheck_s` > 0 skips inference on frames unchanged since the last inferred one, re-checking
     at least that often (see ChangeGate); 0 infers every sampled frame. The first frame of each file is
@@ -86,7 +95,11 @@ def scan(
     out_dir.mkdir(parents=True, exist_ok=True)
     store = EventStore(out_dir / "events.sqlite")
     jsonl = JsonlLog(out_dir / "events.jsonl")
-    sink = StoreSink(store, jsonl, SnapshotWriter(out_dir, camera), watch=watch, remember_closed=True)
+    sinks = camera.sinks if sinks is None else sinks
+    messages = Messages(sinks, camera.camera, out_dir) if sinks else None
+    pool = _start_delivery(store, sinks, out_dir, messages)
+    sink = StoreSink(store, jsonl, SnapshotWriter(out_dir, camera), watch=watch, remember_closed=True,
+                     messages=messages)
     pipeline = CameraPipeline(camera, model.card, sink, model_sha256=model.model_sha256)
     step = InferenceStep(detector.detect, batch=batch_size, recheck_s=static_recheck_s, watch=watch)
     try:
@@ -100,12 +113,30 @@ def scan(
             jsonl.rewrite(stored)
             run_ids = set(sink.closed_ids)
             result.events = [e for e in stored if e["id"] in run_ids]
+            if pool:
+                with watch.time("deliver"):
+                    result.delivery = pool.finish(deliver_timeout_s)
         finally:
+            if pool:
+                pool.close()
             store.close()
     result.wall_s = time.perf_counter() - began
     result.stages = {**watch.seconds, **detector.timings}
     result.inferred, result.skipped = step.counts(camera.camera.id)
     return result
+
+
+def _start_delivery(store: EventStore, sinks: list[SinkConfig], out_dir: Path,
+                    messages: Messages | None) -> DeliveryPool | None:
+    """Deliverers run while the scan does, so messages leave as events open, not only at the end."""
+    if not sinks or messages is None:
+        return None
+    Outbox(store).register(sinks)
+    try:
+        return DeliveryPool(out_dir / "events.sqlite", sinks, messages.wake).start()
+    except BaseException:
+        store.close()
+        raise
 
 
 def _scan_source(source: VideoSource, step: InferenceStep[Detections], pipeline: CameraPipeline, watch: Stopwatch,
@@ -152,6 +183,7 @@ def run_cli(args: argparse.Namespace) -> int:
     result = scan(
         args.videos, camera, loaded, args.out, fps=fps, mode=SampleMode(args.sample), start=args.start,
         batch_size=max(1, args.batch), static_recheck_s=args.static_recheck_s, progress=progress,
+        sinks=sinks_from_urls(args.sink, camera.sinks), deliver_timeout_s=args.deliver_timeout,
     )
     if not result.reports:
         for failure in result.failed:
@@ -160,7 +192,8 @@ def run_cli(args: argparse.Namespace) -> int:
         return 2
     print_result(result, args.out, as_json=args.json, sampling=why)
     damaged = any(report.problems for report in result.reports)
-    return 1 if result.failed or damaged else 0
+    undelivered = any(c.get("pending") or c.get("dead") for c in result.delivery.values())
+    return 1 if result.failed or damaged or undelivered else 0
 
 
 
@@ -202,5 +235,15 @@ def print_result(result: Any, out: Path, *, as_json: bool, sampling: str = "") -
             summary.append(f"warning: {report.uri}: {problem}")
     for failure in result.failed:
         summary.append(f"error: {failure}")
+    summary += delivery_lines(getattr(result, "delivery", {}))
     print("\n".join(summary), file=sys.stderr if as_json else sys.stdout)
+
+
+def delivery_lines(delivery: dict[str, dict[str, int]]) -> list[str]:
+    lines = []
+    for sink_id, c in sorted(delivery.items()):
+        left = f"; {c['pending']} left in the outbox (streetwatch deliver)" if c.get("pending") else ""
+        dead = f", {c['dead']} dead-lettered" if c.get("dead") else ""
+        lines.append(f"sink {sink_id}: {c.get('delivered', 0)} messages delivered{dead}{left}")
+    return lines
 

@@ -19,6 +19,7 @@ from shapely import Polygon
 from shapely.validation import explain_validity
 
 from detector.config.base import Strict, read_mapping, validate_file
+from detector.config.sinks import SinkConfig
 from detector.kinds import DEFAULT_DWELL_S, Kind
 
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -204,10 +205,23 @@ def _default_rules() -> dict[Kind, Rule]:
     return {kind: Rule(min_dwell_s=dwell) for kind, dwell in DEFAULT_DWELL_S.items()}
 
 
+class Location(Strict):
+    """Where the camera stands, for the work order an inspector is sent with."""
+
+    lon: float = Field(ge=-180, le=180, description="Longitude, WGS84 degrees.")
+    lat: float = Field(ge=-90, le=90, description="Latitude, WGS84 degrees.")
+    address: str | None = Field(None, description="Street address, as the city platform shows it.")
+    grid_code: str | None = Field(None, description="Unit grid cell code (网格编码) of the place.")
+    department: str | None = Field(None, description="Department responsible for the cell.")
+
+
 class CameraInfo(Strict):
     id: Annotated[str, Field(pattern=_SAFE_ID, description="Camera id, used in events and file names.")]
     timezone: str = Field(description="IANA time zone of the camera's local time, e.g. Asia/Shanghai.")
     name: str | None = Field(None, description="Human-readable name (a street, a crossing).")
+    device_id: str | None = Field(None, max_length=64,
+                                  description="The platform's device id, e.g. a GB/T 28181 20-digit code.")
+    location: Location | None = Field(None, description="Where the camera is; work orders carry it.")
 
     @field_validator("timezone")
     @classmethod
@@ -236,6 +250,9 @@ class CameraConfig(Strict):
     rules: dict[Kind, Rule] = Field(
         default_factory=_default_rules,
         description="Rules per kind; only the kinds listed here are reported on this camera.",
+    )
+    sinks: list[SinkConfig] = Field(
+        default_factory=list, description="Receivers of this camera's event messages (added to --sink URLs)."
     )
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from detector.config.base import Strict, read_mapping, validate_file
 from detector.config.camera import CameraConfig
+from detector.config.sinks import SinkConfig
 from detector.redact import redact
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "srt")
@@ -111,6 +112,10 @@ class WatchConfig(Strict):
     reconnect: Reconnect = Field(default_factory=Reconnect)
     watchdog: Watchdog = Field(default_factory=Watchdog)
     http: Http = Field(default_factory=Http)
+    sinks: list[SinkConfig] = Field(
+        default_factory=list, description="Receivers of every camera's event messages (a camera's own `sinks` "
+        "are added for that camera).",
+    )
     cameras: list[LiveCamera] = Field(min_length=1, description="The cameras; each a camera file plus `source`.")
 
     @model_validator(mode="after")

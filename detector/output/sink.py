@@ -1,5 +1,6 @@
-"""The sink that records an event's lifecycle: snapshots first, then the store row that points at them,
-and the JSONL line when it closes."""
+"""The sink that records an event's lifecycle: snapshots first, then the store row that points at them
+(with the outbox messages that report the change, in the same transaction), and the JSONL line when it
+closes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from detector.camera.events import Event
 from detector.config.camera import CameraConfig
 from detector.output.jsonl import JsonlLog
+from detector.output.outbox import Messages
 from detector.output.snapshots import SnapshotWriter
 from detector.output.store import EventStore
 from detector.timing import Stopwatch
@@ -22,8 +24,10 @@ class StoreSink:
 
     def __init__(self, store: EventStore, jsonl: JsonlLog, snapshots: SnapshotWriter,
                  snapshot_every_s: float = 30.0, watch: Stopwatch | None = None,
-                 remember_closed: bool = False) -> None:
+                 remember_closed: bool = False, messages: Messages | None = None) -> None:
         self.watch = watch or Stopwatch()
+        self.messages = messages
+        self._queued: list[dict] = []
         self.store = store
         self.jsonl = jsonl
         self.snapshots = snapshots
@@ -36,10 +40,13 @@ class StoreSink:
     def reconfigure(self, camera: CameraConfig) -> None:
         """Snapshots of a reloaded camera file draw its new zones."""
         self.snapshots.reconfigure(camera)
+        if self.messages:
+            self.messages.reconfigure(camera.camera)
 
     def opened(self, event: Event) -> None:
         self._snapshot(event)
         self._dirty[event.id] = event
+        self._queue(event, "opened")
 
     def updated(self, event: Event) -> None:
         written = self._written_at.get(event.id)
@@ -47,23 +54,37 @@ class StoreSink:
                                  >= self.snapshot_every_s):
             self._snapshot(event)
         self._dirty[event.id] = event
+        self._queue(event, "updated")
 
     def closed(self, event: Event) -> None:
         self._snapshot(event)
         self._dirty.pop(event.id, None)
         self._written_at.pop(event.id, None)
-        with self.watch.time("store"):
-            self.store.upsert([event])
+        self._queue(event, "closed")
+        with self.watch.time("store"):  # with the frame's other changes: their queued messages go along
+            self._write([event, *self._dirty.values()])
+            self._dirty.clear()
             self.jsonl.append(event)
         if self.remember_closed:
             self.closed_ids.append(event.id)
 
     def flush(self) -> None:
-        """One transaction for all events changed by a frame."""
-        if self._dirty:
+        """One transaction for all events changed by a frame, with their messages."""
+        if self._dirty or self._queued:
             with self.watch.time("store"):
-                self.store.upsert(list(self._dirty.values()))
+                self._write(list(self._dirty.values()))
             self._dirty.clear()
+
+    def _queue(self, event: Event, type_: str) -> None:
+        if self.messages:
+            self._queued += self.messages.change(event, type_)
+
+    def _write(self, events: list[Event]) -> None:
+        """Rows and the queued messages together; the queue empties only once they are committed."""
+        self.store.upsert(events, self._queued)
+        if self._queued and self.messages:
+            self._queued = []
+            self.messages.wake.set()
 
     def _snapshot(self, event: Event) -> None:
         if event.best_dirty:

@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from detector.camera.events import Event
 from detector.errors import StoreError, StreetwatchError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 meta = sa.MetaData()
 _text, _real, _double = sa.Text, sa.REAL, sa.DOUBLE_PRECISION
@@ -74,12 +74,31 @@ scan_events_t = sa.Table(
     sa.Index("scan_events_camera", "camera_id"),
 )
 
+# v3: the outbox. A message per event change and sink, written in the transaction of the event row it
+# reflects; `seq` orders them, (sink_id, message_id) makes a re-run of the same input a no-op. Sinks are
+# recorded (URL without password, options) so `streetwatch deliver` can drain the outbox later.
+sinks_t = sa.Table(
+    "sinks", meta,
+    sa.Column("id", _text, primary_key=True), _req("url"), _req("options"), _req("created_at"),
+)
+outbox_t = sa.Table(
+    "outbox", meta,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True), _req("sink_id"), _req("message_id"),
+    _req("event_id"), _req("camera_id"), _req("type"), _req("body"), _req("created_at", _double),
+    _req("attempts", sa.Integer), _req("next_at", _double), _req("status"), sa.Column("error", _text),
+    sa.Column("done_at", _double),
+    sa.CheckConstraint("status IN ('pending', 'delivered', 'dead')"),
+    sa.UniqueConstraint("sink_id", "message_id", name="outbox_message"),
+    sa.Index("outbox_due", "sink_id", "status", "seq"),
+)
+
 # version -> the step from the version before. A new database gets every table at once (create_all) and
 # the latest version. A step creates the tables it introduces from their definitions above; a step that
 # changes an existing table must use explicit DDL (ALTER TABLE ...), and a table changed later than
 # the step that created it needs that step frozen (its own sa.Table) so an old file upgrades the same.
 _MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: lambda c: meta.create_all(c, tables=[scan_files_t, scan_runs_t, scan_events_t]),
+    3: lambda c: meta.create_all(c, tables=[sinks_t, outbox_t]),
 }
 
 
@@ -170,7 +189,8 @@ class EventStore:
             raise
 
     def _prepare(self, insert: Any) -> None:
-        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t)}
+        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t, sinks_t)}
+        self._enqueue = insert(outbox_t).on_conflict_do_nothing(index_elements=["sink_id", "message_id"])
         self._migrate()
 
     def _version(self) -> int:
@@ -213,10 +233,12 @@ class EventStore:
         if rows:  # an empty list would run the statement once without parameters
             self.db.execute(stmt, rows)
 
-    def upsert(self, events: list[Event]) -> None:
-        if events:
+    def upsert(self, events: list[Event], messages: list[dict[str, Any]] | None = None) -> None:
+        """Event rows and the outbox messages that report them, in one transaction."""
+        if events or messages:
             with self.transaction():
-                self.db.execute(self._upsert["events"], [_row(e.to_dict()) for e in events])
+                self._many(self._upsert["events"], [_row(e.to_dict()) for e in events])
+                self._many(self._enqueue, messages or [])
 
     def events(self, *, status: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(events_t).order_by(events_t.c.first_seen, events_t.c.id)

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from detector.errors import StreetwatchError
+from detector.output.outbox import Outbox
 from detector.output.store import EventStore
 
 
@@ -12,7 +13,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     EventStore(path).close()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 99")
-    with pytest.raises(StreetwatchError, match="schema v99, this streetwatch knows v2"):
+    with pytest.raises(StreetwatchError, match="schema v99, this streetwatch knows v3"):
         EventStore(path)
 
 
@@ -81,9 +82,10 @@ def test_files_of_earlier_streetwatch_open_and_upgrade(tmp_path: Path, version: 
         assert list(store.scan_files("k")) == ["/a/1.mp4"] and store.file_detections("/a/1.mp4", "k") == b"\x00\xff"
     else:
         assert store.scan_files("k") == {} and store.scan_runs() == []  # the v2 tables were added
+    assert Outbox(store).counts() == {} and Outbox(store).sinks() == []  # the v3 outbox was added
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

@@ -11,9 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from detector.output.delivery import LATENCY_BUCKETS_S, DeliveryStats
 from detector.redact import STANDARD_RECORD_KEYS, redact_value
 from detector.video.live import LiveReader, State
 
@@ -85,13 +86,42 @@ class ReaderCollector:
             yield family
 
 
+class SinkCollector:
+    """Per sink: messages delivered, retried, dead-lettered, pending, and stored-to-delivered latency."""
+
+    def __init__(self, sinks: Callable[[], dict[str, DeliveryStats]]) -> None:
+        self.sinks = sinks
+
+    def collect(self) -> Iterator[Any]:
+        labels = ["sink"]
+        delivered = CounterMetricFamily("streetwatch_sink_delivered", "Messages a sink acknowledged", labels=labels)
+        retried = CounterMetricFamily("streetwatch_sink_failed", "Attempts that failed and will be retried",
+                                      labels=labels)
+        dead = CounterMetricFamily("streetwatch_sink_dead_lettered", "Messages given up on", labels=labels)
+        pending = GaugeMetricFamily("streetwatch_sink_pending", "Messages waiting in the outbox", labels=labels)
+        latency = HistogramMetricFamily("streetwatch_sink_delivery_seconds",
+                                        "Seconds from the event change being stored to its acknowledgement",
+                                        labels=labels)
+        for sink, s in self.sinks().items():
+            delivered.add_metric([sink], s.delivered)
+            retried.add_metric([sink], s.retried)
+            dead.add_metric([sink], s.dead)
+            pending.add_metric([sink], s.pending)
+            buckets = [(str(b), c) for b, c in zip(LATENCY_BUCKETS_S, s.latency_counts, strict=True)]
+            latency.add_metric([sink], [*buckets, ("+Inf", s.delivered)], s.latency_sum_s)
+        yield from (delivered, retried, dead, pending, latency)
+
+
 class HealthServer:
     """A small HTTP server in its own thread; it only reads state, so it never slows the cameras."""
 
     def __init__(self, host: str, port: int, readers: Callable[[], dict[str, LiveReader]],
-                 extra: Callable[[], dict[str, dict[str, int]]]) -> None:
+                 extra: Callable[[], dict[str, dict[str, int]]],
+                 sinks: Callable[[], dict[str, DeliveryStats]] = dict) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(ReaderCollector(readers, extra))  # type: ignore[arg-type]
+        self.registry.register(SinkCollector(sinks))  # type: ignore[arg-type]
+        self.sinks = sinks
         self.inference_seconds = Histogram(
             "streetwatch_inference_seconds", "Seconds per inference batch", registry=self.registry,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
@@ -125,7 +155,10 @@ class HealthServer:
         cameras = {cam: camera_health(r) for cam, r in self.readers().items()}
         streaming = sum(c["state"] == "streaming" for c in cameras.values())
         status = "ok" if streaming == len(cameras) else ("degraded" if streaming else "down")
-        body = json.dumps({"status": status, "cameras": cameras}, indent=1).encode()
+        sinks = {sink: stats.as_dict() for sink, stats in self.sinks().items()}
+        if status == "ok" and any(s["state"] in ("retrying", "error") for s in sinks.values()):
+            status = "degraded"  # the cameras run; a receiver is not taking messages (they wait in the outbox)
+        body = json.dumps({"status": status, "cameras": cameras, "sinks": redact_value(sinks)}, indent=1).encode()
         return body, "application/json", 200 if streaming else 503
 
     def start(self) -> None:

@@ -25,13 +25,16 @@ from detector.apps.watch.health import HealthServer, JsonFormatter
 from detector.camera.events import Event
 from detector.camera.pipeline import CameraPipeline
 from detector.camera.resume import event_from_row
+from detector.config.sinks import SinkConfig, sinks_from_urls
 from detector.config.watch import LiveCamera, WatchConfig, load_watch
 from detector.detections import Detections, Frame
 from detector.errors import StoreError, StreetwatchError
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import DEFAULT_CARD, LoadedCard, load_card
+from detector.output.delivery import DeliveryPool, DeliveryStats
 from detector.output.jsonl import JsonlLog
+from detector.output.outbox import Messages, Outbox
 from detector.output.sink import StoreSink
 from detector.output.snapshots import SnapshotWriter
 from detector.output.store import EventStore
@@ -101,8 +104,11 @@ class Worker:
     """
 
     def __init__(self, config: WatchConfig, loaded: LoadedCard, *, config_path: Path | None = None,
-                 detector: Detector | None = None, http_port: int | None = None) -> None:
+                 detector: Detector | None = None, http_port: int | None = None,
+                 sinks: list[SinkConfig] | None = None) -> None:
         self.config = config
+        self.sinks = sinks_from_urls([], config.sinks) if sinks is None else sinks  # every camera's
+        self.delivery: DeliveryPool | None = None
         self.config_path = config_path
         self.loaded = loaded
         self.detector = detector or Detector(loaded)
@@ -123,7 +129,9 @@ class Worker:
 
     def _camera_run(self, camera: LiveCamera, store: EventStore, jsonl: JsonlLog, stored: list[Event]) -> CameraRun:
         """The camera's pipeline and readers; `stored`: the events it left open, resumed or closed here."""
-        sink = StoreSink(store, jsonl, SnapshotWriter(self.out, camera))
+        sinks = self._sinks_of(camera)
+        messages = Messages(sinks, camera.camera, self.out, self.delivery.wake) if sinks and self.delivery else None
+        sink = StoreSink(store, jsonl, SnapshotWriter(self.out, camera), messages=messages)
         now = time.time()
         stale = [e for e in stored if now - e.last_seen.timestamp() > self.config.resume_within_s]
         pending = [e for e in stored if e not in stale]
@@ -137,6 +145,17 @@ class Worker:
             run.main_reader = LiveReader(main, self.config.fps, self.config.reconnect, self.config.watchdog,
                                          lambda _, frame: setattr(run, "main_frame", frame))
         return run
+
+    def _sinks_of(self, camera: LiveCamera) -> list[SinkConfig]:
+        ids = {s.id for s in self.sinks}
+        return [*self.sinks, *(s for s in camera.sinks if s.id not in ids)]
+
+    def _start_delivery(self, store: EventStore) -> None:
+        """One deliverer per sink of any camera, sending from the outbox while the cameras run."""
+        every = {s.id: s for camera in self.config.cameras for s in self._sinks_of(camera)}
+        if every:
+            Outbox(store).register(list(every.values()))
+            self.delivery = DeliveryPool(self.out / "events.sqlite", list(every.values())).start()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -161,10 +180,13 @@ class Worker:
             left_open: dict[str, list[Event]] = defaultdict(list)
             for row in store.events(status="open"):  # read once, not once per camera
                 left_open[row["camera_id"]].append(event_from_row(row))
+            self._start_delivery(store)
             for camera in self.config.cameras:
                 self.cameras[camera.camera.id] = self._camera_run(camera, store, jsonl, left_open[camera.camera.id])
             self._serve_health()
         except BaseException:
+            if self.delivery:
+                self.delivery.close()
             store.close()
             raise
         for reader in self._readers().values():
@@ -187,7 +209,8 @@ class Worker:
         if not self._http_port:
             return
         try:
-            self.http = HealthServer(self.config.http.host, self._http_port, self._readers, self._extra_metrics)
+            self.http = HealthServer(self.config.http.host, self._http_port, self._readers, self._extra_metrics,
+                                     self._sink_stats)
         except OSError as e:
             raise StreetwatchError(
                 f"cannot serve /healthz on {self.config.http.host}:{self._http_port} ({e.strerror or e})",
@@ -212,6 +235,8 @@ class Worker:
         except StoreError as e:
             log.error("could not save the last changes: %s", e, extra={"event": "store_failed"})
         finally:
+            if self.delivery:  # what was not acknowledged stays in the outbox for the next start
+                self.delivery.close()
             store.close()
             if self.http is not None:
                 self.http.stop()
@@ -264,6 +289,9 @@ class Worker:
     def _readers(self) -> dict[str, LiveReader]:
         return {name: reader for run in self.cameras.values() for name, reader in run.readers().items()}
 
+    def _sink_stats(self) -> dict[str, DeliveryStats]:
+        return {d.sink.id: d.stats for d in self.delivery.deliverers} if self.delivery else {}
+
     def _extra_metrics(self) -> dict[str, dict[str, Any]]:
         return {
             "frames_processed": {c: r.processed for c, r in self.cameras.items()},
@@ -287,7 +315,8 @@ def run_cli(args: argparse.Namespace) -> int:
     loaded = load_card(config.model or str(DEFAULT_CARD), weights=config.weights)
     loaded.weights_path  # noqa: B018 - a missing weights file is an error before any stream opens
     loaded = for_runtime(loaded, args.runtime)
-    worker = Worker(config, loaded, config_path=args.config, http_port=args.http_port)
+    sinks = sinks_from_urls(args.sink, config.sinks)
+    worker = Worker(config, loaded, config_path=args.config, http_port=args.http_port, sinks=sinks)
     worker.install_signals()
     worker.run()
     return 0

@@ -1,0 +1,331 @@
+"""Delivery: one worker per sink sends its outbox rows, in order per event, until they are acknowledged.
+
+A webhook acknowledges with a 2xx; an MQTT broker with its PUBACK (QoS 1). Timeouts, refused
+connections, 5xx, 408 and 429 are retried with capped exponential backoff and jitter; another 4xx says
+the receiver will never take the message, so it is dead-lettered with the status at once. A message that
+could not be delivered within the sink's `max_age_s` is dead-lettered too, and counted. Later messages of
+an event wait while an earlier one waits for its retry (a `closed` never overtakes its `opened`); other
+events' messages go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+from detector.config.sinks import SinkConfig, redact_url
+from detector.output import messages
+from detector.output.outbox import Outbox
+
+log = logging.getLogger(__name__)
+BACKOFF_BASE_S, BACKOFF_CAP_S = 1.0, 300.0
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+
+
+class Retry(Exception):
+    """The receiver may take it later (down, overloaded, timed out)."""
+
+
+class Refused(Exception):
+    """The receiver will never take it (a 4xx other than 408/429)."""
+
+
+class Transport(Protocol):
+    def send(self, body: bytes, row: dict[str, Any]) -> None: ...
+    def close(self) -> None: ...
+
+
+class Webhook:
+    """JSON POST; Authorization and an HMAC-SHA256 signature of the body from the environment."""
+
+    def __init__(self, sink: SinkConfig) -> None:
+        import httpx
+
+        self.sink = sink
+        self.client = httpx.Client(timeout=sink.timeout_s, follow_redirects=False)
+        self.headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "streetwatch"}
+        if sink.authorization_env:
+            self.headers["Authorization"] = _env(sink.authorization_env, sink)
+        self.key = _env(sink.hmac_secret_env, sink).encode() if sink.hmac_secret_env else None
+
+    def send(self, body: bytes, row: dict[str, Any]) -> None:
+        import httpx
+
+        headers = {**self.headers, "X-Streetwatch-Message-Id": row["message_id"]}
+        if self.key:
+            headers["X-Streetwatch-Signature"] = "sha256=" + hmac.new(self.key, body, hashlib.sha256).hexdigest()
+        try:
+            response = self.client.post(self.sink.url, content=body, headers=headers)
+        except httpx.HTTPError as e:
+            raise Retry(f"{type(e).__name__}: {e}".strip()) from e
+        if 200 <= response.status_code < 300:
+            return
+        reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+        if response.status_code in (408, 429) or response.status_code >= 500:
+            raise Retry(reason)
+        raise Refused(reason)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Mqtt:
+    """QoS 1 publish to `{prefix}/{camera_id}/{kind}`; a message counts once the broker acknowledged it."""
+
+    def __init__(self, sink: SinkConfig) -> None:
+        import paho.mqtt.client as mqtt
+
+        parts = urlsplit(sink.url)
+        self.sink, self.prefix = sink, parts.path.strip("/") or "streetwatch"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"streetwatch-{sink.id}",
+                                  clean_session=True)
+        user = _env(sink.username_env, sink) if sink.username_env else unquote(parts.username or "") or None
+        password = _env(sink.password_env, sink) if sink.password_env else unquote(parts.password or "") or None
+        if user:
+            self.client.username_pw_set(user, password)
+        if parts.scheme == "mqtts":
+            self.client.tls_set()
+        self.client.reconnect_delay_set(1, 30)
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        self.client.connect_async(parts.hostname or "localhost", port)
+        self.client.loop_start()
+
+    def send(self, body: bytes, row: dict[str, Any]) -> None:
+        kind = json.loads(row["body"])["event"]["kind"]
+        if not self.client.is_connected():
+            raise Retry(f"not connected to {redact_url(self.sink.url)}")
+        info = self.client.publish(f"{self.prefix}/{row['camera_id']}/{kind}", body, qos=1)
+        try:
+            info.wait_for_publish(timeout=self.sink.timeout_s)
+        except (RuntimeError, ValueError) as e:  # the connection went away while waiting
+            raise Retry(str(e) or "publish failed") from e
+        if not info.is_published():
+            raise Retry(f"no PUBACK within {self.sink.timeout_s:g} s")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def _env(name: str | None, sink: SinkConfig) -> str:
+    value = os.environ.get(name or "")
+    if not value:
+        from detector.errors import ConfigError
+
+        raise ConfigError(f"sink {sink.id}: environment variable {name} is not set",
+                          fix=f"export {name}=... before starting, or drop the option from the sink")
+    return value
+
+
+def transport_for(sink: SinkConfig) -> Transport:
+    return Webhook(sink) if sink.transport == "webhook" else Mqtt(sink)
+
+
+@dataclass
+class DeliveryStats:
+    """Counters of this process, and the outbox's pending count as of the last pass (for /metrics)."""
+
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    pending: int = 0
+    latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_S))  # cumulative
+    latency_sum_s: float = 0.0
+    last_error: str | None = None
+    state: str = "starting"
+
+    def observe(self, latency_s: float) -> None:
+        """Stored to delivered, in Prometheus histogram buckets."""
+        self.delivered += 1
+        self.latency_sum_s += latency_s
+        for i, bound in enumerate(LATENCY_BUCKETS_S):
+            if latency_s <= bound:
+                self.latency_counts[i] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "delivered": self.delivered, "retried": self.retried,
+                "dead_lettered": self.dead, "pending": self.pending, "last_error": self.last_error}
+
+
+class Deliverer:
+    """Sends one sink's outbox rows; `run()` in a thread until `stop()`, or `drain()` until empty."""
+
+    def __init__(self, outbox: Outbox, sink: SinkConfig, transport: Transport | None = None,
+                 wake: threading.Event | None = None,
+                 on_result: Callable[[str, dict[str, Any], float | None], None] | None = None) -> None:
+        self.outbox, self.sink = outbox, sink
+        self.transport = transport or transport_for(sink)
+        self.wake = wake or threading.Event()
+        self.stats = DeliveryStats()
+        self.on_result = on_result
+        self._stop = threading.Event()
+
+    def step(self) -> tuple[int, float | None]:
+        """One pass over the due rows: (rows handled, seconds until the next retry is due, if any waits)."""
+        now = time.time()
+        blocked: set[str] = set()
+        handled, next_due = 0, None
+        for row in self.outbox.pending(self.sink.id):
+            if row["event_id"] in blocked:
+                continue
+            if now - row["created_at"] > self.sink.max_age_s:
+                self._dead(row, f"not delivered within max_age_s={self.sink.max_age_s:g} ({row['error']})")
+                handled += 1
+                continue
+            if row["next_at"] > now:
+                blocked.add(row["event_id"])
+                next_due = min(next_due or row["next_at"] - now, row["next_at"] - now)
+                continue
+            handled += 1
+            if not self._attempt(row):
+                blocked.add(row["event_id"])
+                if self._stop.is_set():
+                    break
+        return handled, next_due
+
+    def _attempt(self, row: dict[str, Any]) -> bool:
+        body = messages.for_sending(json.loads(row["body"]), self.sink)
+        try:
+            self.transport.send(body, row)
+        except Retry as e:
+            attempts = row["attempts"] + 1
+            delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
+            self.outbox.retry(row["seq"], attempts, time.time() + delay, str(e))
+            self.stats.retried += 1
+            self._note("retrying", str(e), row, None)
+            return False
+        except Refused as e:
+            self._dead(row, str(e))
+            return True
+        latency = time.time() - row["created_at"]
+        self.outbox.delivered(row["seq"], row["attempts"] + 1)
+        self.stats.observe(latency)
+        self._note("ok", None, row, latency)
+        return True
+
+    def _dead(self, row: dict[str, Any], error: str) -> None:
+        self.outbox.dead(row["seq"], row["attempts"] + 1, error)
+        self.stats.dead += 1
+        log.warning("sink %s: message %s (%s of event %s) dead-lettered: %s", self.sink.id, row["message_id"],
+                    row["type"], row["event_id"], error)
+        self._note("dead", error, row, None)
+
+    def _note(self, result: str, error: str | None, row: dict[str, Any], latency: float | None) -> None:
+        if result != "dead":
+            self.stats.state = "ok" if result == "ok" else "retrying"
+        if error:
+            self.stats.last_error = error
+        if self.on_result:
+            self.on_result(result, row, latency)
+
+    def run(self, poll_s: float = 1.0) -> None:
+        """Until `stop()`: deliver what is due, then sleep until woken, a retry is due, or `poll_s`."""
+        while not self._stop.is_set():
+            try:
+                handled, next_due = self.step()
+            except Exception as e:  # e.g. the database locked too long: the messages are safe, try again
+                log.warning("sink %s: delivery pass failed, retrying: %s", self.sink.id, e)
+                self.stats.state, self.stats.last_error = "error", str(e)
+                handled, next_due = 0, poll_s
+            if handled and not self._stop.is_set():
+                continue
+            try:
+                self.stats.pending = self.pending()
+            except Exception as e:  # a count is not worth a crash
+                log.debug("sink %s: cannot count pending messages: %s", self.sink.id, e)
+            self.wake.wait(min(poll_s, next_due) if next_due else poll_s)
+            self.wake.clear()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Deliver until nothing is pending or `timeout_s` passed; True when nothing is left pending."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not self._stop.is_set():
+            handled, next_due = self.step()
+            if not self.pending():
+                return True
+            if not handled:
+                time.sleep(max(0.0, min(next_due or 0.2, 0.5, deadline - time.monotonic())))
+        return not self.pending()
+
+    def pending(self) -> int:
+        return self.outbox.counts().get(self.sink.id, {}).get("pending", 0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake.set()
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class DeliveryPool:
+    """A deliverer thread per sink, each on its own store connection; `finish()` waits, then stops them."""
+
+    def __init__(self, target: str | Path, sinks: list[SinkConfig], wake: threading.Event | None = None) -> None:
+        self.target, self.sinks = target, sinks
+        self.wake = wake or threading.Event()
+        self.deliverers: list[Deliverer] = []
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> DeliveryPool:
+        from detector.output.store import open_store
+
+        try:
+            for sink in self.sinks:
+                transport = transport_for(sink)  # a missing secret is an error now, not at the first event
+                self.deliverers.append(Deliverer(Outbox(open_store(self.target)), sink, transport, self.wake))
+        except BaseException:
+            self.close()
+            raise
+        for d in self.deliverers:
+            thread = threading.Thread(target=d.run, kwargs={"poll_s": 0.5}, name=f"deliver-{d.sink.id}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def finish(self, timeout_s: float) -> dict[str, dict[str, int]]:
+        """Wait up to `timeout_s` for the outbox to empty, stop the threads; the outbox counts per sink."""
+        if not self.deliverers:
+            return {}
+        from detector.output.store import open_store
+
+        deadline = time.monotonic() + timeout_s
+        ids = {s.id for s in self.sinks}
+        store = open_store(self.target)  # a connection of its own: the deliverers' are theirs alone
+        try:
+            outbox = Outbox(store)
+            while time.monotonic() < deadline:
+                self.wake.set()
+                if not any(c.get("pending", 0) for i, c in outbox.counts().items() if i in ids):
+                    break
+                time.sleep(0.1)
+            self._stop_threads()
+            return {i: c for i, c in outbox.counts().items() if i in ids}
+        finally:
+            store.close()
+            self.close()
+
+    def _stop_threads(self) -> None:
+        for d in self.deliverers:
+            d.stop()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self._threads = []
+
+    def close(self) -> None:
+        self._stop_threads()
+        for d in self.deliverers:
+            d.close()
+            d.outbox.store.close()
+        self.deliverers = []

@@ -1,0 +1,101 @@
+"""Event messages for sinks: one per lifecycle change, with the work order a city platform files.
+
+Built when the change is stored (so the outbox row holds exactly what will be sent) except the snapshot
+bytes and `sent_at`, which are added at each attempt: a JPEG does not belong in the database twice.
+`message_id` depends only on the event and the change, so a retry, a restart or a re-scan of the same
+input sends the same id and a receiver can drop duplicates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from detector.config.camera import CameraInfo
+from detector.config.sinks import SinkConfig
+
+TYPES = ("opened", "updated", "closed", "cancelled")
+KIND_NAMES = {  # (Chinese, English) as a work order names the violation
+    "garbage": ("垃圾堆放", "piled garbage"),
+    "vending": ("占道经营", "street vending"),
+    "bike": ("非机动车乱停放", "misparked bike"),
+}
+
+
+def message_id(event_id: str, type_: str, last_seen: str) -> str:
+    return hashlib.sha256(f"{event_id}|{type_}|{last_seen}".encode()).hexdigest()[:32]
+
+
+def _duration(seconds: float) -> tuple[str, str]:
+    minutes = int(seconds // 60)
+    if minutes >= 60:
+        return f"{minutes // 60}小时{minutes % 60}分钟", f"{minutes // 60} h {minutes % 60} min"
+    if minutes:
+        return f"{minutes}分钟", f"{minutes} min"
+    return f"{int(seconds)}秒", f"{int(seconds)} s"
+
+
+def work_order(event: dict[str, Any], camera: CameraInfo) -> dict[str, Any]:
+    """What the platform files: category, bilingual title and description, camera, place, evidence."""
+    zh_kind, en_kind = KIND_NAMES.get(event["kind"], (event["kind"], event["kind"]))
+    place = (camera.location.address if camera.location and camera.location.address else None) or camera.name \
+        or camera.id
+    since = datetime.fromisoformat(event["first_seen"]).astimezone(camera.tz).strftime("%Y-%m-%d %H:%M:%S")
+    zh_for, en_for = _duration(float(event["dwell_s"]))
+    zone = f"（区域 {event['zone_id']}）" if event.get("zone_id") else ""
+    zone_en = f" (zone {event['zone_id']})" if event.get("zone_id") else ""
+    location = None
+    if camera.location:
+        loc = camera.location
+        location = {"lon": loc.lon, "lat": loc.lat, "address": loc.address, "grid_code": loc.grid_code,
+                    "department": loc.department}
+    return {
+        "category": dict(event["category"]),
+        "title": {"zh": f"{event['category']['name']}：{place}", "en": f"{en_kind.capitalize()} at {place}"},
+        "description": {
+            "zh": f"{place}{zone}自{since}起发现{zh_kind}，已持续{zh_for}。",
+            "en": f"{en_kind.capitalize()} at {place}{zone_en}, seen since {since} for {en_for}.",
+        },
+        "discovered_at": event["first_seen"],
+        "camera": {"id": camera.id, "name": camera.name, "device_id": camera.device_id},
+        "location": location,
+        "evidence": {"snapshot": event.get("snapshot"), "clean_frame": event.get("clean_frame"),
+                     "crop": event.get("crop")},
+    }
+
+
+def build(event: dict[str, Any], type_: str, camera: CameraInfo, out_dir: Path | None) -> dict[str, Any]:
+    """The stored body of a message; `snapshot_file` is where the JPEG is read from when it is sent."""
+    snapshot = event.get("snapshot")
+    return {
+        "message_id": message_id(event["id"], type_, event["last_seen"]),
+        "type": type_,
+        "event": event,
+        "work_order": work_order(event, camera),
+        "snapshot_file": str((out_dir / snapshot).resolve()) if snapshot and out_dir else snapshot,
+    }
+
+
+def for_sending(stored: dict[str, Any], sink: SinkConfig) -> bytes:
+    """The JSON bytes sent to `sink`: the stored body, `sent_at`, and the snapshot as the sink wants it."""
+    import json
+
+    body = {k: v for k, v in stored.items() if k != "snapshot_file"}
+    body["sent_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+    path = stored.get("snapshot_file")
+    relative = stored["event"].get("snapshot")
+    if sink.snapshot == "none" or not path:
+        body["snapshot"] = None
+    elif sink.snapshot == "url":
+        body["snapshot"] = {"url": f"{sink.snapshot_url.rstrip('/')}/{stored['event']['id']}/snapshot.jpg",  # type: ignore[union-attr]
+                            "path": relative}
+    else:
+        try:
+            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        except OSError:  # moved or cleaned away: the message still goes, without the picture
+            data = None
+        body["snapshot"] = {"jpeg_base64": data, "path": relative}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")

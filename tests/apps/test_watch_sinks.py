@@ -1,0 +1,82 @@
+"""`streetwatch watch` with a webhook sink, against a real RTSP server and a real HTTP receiver: the
+receiver is down, the worker is killed with SIGKILL, restarted, and every message still arrives."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from testkit.receiver import Receiver
+from testkit.rtsp import RtspServer, free_port, write_frames
+from testkit.worker import WorkerProcess, wait_for
+
+BAY = [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]
+
+
+def outbox(out: Path) -> list[dict[str, Any]]:
+    path = out / "events.sqlite"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT message_id, type, status, attempts FROM outbox ORDER BY seq")]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()
+
+
+def test_kill_9_during_a_receiver_outage_loses_no_message(tmp_path: Path, bike_scene) -> None:
+    frames = write_frames(tmp_path / "frames", bike_scene.image)
+    server = RtspServer({"bikes": frames}, log=tmp_path / "rtsp.log")
+    receiver = Receiver()  # down until the worker has been killed
+    port = free_port()
+    config = {
+        "out": "out", "fps": 2, "http": {"port": port},
+        "sinks": [{"url": receiver.url, "name": "city", "update_every_s": 2, "snapshot": "none"}],
+        "cameras": [{
+            "camera": {"id": "cam-bikes", "timezone": "Europe/Amsterdam"},
+            "source": server.url("bikes"),
+            "zones": [{"id": "bike-bay", "type": "allowed", "kinds": ["bike"], "polygon": BAY}],
+            "rules": {"bike": {"min_dwell_s": 3, "close_after_s": 40}},
+        }],
+    }
+    path = tmp_path / "watch.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    worker = WorkerProcess(path, out, port, tmp_path / "worker.log")
+    try:
+        server.start()
+        worker.start()
+        wait_for(lambda: sum(r["type"] == "updated" for r in outbox(out)) >= 2 and
+                 all(r["attempts"] for r in outbox(out)[:2]), 120, "opened and updated messages, tried")
+        health = wait_for(lambda: (h := worker.health()) and h["sinks"]["city"]["retried"] and h, 30,
+                          "the sink's failures in /healthz")
+        assert health["sinks"]["city"]["state"] == "retrying" and health["sinks"]["city"]["delivered"] == 0
+        assert worker.metric("streetwatch_sink_failed_total", "city", label="sink") > 0
+        worker.kill()  # SIGKILL: nothing gets to run at exit
+        queued = outbox(out)
+        assert queued and all(r["status"] == "pending" for r in queued)
+        receiver.start()
+        worker.start()
+        wait_for(lambda: {r["message_id"] for r in queued} <= {m["message_id"] for m in receiver.accepted()},
+                 90, "every message queued before the kill")
+        wait_for(lambda: worker.metric("streetwatch_sink_delivered_total", "city", label="sink") > 0, 30,
+                 "delivered messages in /metrics")
+    finally:
+        worker.kill()
+        server.kill()
+        receiver.stop()
+        print((tmp_path / "worker.log").read_text()[-3000:])
+    got = receiver.accepted()
+    counts = Counter(m["message_id"] for m in got)
+    assert all(n == 1 for n in counts.values()), "each message once: none was in flight (the receiver was down)"
+    by_event: dict[str, list[str]] = {}
+    for m in got:
+        by_event.setdefault(m["event"]["id"], []).append(m["type"])
+    assert len(by_event) == 2 and all(types[0] == "opened" for types in by_event.values())
