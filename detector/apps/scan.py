@@ -96,7 +96,7 @@ def scan(
     store = EventStore(out_dir / "events.sqlite")
     jsonl = JsonlLog(out_dir / "events.jsonl")
     sinks = camera.sinks if sinks is None else sinks
-    messages = Messages(sinks, camera.camera, out_dir) if sinks else None
+    messages = Messages(sinks, camera, out_dir) if sinks else None
     pool = _start_delivery(store, sinks, out_dir, messages)
     sink = StoreSink(store, jsonl, SnapshotWriter(out_dir, camera), watch=watch, remember_closed=True,
                      messages=messages)

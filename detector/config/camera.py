@@ -19,6 +19,7 @@ from shapely import Polygon
 from shapely.validation import explain_validity
 
 from detector.config.base import Strict, read_mapping, validate_file
+from detector.config.places import load_categories, load_grid
 from detector.config.sinks import SinkConfig
 from detector.kinds import DEFAULT_DWELL_S, Kind
 
@@ -254,6 +255,10 @@ class CameraConfig(Strict):
     sinks: list[SinkConfig] = Field(
         default_factory=list, description="Receivers of this camera's event messages (added to --sink URLs)."
     )
+    grid: Path | None = Field(None, description="GeoJSON of the city's unit grid cells (properties code, name, "
+                              "department): work orders get the cell the camera's location falls in.")
+    categories: Path | None = Field(None, description="YAML dictionary from our category codes to the city's "
+                                    "(categories: {'01-03': {code: ..., name: ...}}), for work orders.")
 
     @model_validator(mode="after")
     def _check_zone_ids(self) -> CameraConfig:
@@ -273,4 +278,19 @@ class CameraConfig(Strict):
 def load_camera(path: str | Path) -> CameraConfig:
     path = Path(path)
     data = read_mapping(path, "camera file", fix="see zones/example.yaml")
-    return validate_file(CameraConfig, data, path, fix="see `streetwatch config schema` or zones/example.yaml")
+    config = validate_file(CameraConfig, data, path, fix="see `streetwatch config schema` or zones/example.yaml")
+    return with_places(config, path.resolve().parent)
+
+
+def with_places(config: CameraConfig, base: Path) -> CameraConfig:
+    """Grid and category files resolved against the folder of the file naming them, and read now: a
+    broken one is an error at start, not at the first work order."""
+    updates = {k: base / v for k in ("grid", "categories") if (v := getattr(config, k)) is not None}
+    if not updates:
+        return config
+    config = config.model_copy(update=updates)
+    if config.grid:
+        load_grid(config.grid)
+    if config.categories:
+        load_categories(config.categories)
+    return config

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from detector.config.base import Strict, read_mapping, validate_file
-from detector.config.camera import CameraConfig
+from detector.config.camera import CameraConfig, with_places
 from detector.config.sinks import SinkConfig
 from detector.redact import redact
 
@@ -116,6 +116,8 @@ class WatchConfig(Strict):
         default_factory=list, description="Receivers of every camera's event messages (a camera's own `sinks` "
         "are added for that camera).",
     )
+    grid: Path | None = Field(None, description="Unit grid GeoJSON for every camera without its own `grid`.")
+    categories: Path | None = Field(None, description="Category dictionary for every camera without its own.")
     cameras: list[LiveCamera] = Field(min_length=1, description="The cameras; each a camera file plus `source`.")
 
     @model_validator(mode="after")
@@ -142,4 +144,7 @@ def load_watch(path: str | Path) -> WatchConfig:
     cameras = [
         c if not c.is_file else c.model_copy(update={"source": str(base / c.source)}) for c in config.cameras
     ]
+    shared = {k: v for k in ("grid", "categories") if (v := getattr(config, k)) is not None}
+    cameras = [with_places(c.model_copy(update={k: v for k, v in shared.items() if getattr(c, k) is None}), base)
+               for c in cameras]
     return config.model_copy(update={**updates, "cameras": cameras})

@@ -3,9 +3,9 @@
 A webhook acknowledges with a 2xx; an MQTT broker with its PUBACK (QoS 1). Timeouts, refused
 connections, 5xx, 408 and 429 are retried with capped exponential backoff and jitter; another 4xx says
 the receiver will never take the message, so it is dead-lettered with the status at once. A message that
-could not be delivered within the sink's `max_age_s` is dead-lettered too, and counted. Later messages of
-an event wait while an earlier one waits for its retry (a `closed` never overtakes its `opened`); other
-events' messages go on.
+could not be delivered within the sink's `max_age_s` is dead-lettered too, and counted. Messages go
+oldest first and a failure stops the pass, so a `closed` never overtakes its `opened`, and a receiver
+that is down gets one probe per backoff rather than every new message.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +28,7 @@ from detector.output import messages
 from detector.output.outbox import Outbox
 
 log = logging.getLogger(__name__)
-BACKOFF_BASE_S, BACKOFF_CAP_S = 1.0, 300.0
+BACKOFF_BASE_S, BACKOFF_CAP_S = 1.0, 30.0  # a receiver that returns is found within 30 s
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 
 
@@ -162,56 +161,50 @@ class Deliverer:
     """Sends one sink's outbox rows; `run()` in a thread until `stop()`, or `drain()` until empty."""
 
     def __init__(self, outbox: Outbox, sink: SinkConfig, transport: Transport | None = None,
-                 wake: threading.Event | None = None,
-                 on_result: Callable[[str, dict[str, Any], float | None], None] | None = None) -> None:
+                 wake: threading.Event | None = None) -> None:
         self.outbox, self.sink = outbox, sink
         self.transport = transport or transport_for(sink)
         self.wake = wake or threading.Event()
         self.stats = DeliveryStats()
-        self.on_result = on_result
         self._stop = threading.Event()
+        self._failures, self._probe_at = 0, 0.0  # consecutive failed attempts, and when to try again
 
     def step(self) -> tuple[int, float | None]:
-        """One pass over the due rows: (rows handled, seconds until the next retry is due, if any waits)."""
+        """One pass over the pending rows, oldest first: (rows handled, seconds until the next probe if the
+        receiver is failing). The first failure ends the pass: a receiver that is down is probed once per
+        backoff with the oldest message, not flooded with every new one, and nothing overtakes it."""
         now = time.time()
-        blocked: set[str] = set()
-        handled, next_due = 0, None
+        if now < self._probe_at:
+            return 0, self._probe_at - now
+        handled = 0
         for row in self.outbox.pending(self.sink.id):
-            if row["event_id"] in blocked:
-                continue
+            handled += 1
             if now - row["created_at"] > self.sink.max_age_s:
                 self._dead(row, f"not delivered within max_age_s={self.sink.max_age_s:g} ({row['error']})")
-                handled += 1
-                continue
-            if row["next_at"] > now:
-                blocked.add(row["event_id"])
-                next_due = min(next_due or row["next_at"] - now, row["next_at"] - now)
-                continue
-            handled += 1
-            if not self._attempt(row):
-                blocked.add(row["event_id"])
-                if self._stop.is_set():
-                    break
-        return handled, next_due
+            elif not self._attempt(row) or self._stop.is_set():
+                break
+        return handled, (self._probe_at - time.time()) if self._failures else None
 
     def _attempt(self, row: dict[str, Any]) -> bool:
         body = messages.for_sending(json.loads(row["body"]), self.sink)
         try:
             self.transport.send(body, row)
         except Retry as e:
-            attempts = row["attempts"] + 1
-            delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
-            self.outbox.retry(row["seq"], attempts, time.time() + delay, str(e))
+            self._failures += 1
+            delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (self._failures - 1)) * random.uniform(0.5, 1.0)
+            self._probe_at = time.time() + delay
+            self.outbox.retry(row["seq"], row["attempts"] + 1, self._probe_at, str(e))
             self.stats.retried += 1
-            self._note("retrying", str(e), row, None)
+            self._note("retrying", str(e))
             return False
         except Refused as e:
             self._dead(row, str(e))
             return True
         latency = time.time() - row["created_at"]
+        self._failures = 0
         self.outbox.delivered(row["seq"], row["attempts"] + 1)
         self.stats.observe(latency)
-        self._note("ok", None, row, latency)
+        self._note("ok", None)
         return True
 
     def _dead(self, row: dict[str, Any], error: str) -> None:
@@ -219,15 +212,13 @@ class Deliverer:
         self.stats.dead += 1
         log.warning("sink %s: message %s (%s of event %s) dead-lettered: %s", self.sink.id, row["message_id"],
                     row["type"], row["event_id"], error)
-        self._note("dead", error, row, None)
+        self._note("dead", error)
 
-    def _note(self, result: str, error: str | None, row: dict[str, Any], latency: float | None) -> None:
+    def _note(self, result: str, error: str | None) -> None:
         if result != "dead":
             self.stats.state = "ok" if result == "ok" else "retrying"
         if error:
             self.stats.last_error = error
-        if self.on_result:
-            self.on_result(result, row, latency)
 
     def run(self, poll_s: float = 1.0) -> None:
         """Until `stop()`: deliver what is due, then sleep until woken, a retry is due, or `poll_s`."""

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from detector.config.camera import CameraInfo
+from detector.config.camera import CameraConfig
+from detector.config.places import load_categories, load_grid
 from detector.config.sinks import SinkConfig
 
 TYPES = ("opened", "updated", "closed", "cancelled")
@@ -38,8 +39,10 @@ def _duration(seconds: float) -> tuple[str, str]:
     return f"{int(seconds)}秒", f"{int(seconds)} s"
 
 
-def work_order(event: dict[str, Any], camera: CameraInfo) -> dict[str, Any]:
-    """What the platform files: category, bilingual title and description, camera, place, evidence."""
+def work_order(event: dict[str, Any], config: CameraConfig) -> dict[str, Any]:
+    """What the platform files: category (the city's code when it has a dictionary), bilingual title and
+    description, camera, place (with its grid cell), evidence."""
+    camera = config.camera
     zh_kind, en_kind = KIND_NAMES.get(event["kind"], (event["kind"], event["kind"]))
     place = (camera.location.address if camera.location and camera.location.address else None) or camera.name \
         or camera.id
@@ -47,27 +50,37 @@ def work_order(event: dict[str, Any], camera: CameraInfo) -> dict[str, Any]:
     zh_for, en_for = _duration(float(event["dwell_s"]))
     zone = f"（区域 {event['zone_id']}）" if event.get("zone_id") else ""
     zone_en = f" (zone {event['zone_id']})" if event.get("zone_id") else ""
-    location = None
-    if camera.location:
-        loc = camera.location
-        location = {"lon": loc.lon, "lat": loc.lat, "address": loc.address, "grid_code": loc.grid_code,
-                    "department": loc.department}
+    category = dict(event["category"])
+    if config.categories:
+        category = load_categories(config.categories).get(category["code"], category)
     return {
-        "category": dict(event["category"]),
-        "title": {"zh": f"{event['category']['name']}：{place}", "en": f"{en_kind.capitalize()} at {place}"},
+        "category": category,
+        "title": {"zh": f"{category['name']}：{place}", "en": f"{en_kind.capitalize()} at {place}"},
         "description": {
             "zh": f"{place}{zone}自{since}起发现{zh_kind}，已持续{zh_for}。",
             "en": f"{en_kind.capitalize()} at {place}{zone_en}, seen since {since} for {en_for}.",
         },
         "discovered_at": event["first_seen"],
         "camera": {"id": camera.id, "name": camera.name, "device_id": camera.device_id},
-        "location": location,
+        "location": _location(config),
         "evidence": {"snapshot": event.get("snapshot"), "clean_frame": event.get("clean_frame"),
                      "crop": event.get("crop")},
     }
 
 
-def build(event: dict[str, Any], type_: str, camera: CameraInfo, out_dir: Path | None) -> dict[str, Any]:
+def _location(config: CameraConfig) -> dict[str, Any] | None:
+    loc = config.camera.location
+    if loc is None:
+        return None
+    grid_code, department = loc.grid_code, loc.department
+    if config.grid and (grid_code is None or department is None):
+        cell = load_grid(config.grid).cell_at(loc.lon, loc.lat)
+        if cell:
+            grid_code, department = grid_code or cell.code, department or cell.department
+    return {"lon": loc.lon, "lat": loc.lat, "address": loc.address, "grid_code": grid_code, "department": department}
+
+
+def build(event: dict[str, Any], type_: str, camera: CameraConfig, out_dir: Path | None) -> dict[str, Any]:
     """The stored body of a message; `snapshot_file` is where the JPEG is read from when it is sent."""
     snapshot = event.get("snapshot")
     return {

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from detector.camera.events import Event
-from detector.config.camera import CameraInfo
+from detector.config.camera import CameraConfig
 from detector.config.sinks import SinkConfig, redact_url
 from detector.output import messages
 from detector.output.store import EventStore, outbox_t, sinks_t
@@ -27,13 +27,13 @@ from detector.output.store import EventStore, outbox_t, sinks_t
 class Messages:
     """Outbox rows for one camera's event changes; `updated` at most every `update_every_s` per sink."""
 
-    def __init__(self, sinks: list[SinkConfig], camera: CameraInfo, out_dir: Path | None,
+    def __init__(self, sinks: list[SinkConfig], camera: CameraConfig, out_dir: Path | None,
                  wake: threading.Event | None = None) -> None:
         self.sinks, self.camera, self.out_dir = sinks, camera, out_dir
         self._last_update: dict[tuple[str, str], datetime] = {}
         self.wake = wake or threading.Event()  # set after a commit that queued messages: deliverers look at once
 
-    def reconfigure(self, camera: CameraInfo) -> None:
+    def reconfigure(self, camera: CameraConfig) -> None:
         self.camera = camera
 
     def change(self, event: Event, type_: str) -> list[dict[str, Any]]:

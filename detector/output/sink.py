@@ -41,7 +41,7 @@ class StoreSink:
         """Snapshots of a reloaded camera file draw its new zones."""
         self.snapshots.reconfigure(camera)
         if self.messages:
-            self.messages.reconfigure(camera.camera)
+            self.messages.reconfigure(camera)
 
     def opened(self, event: Event) -> None:
         self._snapshot(event)

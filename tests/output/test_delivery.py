@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from detector.camera.events import Event, Status
-from detector.config.camera import CameraInfo
+from detector.config.camera import CameraConfig, load_camera
 from detector.config.sinks import SinkConfig, redact_url, sinks_from_urls
 from detector.errors import ConfigError
 from detector.output import delivery
@@ -26,8 +26,9 @@ from detector.output.store import EventStore
 from testkit.receiver import Broker, Receiver, Subscriber
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-CAMERA = CameraInfo(id="cam-7", timezone="Asia/Shanghai", name="人民路口", device_id="34020000001320000007",
-                    location={"lon": 121.47, "lat": 31.23, "address": "上海市人民路 100 号", "grid_code": "310101-07"})
+CAMERA = CameraConfig.model_validate({"camera": {
+    "id": "cam-7", "timezone": "Asia/Shanghai", "name": "人民路口", "device_id": "34020000001320000007",
+    "location": {"lon": 121.47, "lat": 31.23, "address": "上海市人民路 100 号", "grid_code": "310101-07"}}})
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +100,7 @@ def test_messages_carry_the_event_a_work_order_and_stable_ids(tmp_path: Path) ->
         receiver.stop()
 
 
-def test_5xx_and_timeouts_are_retried_4xx_is_dead_lettered_and_order_holds_per_event(tmp_path: Path) -> None:
+def test_5xx_and_timeouts_are_retried_4xx_is_dead_lettered_and_order_holds(tmp_path: Path) -> None:
     answers = {0: 500, 1: 503}  # the first two attempts fail, the rest succeed
     receiver = Receiver(answer=lambda n: answers.get(n, 200)).start()
     try:
@@ -114,7 +115,7 @@ def test_5xx_and_timeouts_are_retried_4xx_is_dead_lettered_and_order_holds_per_e
             assert [m["type"] for m in got if m["event"]["id"] == f"ev-{n}"] == ["opened", "updated", "closed"]
         rows = Outbox(store).messages()
         assert all(r["status"] == "delivered" for r in rows)
-        assert [r["attempts"] for r in rows] == [2, 1, 1, 2, 1, 1, 1, 1, 1]  # ev-0 and ev-1 opened failed once
+        assert [r["attempts"] for r in rows] == [3, 1, 1, 1, 1, 1, 1, 1, 1]  # the oldest probed until it went
     finally:
         receiver.stop()
     refusing = Receiver(answer=lambda n: 422).start()
@@ -271,3 +272,53 @@ def test_the_postgresql_outbox_delivers_like_sqlite_through_streetwatch_deliver(
     assert len(got) == 9 and len({m["message_id"] for m in got}) == 9
     for n in range(3):
         assert [m["type"] for m in got if m["event"]["id"] == f"ev-{n}"] == ["opened", "updated", "closed"]
+
+
+def cell(code: str, x0: float, name: str) -> dict:
+    ring = [[x0, 31.0], [x0 + 0.1, 31.0], [x0 + 0.1, 31.5], [x0, 31.5], [x0, 31.0]]
+    return {"type": "Feature", "properties": {"code": code, "name": name, "department": f"{name}城管中队"},
+            "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+
+def test_work_orders_take_the_grid_cell_of_the_camera_and_the_citys_category_codes(tmp_path: Path) -> None:
+    (tmp_path / "grid.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        cell("310101-01", 121.30, "外滩"), cell("310101-02", 121.40, "人民广场")]}, ensure_ascii=False))
+    (tmp_path / "codes.yaml").write_text("categories:\n  '01-03': {code: SH-0103, name: 乱堆物料}\n")
+    camera = CAMERA.model_dump(mode="json", exclude_none=True)
+    camera["camera"]["location"].pop("grid_code")
+    path = tmp_path / "cam.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump({**camera, "grid": "grid.geojson", "categories": "codes.yaml"},
+                                   allow_unicode=True))
+    config = load_camera(path)
+    body = Messages([SinkConfig(url="http://127.0.0.1:1/x")], config, None).change(event(1), "opened")[0]["body"]
+    order = json.loads(body)["work_order"]
+    assert order["location"]["grid_code"] == "310101-02" and order["location"]["department"] == "人民广场城管中队"
+    assert order["category"] == {"code": "SH-0103", "name": "乱堆物料"} and "乱堆物料" in order["title"]["zh"]
+
+
+@pytest.mark.parametrize(("grid", "message"), [
+    ("{not json", "not JSON"),
+    (json.dumps({"type": "FeatureCollection", "features": []}), "non-empty GeoJSON FeatureCollection"),
+    (json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "A"},
+     "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}}]}),
+     "not a valid polygon: Self-intersection"),
+    (json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+     "geometry": None}]}), "no properties.code"),
+])
+def test_a_malformed_grid_file_is_a_one_line_error_naming_it(tmp_path: Path, grid: str, message: str) -> None:
+    (tmp_path / "grid.geojson").write_text(grid)
+    path = tmp_path / "cam.yaml"
+    path.write_text("camera: {id: c1, timezone: Asia/Shanghai}\ngrid: grid.geojson\n")
+    with pytest.raises(ConfigError) as e:
+        load_camera(path)
+    assert message in str(e.value) and "grid.geojson" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_bad_category_dictionary_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "codes.yaml").write_text("categories:\n  '99-99': {code: X, name: Y}\n")
+    path = tmp_path / "cam.yaml"
+    path.write_text("camera: {id: c1, timezone: Asia/Shanghai}\ncategories: codes.yaml\n")
+    with pytest.raises(ConfigError, match="unknown category '99-99'"):
+        load_camera(path)

@@ -130,7 +130,7 @@ class Worker:
     def _camera_run(self, camera: LiveCamera, store: EventStore, jsonl: JsonlLog, stored: list[Event]) -> CameraRun:
         """The camera's pipeline and readers; `stored`: the events it left open, resumed or closed here."""
         sinks = self._sinks_of(camera)
-        messages = Messages(sinks, camera.camera, self.out, self.delivery.wake) if sinks and self.delivery else None
+        messages = Messages(sinks, camera, self.out, self.delivery.wake) if sinks and self.delivery else None
         sink = StoreSink(store, jsonl, SnapshotWriter(self.out, camera), messages=messages)
         now = time.time()
         stale = [e for e in stored if now - e.last_seen.timestamp() > self.config.resume_within_s]
