@@ -215,6 +215,7 @@ def add_rescan_parser(commands: Any) -> None:
     rescan.add_argument("--force", action="store_true", help="re-scan every file, even unchanged ones")
     rescan.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
     rescan.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_sinks(rescan)
 
 
 if __name__ == "__main__":

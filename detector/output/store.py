@@ -166,6 +166,7 @@ class EventStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.target: str | Path = path  # what open_store() takes to open another connection to it
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: sqlite3 itself never BEGINs; transaction() does, taking the write lock up front
         engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool,
@@ -285,9 +286,11 @@ class EventStore:
         query = sa.select(t).order_by(t.c.run_id, t.c.event_id)
         return self._rows(query.where(t.c.run_id == run_id) if run_id else query)
 
-    def commit_run(self, run: dict[str, Any], events: list[Event], paths: list[str], detect_key: str) -> None:
+    def commit_run(self, run: dict[str, Any], events: list[Event], paths: list[str], detect_key: str,
+                   messages: list[dict[str, Any]] | None = None) -> None:
         """A camera's re-scan, all or nothing: its events become current, other runs' events of the camera
-        are superseded (kept in scan_events, removed from events), and its files are marked done."""
+        are superseded (kept in scan_events, removed from events), its files are marked done, and the
+        messages reporting its events are queued (those already queued by an earlier run stay as they are)."""
         camera_id, run_id = run["camera_id"], run["id"]
         dicts = [e.to_dict() for e in events]
         runs, evs, files = scan_runs_t, scan_events_t, scan_files_t
@@ -319,6 +322,7 @@ class EventStore:
             self._in_chunks(paths, lambda chunk: sa.update(files).where(
                 files.c.path.in_(chunk), files.c.detect_key == detect_key, files.c.status != "failed")
                 .values(status="done", rules_sha256=run["rules_sha256"]))
+            self._many(self._enqueue, messages or [])
 
     def _in_chunks(self, values: list[str], statement: Callable[[list[str]], Any]) -> None:
         """`statement(chunk)` for chunks of `values`: one `IN (...)` of a camera's many files or events would
@@ -341,6 +345,7 @@ class PostgresEventStore(EventStore):
 
     def __init__(self, url: str) -> None:
         self.path = Path(url.split("@")[-1])  # for messages, without credentials
+        self.target = url
         try:
             engine = sa.create_engine("postgresql+psycopg://" + url.split("://", 1)[1], poolclass=sa.pool.StaticPool)
             self.db = engine.connect()

@@ -200,3 +200,33 @@ def test_the_archive_under_another_spelling_is_the_same_input(archive, coco_card
     finally:
         store.close()
     assert report.done == [] and report.assembled == [] and events == clean[2]
+
+
+def test_rebuilt_events_go_to_the_sinks_once(archive, coco_card, clean, tmp_path):
+    """A camera rebuilt from recorded detections (no re-detection) reports its events as opened and closed;
+    a second run rebuilds nothing and sends nothing."""
+    from collections import Counter
+
+    from detector.config.sinks import SinkConfig
+    from testkit.receiver import Receiver
+
+    out, _, events = clean
+    src, dst = sqlite3.connect(out / "events.sqlite"), sqlite3.connect(tmp_path / "events.sqlite")
+    src.backup(dst)
+    src.close()
+    dst.execute("DELETE FROM scan_runs")  # as if the runs had never been assembled
+    dst.commit()
+    dst.close()
+    receiver = Receiver().start()
+    try:
+        sink = SinkConfig(url=receiver.url)
+        report, again = run(archive, coco_card, tmp_path, sinks=[sink], deliver_timeout_s=20)
+        assert report.done == [] and report.assembled and again == events and events
+        assert report.delivery[sink.id] == {"pending": 0, "delivered": 2 * len(events), "dead": 0}
+        got = receiver.accepted()
+        assert Counter(m["type"] for m in got) == {"opened": len(events), "closed": len(events)}
+        assert {m["event"]["id"] for m in got} == {e["id"] for e in events}
+        report, _ = run(archive, coco_card, tmp_path, sinks=[sink], deliver_timeout_s=5)
+        assert report.assembled == [] and len(receiver.accepted()) == len(got)
+    finally:
+        receiver.stop()

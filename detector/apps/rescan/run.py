@@ -41,12 +41,16 @@ from detector.apps.rescan.archive import ArchiveFile, fingerprint, walk
 from detector.apps.rescan.assemble import assemble
 from detector.apps.rescan.detect import FileJob, FileResult, loaded_job_args
 from detector.apps.rescan.engines import auto_workers, run_local, run_ray
-from detector.apps.scan import sampling_rate
+from detector.apps.scan import delivery_lines, sampling_rate
+from detector.camera.events import Event
 from detector.config.archive import Archive, load_archive
 from detector.config.camera import CameraConfig
+from detector.config.sinks import SinkConfig, sinks_from_urls
 from detector.errors import StreetwatchError
 from detector.model.compiled import for_runtime, resolve_runtime, runtime_identity
 from detector.model.weights import LoadedCard, load_card
+from detector.output.delivery import DeliveryPool
+from detector.output.outbox import Messages, Outbox
 from detector.output.store import EventStore, open_store
 from detector.video.seek import probe_duration
 
@@ -65,6 +69,7 @@ class RescanReport:
     events: dict[str, Counter[str]] = field(default_factory=dict)  # camera -> kind -> current events
     video_s: float = 0.0  # video detected in this run
     wall_s: float = 0.0
+    delivery: dict[str, dict[str, int]] = field(default_factory=dict)  # sink id -> outbox status -> messages
 
     @property
     def video_hours_per_wall_hour(self) -> float:
@@ -106,8 +111,14 @@ def rescan(
     workers: int | None = None,
     force: bool = False,
     progress: Callable[[int, float], Any] | None = None,
+    sinks: list[SinkConfig] | None = None,
+    deliver_timeout_s: float = 30.0,
 ) -> RescanReport:
-    """Detect new or changed files, then rebuild the events of cameras whose files changed."""
+    """Detect new or changed files, then rebuild the events of cameras whose files changed.
+
+    With `sinks` (added to each camera file's), a rebuilt camera's events are reported as `opened` and
+    `closed` messages; their ids are those of an earlier run of the same input, so only new events go out.
+    """
     began = time.perf_counter()
     report = RescanReport()
     source, loaded = loaded, for_runtime(loaded, setup.runtime)  # workers compile (or find) the same export
@@ -128,9 +139,24 @@ def rescan(
         results.close()  # an error or Ctrl-C: the engine cancels what has not started
         if bars:
             bars.close()
-    _assemble(archive, files, loaded, store, key, setup, out_dir, force, report)
+    every = {s.id: s for c in archive.cameras.values() for s in _sinks_of(c, sinks or [])}
+    if every:
+        Outbox(store).register(list(every.values()))
+    _assemble(archive, files, loaded, store, key, setup, out_dir, force, report, sinks or [])
+    if every:
+        report.delivery = DeliveryPool(store.target, list(every.values())).start().finish(deliver_timeout_s)
     report.wall_s = time.perf_counter() - began
     return report
+
+
+def _sinks_of(camera: CameraConfig, sinks: list[SinkConfig]) -> list[SinkConfig]:
+    ids = {s.id for s in sinks}
+    return [*sinks, *(s for s in camera.sinks if s.id not in ids)]
+
+
+def _messages(camera: CameraConfig, sinks: list[SinkConfig], events: list[Event], out_dir: Path | None) -> list:
+    queue = Messages(_sinks_of(camera, sinks), camera, out_dir)
+    return [m for e in events for m in queue.change(e, "opened") + queue.change(e, "closed")]
 
 
 def _changed(files: list[ArchiveFile], manifest: dict[str, dict[str, Any]], report: RescanReport,
@@ -188,7 +214,8 @@ def _record(results: Iterator[FileResult], by_path: dict[str, ArchiveFile], mani
 
 
 def _assemble(archive: Archive, files: list[ArchiveFile], loaded: LoadedCard, store: EventStore, key: str,
-              setup: Setup, out_dir: Path | None, force: bool, report: RescanReport) -> None:
+              setup: Setup, out_dir: Path | None, force: bool, report: RescanReport,
+              sinks: list[SinkConfig]) -> None:
     """Rebuild, in one transaction per camera, the events of cameras whose files or rules changed."""
     manifest = store.scan_files(key)
     params = json.dumps({"fps": setup.fps, "mode": setup.mode, "recheck_s": setup.recheck_s, "detect_key": key},
@@ -209,7 +236,7 @@ def _assemble(archive: Archive, files: list[ArchiveFile], loaded: LoadedCard, st
             run = {"id": run_id, "camera_id": camera_id, "model_card": loaded.card.name,
                    "weights_sha256": loaded.model_sha256, "rules_sha256": rules, "params": params,
                    "files_digest": digest, "finished_at": datetime.now().astimezone().isoformat(timespec="seconds")}
-            store.commit_run(run, events, [r["path"] for r in rows], key)
+            store.commit_run(run, events, [r["path"] for r in rows], key, _messages(camera, sinks, events, out_dir))
             report.assembled.append(camera_id)
         report.events[camera_id] = Counter(json.loads(e["event"])["kind"] for e in store.scan_events(run_id))
 
@@ -237,11 +264,13 @@ def run_cli(args: argparse.Namespace) -> int:
                       runtime=resolve_runtime(args.runtime))
         report = rescan(archive, loaded, store, out_dir=args.out, setup=setup, engine=args.engine,
                         address=args.address, workers=args.workers, force=args.force,
-                        progress=(lambda n, h: _RescanBars(n, h)) if show else None)
+                        progress=(lambda n, h: _RescanBars(n, h)) if show else None,
+                        sinks=sinks_from_urls(args.sink), deliver_timeout_s=args.deliver_timeout)
     finally:
         store.close()
     print_report(report, as_json=args.json)
-    return 1 if report.failed else 0
+    undelivered = any(c.get("pending") or c.get("dead") for c in report.delivery.values())
+    return 1 if report.failed or undelivered else 0
 
 
 def print_report(report: RescanReport, *, as_json: bool) -> None:
@@ -249,7 +278,8 @@ def print_report(report: RescanReport, *, as_json: bool) -> None:
         print(json.dumps({"files": report.files_total, "done": len(report.done), "skipped": len(report.skipped),
                           "failed": report.failed, "kept": report.kept, "ignored": report.ignored,
                           "assembled": report.assembled,
-                          "events": report.events, "video_s": report.video_s, "wall_s": report.wall_s}))
+                          "events": report.events, "video_s": report.video_s, "wall_s": report.wall_s,
+                          "delivery": report.delivery}))
     else:
         lines = [f"files: {report.files_total} found, {len(report.done)} scanned, {len(report.skipped)} unchanged "
                  f"(skipped), {len(report.failed)} failed, {len(report.ignored)} not matching the archive file"]
@@ -261,7 +291,7 @@ def print_report(report: RescanReport, *, as_json: bool) -> None:
         lines.append(f"video: {report.video_s / 3600:.3f} h scanned in {report.wall_s / 3600:.4f} h wall "
                      f"({report.video_hours_per_wall_hour:.1f} video-hours per wall-hour); "
                      f"events rebuilt for: {', '.join(report.assembled) or 'none (nothing changed)'}")
-        print("\n".join(lines))
+        print("\n".join(lines + delivery_lines(report.delivery)))
 
 
 class _RescanBars:
