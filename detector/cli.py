@@ -190,6 +190,7 @@ def add_watch_parser(commands: Any) -> None:
     watch = commands.add_parser("watch", help="watch live cameras of a watch file until stopped")
     watch.add_argument("--config", required=True, type=Path, help="watch file (cameras with sources, output)")
     watch.add_argument("--out", type=Path, help="output folder overriding the watch file's `out`")
+    watch.add_argument("--db", help="events database overriding the watch file's `db` (postgresql://...)")
     watch.add_argument("--http-port", type=int, help="port of /healthz and /metrics overriding the file's (0: off)")
     watch.add_argument("--log-json", action="store_true", help="structured logs: one JSON object per line")
     watch.add_argument("--sink", action="append", default=[], metavar="URL",

@@ -91,6 +91,12 @@ class WatchConfig(Strict):
     """Everything one watch process runs: cameras, output, model and how to keep streams alive."""
 
     out: Path = Field(description="Folder for events.sqlite, events.jsonl and snapshots/ (relative to this file).")
+    db: str | None = Field(
+        None, description="Events database shared by several watch processes: postgresql://user@host/db "
+        "(default: OUT/events.sqlite). Each camera is watched by one process at a time (a lease).",
+    )
+    lease_s: float = Field(30.0, ge=3, description="A camera's lease is renewed every third of this; a process "
+                           "that died frees its cameras for another after this long.")
     model: str | None = Field(
         None, description="Model card file or bundled card name; default detector/cards/streetwatch-v2.yaml."
     )

@@ -15,6 +15,7 @@ the write rate.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,13 +93,20 @@ outbox_t = sa.Table(
     sa.Index("outbox_due", "sink_id", "status", "seq"),
 )
 
+# Also v3: camera leases. Several watch processes may share one PostgreSQL store; a camera is watched by
+# one of them at a time, the holder renewing its row before it expires.
+leases_t = sa.Table(
+    "camera_leases", meta,
+    sa.Column("camera_id", _text, primary_key=True), _req("holder"), _req("expires_at", _double),
+)
+
 # version -> the step from the version before. A new database gets every table at once (create_all) and
 # the latest version. A step creates the tables it introduces from their definitions above; a step that
 # changes an existing table must use explicit DDL (ALTER TABLE ...), and a table changed later than
 # the step that created it needs that step frozen (its own sa.Table) so an old file upgrades the same.
 _MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: lambda c: meta.create_all(c, tables=[scan_files_t, scan_runs_t, scan_events_t]),
-    3: lambda c: meta.create_all(c, tables=[sinks_t, outbox_t]),
+    3: lambda c: meta.create_all(c, tables=[sinks_t, outbox_t, leases_t]),
 }
 
 
@@ -323,6 +331,27 @@ class EventStore:
                 files.c.path.in_(chunk), files.c.detect_key == detect_key, files.c.status != "failed")
                 .values(status="done", rules_sha256=run["rules_sha256"]))
             self._many(self._enqueue, messages or [])
+
+    def take_leases(self, camera_ids: list[str], holder: str, seconds: float,
+                    dead: Callable[[str], bool] = lambda _: False) -> dict[str, str]:
+        """Take or renew the cameras' leases for `holder`, all or none: {camera: other holder} of those held
+        by another live process whose lease has not expired (then nothing is taken). `dead(holder)` says a
+        holder is known to be gone (a killed process on this machine), so its leases need not run out."""
+        t, now = leases_t, time.time()
+        with self.transaction():
+            rows = self.db.execute(sa.select(t).where(t.c.camera_id.in_(camera_ids)).with_for_update()).mappings()
+            held = {r["camera_id"]: r["holder"] for r in rows
+                    if r["holder"] != holder and r["expires_at"] > now and not dead(r["holder"])}
+            if held:
+                return held
+            self.db.execute(sa.delete(t).where(t.c.camera_id.in_(camera_ids)))
+            self.db.execute(sa.insert(t), [{"camera_id": c, "holder": holder, "expires_at": now + seconds}
+                                           for c in camera_ids])
+        return {}
+
+    def release_leases(self, holder: str) -> None:
+        with self.transaction():
+            self.db.execute(sa.delete(leases_t).where(leases_t.c.holder == holder))
 
     def _in_chunks(self, values: list[str], statement: Callable[[list[str]], Any]) -> None:
         """`statement(chunk)` for chunks of `values`: one `IN (...)` of a camera's many files or events would

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import socket
 import threading
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,7 +40,7 @@ from detector.output.jsonl import JsonlLog
 from detector.output.outbox import Messages, Outbox
 from detector.output.sink import StoreSink
 from detector.output.snapshots import SnapshotWriter
-from detector.output.store import EventStore
+from detector.output.store import EventStore, open_store
 from detector.video.live import LiveReader
 from detector.video.watchdog import Watchdog
 
@@ -109,6 +112,9 @@ class Worker:
         self.config = config
         self.sinks = sinks_from_urls([], config.sinks) if sinks is None else sinks  # every camera's
         self.delivery: DeliveryPool | None = None
+        self.cameras_ids = [c.camera.id for c in config.cameras]
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._leased_at = 0.0
         self.config_path = config_path
         self.loaded = loaded
         self.detector = detector or Detector(loaded)
@@ -155,7 +161,7 @@ class Worker:
         every = {s.id: s for camera in self.config.cameras for s in self._sinks_of(camera)}
         if every:
             Outbox(store).register(list(every.values()))
-            self.delivery = DeliveryPool(self.out / "events.sqlite", list(every.values())).start()
+            self.delivery = DeliveryPool(self.db_target, list(every.values())).start()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -172,10 +178,25 @@ class Worker:
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
 
+    @property
+    def db_target(self) -> str | Path:
+        return self.config.db or self.out / "events.sqlite"
+
+    def _lease(self, store: EventStore) -> None:
+        """Take (or renew) every camera's lease; another live process holding one is an error."""
+        held = store.take_leases(list(self.cameras_ids), self.holder, self.config.lease_s, dead=_gone)
+        if held:
+            who = ", ".join(f"{camera} (by {holder})" for camera, holder in sorted(held.items()))
+            raise StreetwatchError(f"cameras already watched by another process: {who}", path=self.config_path,
+                                   fix="watch each camera from one process; a killed one frees its cameras "
+                                   f"within lease_s ({self.config.lease_s:g} s)")
+        self._leased_at = time.monotonic()
+
     def run(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        store = EventStore(self.out / "events.sqlite")
+        store = open_store(self.db_target)
         try:
+            self._lease(store)
             jsonl = JsonlLog(self.out / "events.jsonl")
             left_open: dict[str, list[Event]] = defaultdict(list)
             for row in store.events(status="open"):  # read once, not once per camera
@@ -202,6 +223,8 @@ class Worker:
                     self._infer(frames)
                 for run in self.cameras.values():
                     run.pipeline.expire_resumed()
+                if time.monotonic() - self._leased_at > self.config.lease_s / 3:
+                    self._lease(store)
         finally:
             self._shutdown(store)
 
@@ -237,6 +260,10 @@ class Worker:
         finally:
             if self.delivery:  # what was not acknowledged stays in the outbox for the next start
                 self.delivery.close()
+            try:
+                store.release_leases(self.holder)
+            except StoreError as e:
+                log.warning("could not release the camera leases (they expire by themselves): %s", e)
             store.close()
             if self.http is not None:
                 self.http.stop()
@@ -303,6 +330,21 @@ class Worker:
         }
 
 
+def _gone(holder: str) -> bool:
+    """A lease holder (host:pid:nonce) that was a process on this machine which no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def run_cli(args: argparse.Namespace) -> int:
     """`streetwatch watch`: exit 0 after SIGTERM/SIGINT (open events saved for resumption); 2 for a bad
     watch file or model."""
@@ -312,6 +354,8 @@ def run_cli(args: argparse.Namespace) -> int:
     config = load_watch(args.config)
     if args.out is not None:
         config = config.model_copy(update={"out": args.out})
+    if args.db is not None:
+        config = config.model_copy(update={"db": args.db})
     loaded = load_card(config.model or str(DEFAULT_CARD), weights=config.weights)
     loaded.weights_path  # noqa: B018 - a missing weights file is an error before any stream opens
     loaded = for_runtime(loaded, args.runtime)
