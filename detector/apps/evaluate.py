@@ -201,6 +201,14 @@ def _scores(dets: Any) -> dict[str, float]:
     return out
 
 
+def _class_scores(dets: Any) -> dict[str, float]:
+    """The best confidence of each kind-reporting class, for tuning classes of one kind apart."""
+    out: dict[str, float] = {}
+    for name, conf in zip(dets.class_name, dets.confidence, strict=True):
+        out[str(name)] = max(out.get(str(name), 0.0), float(conf))
+    return out
+
+
 def _why(dets: Any) -> dict[str, str]:
     """The class behind each raised kind's best box (for vending: which stall objects plus a person)."""
     best: dict[str, tuple[float, str]] = {}
@@ -245,7 +253,8 @@ def evaluate_rows(loaded: LoadedCard, images: Path, kinds: list[str], rows: list
     for i, _, found in step.run(_photos(rows, images, skipped, notes)):
         at_card, low = found  # type: ignore[misc]
         records.append({"file": rows[i]["file"], "labels": {k: rows[i].get(k, "") for k in kinds},
-                        "raised": _scores(at_card), "raised_by": _why(at_card), "score": _scores(low)})
+                        "raised": _scores(at_card), "raised_by": _why(at_card), "score": _scores(low),
+                        "class_score": _class_scores(low)})
     result = {kind: _kind_rates(kind, records, kind in card_kinds) for kind in kinds}
     return {"mode": "images", "card": loaded.card.name, "weights_sha256": loaded.model_sha256,
             "imgsz": loaded.card.imgsz, "images": str(images), "evaluated": len(records),

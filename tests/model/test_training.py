@@ -325,3 +325,25 @@ def test_a_head_of_new_classes_alone_merges_with_the_base_classes_the_card_lists
 
     assert people(merged) == people(base) and people(base)
     assert set(Detector(loaded).detect([cv2.imread(image)])[0].kind.tolist()) <= {"garbage", "bike", "vending"}
+
+
+def test_tune_thresholds_keeps_every_report_within_the_false_alarm_cap(tmp_path: Path, capsys) -> None:
+    """Pure logic on two small reports: a pile class that needs a low threshold and a bin class that
+    fires on plain bins unless its threshold is high."""
+    tune = script("tune_thresholds")
+
+    def record(label: str, **scores: float) -> dict:
+        return {"labels": {"garbage": label}, "class_score": scores}
+
+    a = [record("yes", garbage=0.3), record("yes", overflow=0.8), record("no", overflow=0.5), record("no")]
+    b = [record("yes", garbage=0.25, overflow=0.4), record("no", overflow=0.6), record("no", garbage=0.1)]
+    paths = []
+    for name, records in (("a.json", a), ("b.json", b)):
+        (tmp_path / name).write_text(json.dumps({"per_image": records}))
+        paths += ["--report", str(tmp_path / name)]
+    assert tune.main(["--kind", "garbage", "--classes", "garbage,overflow", "--max-false-alarm", "0.0",
+                      *paths, "--top", "1"]) == 0
+    best = capsys.readouterr().out.splitlines()[1]
+    chosen = json.loads(best[: best.index("}") + 1])
+    assert 0.1 < chosen["garbage"] <= 0.25 and 0.6 < chosen["overflow"] <= 0.8
+    assert tune.rates(a, "garbage", chosen) == (1.0, 0.0) and tune.rates(b, "garbage", chosen) == (1.0, 0.0)
