@@ -1,0 +1,191 @@
+"""A vehicle's track: GPX, NMEA 0183 (RMC/GGA) or CSV, checked, then asked "where and which way at time t?".
+
+Frames carry the container's time; the track carries the receiver's. Positions are interpolated between
+fixes (linearly: fixes are a second or so and a few metres apart), the heading from the file where it has
+one (circularly) or from the direction of travel, and a frame in a gap longer than `max_gap_s` or outside
+the track gets no position at all rather than a guessed one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pyproj import Geod
+
+from detector.errors import ConfigError
+
+GEOD = Geod(ellps="WGS84")
+FIX = "give a GPX file, an NMEA 0183 log (RMC/GGA) or a CSV with time,lat,lon[,heading_deg,speed_mps]"
+
+
+@dataclass(frozen=True)
+class Fix:
+    t: datetime
+    lat: float
+    lon: float
+    heading_deg: float | None = None
+    speed_mps: float | None = None
+
+
+@dataclass(frozen=True)
+class Pose:
+    """The vehicle at one moment; `heading_deg` clockwise from north."""
+
+    lat: float
+    lon: float
+    heading_deg: float
+    speed_mps: float
+
+
+class Track:
+    """Fixes in strictly increasing time order; `at()` interpolates."""
+
+    def __init__(self, fixes: list[Fix], path: Path | None = None, offset_s: float = 0.0) -> None:
+        check(fixes, path)
+        self.fixes, self.path = fixes, path
+        self.offset = timedelta(seconds=offset_s)  # added to frame times: corrects the camera's clock
+        self.times = [f.t.timestamp() for f in fixes]
+
+    @property
+    def start(self) -> datetime:
+        return self.fixes[0].t
+
+    @property
+    def end(self) -> datetime:
+        return self.fixes[-1].t
+
+    def at(self, t: datetime, max_gap_s: float = 5.0) -> Pose | None:
+        """The pose at frame time `t`, or None outside the track or inside a gap longer than `max_gap_s`."""
+        x = (t + self.offset).timestamp()
+        i = bisect.bisect_right(self.times, x)
+        if i == 0 or (i == len(self.times) and x > self.times[-1]):
+            return None
+        if i == len(self.times):
+            i -= 1
+        a, b = self.fixes[i - 1], self.fixes[i]
+        span = self.times[i] - self.times[i - 1]
+        if span > max_gap_s:
+            return None
+        w = (x - self.times[i - 1]) / span
+        lat, lon = a.lat + w * (b.lat - a.lat), a.lon + w * (b.lon - a.lon)
+        bearing, _, distance = GEOD.inv(a.lon, a.lat, b.lon, b.lat)
+        if a.heading_deg is not None and b.heading_deg is not None:
+            heading = _circular(a.heading_deg, b.heading_deg, w)
+        else:
+            heading = bearing % 360.0 if distance > 0.05 else (a.heading_deg or 0.0)
+        if a.speed_mps is not None and b.speed_mps is not None:
+            speed = a.speed_mps + w * (b.speed_mps - a.speed_mps)
+        else:
+            speed = distance / span
+        return Pose(lat=lat, lon=lon, heading_deg=heading, speed_mps=speed)
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return start + self.offset <= self.end and end + self.offset >= self.start
+
+
+def _circular(a: float, b: float, w: float) -> float:
+    delta = (b - a + 180.0) % 360.0 - 180.0
+    return (a + w * delta) % 360.0
+
+
+def check(fixes: list[Fix], path: Path | None) -> None:
+    """Empty, unsorted, repeated times, NaN or out-of-range coordinates: one line naming the fix."""
+    if len(fixes) < 2:
+        raise ConfigError(f"track has {len(fixes)} fixes; at least 2 are needed", path=path, fix=FIX)
+    for n, f in enumerate(fixes):
+        if not (math.isfinite(f.lat) and math.isfinite(f.lon)) or abs(f.lat) > 90 or abs(f.lon) > 180:
+            raise ConfigError(f"fix {n + 1} has coordinates out of range (lat {f.lat}, lon {f.lon})", path=path,
+                              fix="latitudes lie in [-90, 90], longitudes in [-180, 180], in degrees")
+        if n and f.t <= fixes[n - 1].t:
+            what = "repeats the time of" if f.t == fixes[n - 1].t else "is earlier than"
+            raise ConfigError(f"fix {n + 1} ({f.t.isoformat()}) {what} the fix before it", path=path,
+                              fix="sort the fixes by time and drop repeated ones")
+
+
+def read_track(path: Path, offset_s: float = 0.0) -> Track:
+    """A track file by its suffix: .gpx, .nmea/.log/.txt (NMEA 0183), .csv."""
+    if not path.is_file():
+        raise ConfigError("track file not found", path=path, fix="pass --track with an existing GPX/NMEA/CSV file")
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read the track ({e})", path=path, fix=FIX) from None
+    if suffix == ".gpx":
+        fixes = _gpx(text, path)
+    elif suffix in (".nmea", ".log", ".txt"):
+        fixes = _nmea(text)
+    elif suffix == ".csv":
+        fixes = _csv(text, path)
+    else:
+        raise ConfigError(f"unknown track format {suffix!r}", path=path, fix=FIX)
+    return Track(fixes, path, offset_s)
+
+
+def _gpx(text: str, path: Path) -> list[Fix]:
+    import gpxpy
+    import gpxpy.gpx
+
+    try:
+        gpx = gpxpy.parse(text)
+    except gpxpy.gpx.GPXException as e:
+        raise ConfigError(f"not a GPX file ({e})", path=path, fix=FIX) from None
+    points = [p for track in gpx.tracks for segment in track.segments for p in segment.points]
+    if any(p.time is None for p in points):
+        raise ConfigError("GPX track points without <time>", path=path, fix="record the track with timestamps")
+    return [Fix(_utc(p.time), p.latitude, p.longitude, p.course, p.speed) for p in points]  # type: ignore[arg-type]
+
+
+def _nmea(text: str) -> list[Fix]:
+    """RMC gives date, time, position, speed and course; a GGA takes the date of the RMC before it."""
+    import pynmea2
+
+    fixes: dict[datetime, Fix] = {}
+    day = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("$"):
+            continue
+        try:
+            msg = pynmea2.parse(line, check=True)
+        except (pynmea2.ParseError, ValueError, AttributeError):
+            continue  # a torn line of a serial log: skip it
+        kind = getattr(msg, "sentence_type", "")
+        if kind == "RMC" and getattr(msg, "status", "") == "A" and msg.datestamp and msg.timestamp:
+            day = msg.datestamp
+            t = _utc(datetime.combine(day, msg.timestamp))
+            speed = float(msg.spd_over_grnd) * 0.514444 if msg.spd_over_grnd is not None else None
+            course = float(msg.true_course) if msg.true_course is not None else None
+            fixes[t] = Fix(t, msg.latitude, msg.longitude, course, speed)
+        elif kind == "GGA" and day and msg.timestamp and int(msg.gps_qual or 0) > 0:
+            t = _utc(datetime.combine(day, msg.timestamp))
+            fixes.setdefault(t, Fix(t, msg.latitude, msg.longitude))
+    return [fixes[t] for t in sorted(fixes)]
+
+
+def _csv(text: str, path: Path) -> list[Fix]:
+    reader = csv.DictReader(text.splitlines())
+    columns = {c.strip() for c in reader.fieldnames or []}
+    if not {"time", "lat", "lon"} <= columns:
+        raise ConfigError(f"CSV track columns {sorted(columns)} lack time, lat or lon", path=path, fix=FIX)
+    fixes = []
+    for n, row in enumerate(reader, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        try:
+            fixes.append(Fix(_utc(datetime.fromisoformat(row["time"])), float(row["lat"]), float(row["lon"]),
+                             float(row["heading_deg"]) if row.get("heading_deg") else None,
+                             float(row["speed_mps"]) if row.get("speed_mps") else None))
+        except ValueError as e:
+            raise ConfigError(f"CSV line {n}: {e}", path=path,
+                              fix="time as ISO 8601 with a zone (2026-12-01T08:00:00+08:00), numbers in degrees") \
+                from None
+    return fixes
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
