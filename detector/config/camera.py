@@ -77,8 +77,8 @@ def parse_hours(text: str) -> HoursRange:
     return HoursRange(start=time(h1, m1), end=end)
 
 
-class Zone(Strict):
-    """A polygon of the image where a kind is allowed, prohibited, or not looked at."""
+class ZoneRule(Strict):
+    """What a zone means, wherever its outline is drawn (pixels of a camera, or lon/lat of a geo-fence)."""
 
     id: Annotated[str, Field(pattern=_SAFE_ID, description="Unique id, used in events and snapshots.")]
     type: ZoneType = Field(
@@ -89,13 +89,6 @@ class Zone(Strict):
     kinds: list[Kind] | None = Field(
         None, description="Kinds this zone applies to (vending, garbage, bike); omitted means all kinds."
     )
-    polygon: list[tuple[float, float]] = Field(
-        description="Vertices [x, y]: fractions of the frame width/height (all values within 0..1) or "
-        "pixels of the camera's frames (see units)."
-    )
-    units: Literal["auto", "fraction", "pixel"] = Field(
-        "auto", description="How to read the polygon; auto: fractions when every value is within 0..1."
-    )
     hours: list[str] | None = Field(
         None,
         description="Local times when the zone applies, 'HH:MM-HH:MM' (may cross midnight); outside "
@@ -104,7 +97,6 @@ class Zone(Strict):
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = Field(
         None, description="Weekdays when the zone applies (of the start of its hours); omitted means every day."
     )
-    anchor: Anchor | None = Field(None, description="Overrides the camera's zone_anchor for this zone.")
 
     @field_validator("hours")
     @classmethod
@@ -112,6 +104,43 @@ class Zone(Strict):
         for text in value or []:
             parse_hours(text)
         return value
+
+    @cached_property
+    def hour_ranges(self) -> list[HoursRange]:
+        return [parse_hours(text) for text in self.hours or []]
+
+    def applies_to(self, kind: Kind) -> bool:
+        return self.kinds is None or kind in self.kinds
+
+    def active_at(self, local: datetime) -> bool:
+        """Whether the zone exists at this local time (hours and days)."""
+        if not self.hour_ranges:
+            return self.days is None or WEEKDAYS[local.weekday()] in self.days
+        t = local.time()
+        for r in self.hour_ranges:
+            if not r.contains(t):
+                continue
+            if self.days is None:
+                return True
+            # A range across midnight belongs to the day it started on.
+            started_yesterday = r.start > r.end and t < r.end
+            weekday = (local.weekday() - 1) % 7 if started_yesterday else local.weekday()
+            if WEEKDAYS[weekday] in self.days:
+                return True
+        return False
+
+
+class Zone(ZoneRule):
+    """A polygon of the image where a kind is allowed, prohibited, or not looked at."""
+
+    polygon: list[tuple[float, float]] = Field(
+        description="Vertices [x, y]: fractions of the frame width/height (all values within 0..1) or "
+        "pixels of the camera's frames (see units)."
+    )
+    units: Literal["auto", "fraction", "pixel"] = Field(
+        "auto", description="How to read the polygon; auto: fractions when every value is within 0..1."
+    )
+    anchor: Anchor | None = Field(None, description="Overrides the camera's zone_anchor for this zone.")
 
     @model_validator(mode="after")
     def _check_polygon(self) -> Zone:
@@ -141,30 +170,6 @@ class Zone(Strict):
         if self.units == "auto":
             return max(v for point in self.polygon for v in point) <= 1.0
         return self.units == "fraction"
-
-    @cached_property
-    def hour_ranges(self) -> list[HoursRange]:
-        return [parse_hours(text) for text in self.hours or []]
-
-    def applies_to(self, kind: Kind) -> bool:
-        return self.kinds is None or kind in self.kinds
-
-    def active_at(self, local: datetime) -> bool:
-        """Whether the zone exists at this local time (hours and days)."""
-        if not self.hour_ranges:
-            return self.days is None or WEEKDAYS[local.weekday()] in self.days
-        t = local.time()
-        for r in self.hour_ranges:
-            if not r.contains(t):
-                continue
-            if self.days is None:
-                return True
-            # A range across midnight belongs to the day it started on.
-            started_yesterday = r.start > r.end and t < r.end
-            weekday = (local.weekday() - 1) % 7 if started_yesterday else local.weekday()
-            if WEEKDAYS[weekday] in self.days:
-                return True
-        return False
 
     def to_pixels(self, width: int, height: int) -> Polygon:
         if self.is_fraction:
