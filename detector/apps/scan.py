@@ -12,7 +12,8 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from detector.errors import StreetwatchError
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import LoadedCard, load_card
-from detector.output.delivery import DeliveryPool
+from detector.output.delivery import DeliveryPool, undelivered
 from detector.output.jsonl import JsonlLog
 from detector.output.outbox import Messages, Outbox
 from detector.output.sink import StoreSink
@@ -94,49 +95,52 @@ def scan(
     model = detector.loaded  # the model that runs (a compiled card names itself) is the one events record
     out_dir.mkdir(parents=True, exist_ok=True)
     store = EventStore(out_dir / "events.sqlite")
-    jsonl = JsonlLog(out_dir / "events.jsonl")
-    sinks = camera.sinks if sinks is None else sinks
-    messages = Messages(sinks, camera, out_dir) if sinks else None
-    pool = _start_delivery(store, sinks, out_dir, messages)
-    sink = StoreSink(store, jsonl, SnapshotWriter(out_dir, camera), watch=watch, remember_closed=True,
-                     messages=messages)
-    pipeline = CameraPipeline(camera, model.card, sink, model_sha256=model.model_sha256)
     step = InferenceStep(detector.detect, batch=batch_size, recheck_s=static_recheck_s, watch=watch)
     try:
-        for source in sources:
-            _scan_source(source, step, pipeline, watch, progress)
+        with _delivery(store, camera, camera.sinks if sinks is None else sinks, out_dir) as (messages, pool):
+            sink = StoreSink(store, JsonlLog(out_dir / "events.jsonl"), SnapshotWriter(out_dir, camera),
+                             watch=watch, remember_closed=True, messages=messages)
+            pipeline = CameraPipeline(camera, model.card, sink, model_sha256=model.model_sha256)
+            try:
+                for source in sources:
+                    _scan_source(source, step, pipeline, watch, progress)
+            finally:  # also on Ctrl-C: open events close at their last sighting, so nothing is left half-done
+                _finish(pipeline, sink, store, result, watch)
+                if pool:  # after Ctrl-C, no wait: what is left stays in the outbox
+                    with watch.time("deliver"):
+                        result.delivery = pool.finish(0.0 if sys.exc_info()[1] else deliver_timeout_s)
     finally:
-        try:  # also on Ctrl-C: open events close at their last sighting, so nothing is left half-done
-            with watch.time("pipeline"):
-                pipeline.end()
-            stored = store.events()
-            jsonl.rewrite(stored)
-            run_ids = set(sink.closed_ids)
-            result.events = [e for e in stored if e["id"] in run_ids]
-            if pool:
-                with watch.time("deliver"):
-                    result.delivery = pool.finish(deliver_timeout_s)
-        finally:
-            if pool:
-                pool.close()
-            store.close()
+        store.close()
     result.wall_s = time.perf_counter() - began
     result.stages = {**watch.seconds, **detector.timings}
     result.inferred, result.skipped = step.counts(camera.camera.id)
     return result
 
 
-def _start_delivery(store: EventStore, sinks: list[SinkConfig], out_dir: Path,
-                    messages: Messages | None) -> DeliveryPool | None:
+def _finish(pipeline: CameraPipeline, sink: StoreSink, store: EventStore, result: ScanResult,
+            watch: Stopwatch) -> None:
+    with watch.time("pipeline"):
+        pipeline.end()
+    stored = store.events()
+    sink.jsonl.rewrite(stored)
+    run_ids = set(sink.closed_ids)
+    result.events = [e for e in stored if e["id"] in run_ids]
+
+
+@contextmanager
+def _delivery(store: EventStore, camera: CameraConfig, sinks: list[SinkConfig],
+              out_dir: Path) -> Iterator[tuple[Messages | None, DeliveryPool | None]]:
     """Deliverers run while the scan does, so messages leave as events open, not only at the end."""
-    if not sinks or messages is None:
-        return None
+    if not sinks:
+        yield None, None
+        return
+    messages = Messages(sinks, camera, out_dir)
     Outbox(store).register(sinks)
+    pool = DeliveryPool(out_dir / "events.sqlite", sinks, messages.wake, cameras=[camera.camera.id]).start()
     try:
-        return DeliveryPool(out_dir / "events.sqlite", sinks, messages.wake).start()
-    except BaseException:
-        store.close()
-        raise
+        yield messages, pool
+    finally:
+        pool.close()
 
 
 def _scan_source(source: VideoSource, step: InferenceStep[Detections], pipeline: CameraPipeline, watch: Stopwatch,
@@ -192,8 +196,7 @@ def run_cli(args: argparse.Namespace) -> int:
         return 2
     print_result(result, args.out, as_json=args.json, sampling=why)
     damaged = any(report.problems for report in result.reports)
-    undelivered = any(c.get("pending") or c.get("dead") for c in result.delivery.values())
-    return 1 if result.failed or damaged or undelivered else 0
+    return 1 if result.failed or damaged or undelivered(result.delivery) else 0
 
 
 

@@ -44,8 +44,20 @@ class Grid:
         return self.cells[hits[0]] if hits else None
 
 
-@lru_cache(maxsize=16)
 def load_grid(path: Path) -> Grid:
+    """The grid file, read again when it changed (a reload picks up an edited grid)."""
+    return _grid(path, _mtime(path))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return -1.0
+
+
+@lru_cache(maxsize=16)
+def _grid(path: Path, _mtime: float) -> Grid:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -65,6 +77,10 @@ def load_grid(path: Path) -> Grid:
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ConfigError(f"grid feature {i} ({props['code']}) has no usable geometry ({e})", path=path,
                               fix=GRID_FIX) from None
+        if geometry.is_empty or not (geometry.bounds[0] >= -180 and geometry.bounds[2] <= 180
+                                     and geometry.bounds[1] >= -90 and geometry.bounds[3] <= 90):
+            raise ConfigError(f"grid feature {i} ({props['code']}) is empty or not in lon/lat degrees", path=path,
+                              fix="give WGS84 longitude/latitude (EPSG:4326), longitude first")
         if geometry.geom_type not in ("Polygon", "MultiPolygon") or not geometry.is_valid:
             why = explain_validity(geometry) if geometry.geom_type in ("Polygon", "MultiPolygon") else \
                 geometry.geom_type
@@ -75,9 +91,13 @@ def load_grid(path: Path) -> Grid:
     return Grid(cells, shapes)
 
 
-@lru_cache(maxsize=16)
 def load_categories(path: Path) -> dict[str, dict[str, str]]:
-    """Our GB/T 30428 code -> the city's {code, name}."""
+    """Our GB/T 30428 code -> the city's {code, name}; read again when the file changed."""
+    return _categories(path, _mtime(path))
+
+
+@lru_cache(maxsize=16)
+def _categories(path: Path, _mtime: float) -> dict[str, dict[str, str]]:
     fix = "write categories: {'01-03': {code: CITY_CODE, name: CITY_NAME}, ...}"
     data = read_mapping(path, "category dictionary", fix=fix)
     table = data.get("categories")

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from detector.config.base import Strict, format_validation_error
 from detector.errors import ConfigError
+from detector.redact import redact
 
 SCHEMES = {"http": "webhook", "https": "webhook", "mqtt": "mqtt", "mqtts": "mqtt"}
 
@@ -64,6 +65,9 @@ class SinkConfig(Strict):
         webhook_only = [k for k in ("authorization_env", "hmac_secret_env") if getattr(self, k)]
         if self.transport == "mqtt" and webhook_only:
             raise ValueError(f"{', '.join(webhook_only)} apply to webhooks, not to {self.scheme} sinks")
+        mqtt_only = [k for k in ("username_env", "password_env") if getattr(self, k)]
+        if self.transport == "webhook" and mqtt_only:
+            raise ValueError(f"{', '.join(mqtt_only)} apply to MQTT sinks; a webhook takes authorization_env")
         return self
 
     @property
@@ -79,7 +83,7 @@ class SinkConfig(Strict):
         """Stable across runs and free of credentials: the outbox rows of this sink carry it."""
         if self.name:
             return self.name
-        safe = redact_url(self.url, drop_user=True)
+        safe = stored_url(self.url)
         host = urlsplit(self.url).hostname or "sink"
         return f"{self.transport}-{host}-{hashlib.sha1(safe.encode()).hexdigest()[:8]}"
 
@@ -87,13 +91,28 @@ class SinkConfig(Strict):
 def redact_url(url: str, *, drop_user: bool = False) -> str:
     """The URL without its password (and user): safe for logs, the database and pages."""
     parts = urlsplit(url)
-    if parts.password is None and not (drop_user and parts.username):
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rpartition("@")[2]  # as written: keeps IPv6 brackets and the port, valid or not
     user = "" if drop_user or not parts.username else f"{parts.username}:***@"
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def stored_url(url: str) -> str:
+    """What the database keeps of a sink URL: no user, no password, no secret query parameter."""
+    return redact(redact_url(url, drop_user=True))
+
+
+def merge_sinks(*groups: list[SinkConfig] | tuple[SinkConfig, ...]) -> list[SinkConfig]:
+    """Sinks of several files in one list; the same id with two different settings is an error."""
+    by_id: dict[str, SinkConfig] = {}
+    for sink in (s for group in groups for s in group):
+        known = by_id.setdefault(sink.id, sink)
+        if known != sink:
+            raise ConfigError(f"two different sinks share the id {sink.id!r} ({stored_url(known.url)} and "
+                              f"{stored_url(sink.url)}, or other options)",
+                              fix="give each sink its own name, or the same settings everywhere")
+    return list(by_id.values())
 
 
 def sinks_from_urls(urls: list[str], configured: list[SinkConfig] | tuple[SinkConfig, ...] = ()) -> list[SinkConfig]:

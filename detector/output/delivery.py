@@ -28,6 +28,9 @@ from detector.output import messages
 from detector.output.outbox import Outbox
 
 log = logging.getLogger(__name__)
+# A redirect, a rejected token, a wrong path or a proxy wanting credentials say nothing about the message:
+# every message would get the same answer, so they are retried (and show in /healthz), never dead-lettered.
+SINK_LEVEL = {401, 403, 404, 407, 408, 429}
 BACKOFF_BASE_S, BACKOFF_CAP_S = 1.0, 30.0  # a receiver that returns is found within 30 s
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 
@@ -68,11 +71,12 @@ class Webhook:
             response = self.client.post(self.sink.url, content=body, headers=headers)
         except httpx.HTTPError as e:
             raise Retry(f"{type(e).__name__}: {e}".strip()) from e
-        if 200 <= response.status_code < 300:
+        code = response.status_code
+        if 200 <= code < 300:
             return
-        reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
-        if response.status_code in (408, 429) or response.status_code >= 500:
-            raise Retry(reason)
+        reason = f"HTTP {code} {response.reason_phrase}".strip()
+        if code < 400 or code in SINK_LEVEL or code >= 500:
+            raise Retry(reason)  # the receiver, not this message: back off, lose nothing
         raise Refused(reason)
 
     def close(self) -> None:
@@ -87,8 +91,9 @@ class Mqtt:
 
         parts = urlsplit(sink.url)
         self.sink, self.prefix = sink, parts.path.strip("/") or "streetwatch"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"streetwatch-{sink.id}",
-                                  clean_session=True)
+        # one id per connection: a broker drops the older of two clients with the same id
+        client_id = f"streetwatch-{sink.id}-{os.getpid()}-{random.getrandbits(32):08x}"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         user = _env(sink.username_env, sink) if sink.username_env else unquote(parts.username or "") or None
         password = _env(sink.password_env, sink) if sink.password_env else unquote(parts.password or "") or None
         if user:
@@ -113,8 +118,8 @@ class Mqtt:
             raise Retry(f"no PUBACK within {self.sink.timeout_s:g} s")
 
     def close(self) -> None:
+        self.client.disconnect()  # while the loop still runs, so the DISCONNECT goes out
         self.client.loop_stop()
-        self.client.disconnect()
 
 
 def _env(name: str | None, sink: SinkConfig) -> str:
@@ -161,8 +166,8 @@ class Deliverer:
     """Sends one sink's outbox rows; `run()` in a thread until `stop()`, or `drain()` until empty."""
 
     def __init__(self, outbox: Outbox, sink: SinkConfig, transport: Transport | None = None,
-                 wake: threading.Event | None = None) -> None:
-        self.outbox, self.sink = outbox, sink
+                 wake: threading.Event | None = None, cameras: list[str] | None = None) -> None:
+        self.outbox, self.sink, self.cameras = outbox, sink, cameras
         self.transport = transport or transport_for(sink)
         self.wake = wake or threading.Event()
         self.stats = DeliveryStats()
@@ -177,7 +182,7 @@ class Deliverer:
         if now < self._probe_at:
             return 0, self._probe_at - now
         handled = 0
-        for row in self.outbox.pending(self.sink.id):
+        for row in self.outbox.pending(self.sink.id, self.cameras):
             handled += 1
             if now - row["created_at"] > self.sink.max_age_s:
                 self._dead(row, f"not delivered within max_age_s={self.sink.max_age_s:g} ({row['error']})")
@@ -188,7 +193,12 @@ class Deliverer:
     def _attempt(self, row: dict[str, Any]) -> bool:
         body = messages.for_sending(json.loads(row["body"]), self.sink)
         try:
-            self.transport.send(body, row)
+            try:
+                self.transport.send(body, row)
+            except (Retry, Refused):
+                raise
+            except Exception as e:  # a transport's surprise is the receiver's problem too: back off
+                raise Retry(f"{type(e).__name__}: {e}") from e
         except Retry as e:
             self._failures += 1
             delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (self._failures - 1)) * random.uniform(0.5, 1.0)
@@ -250,7 +260,7 @@ class Deliverer:
         return not self.pending()
 
     def pending(self) -> int:
-        return self.outbox.counts().get(self.sink.id, {}).get("pending", 0)
+        return self.outbox.pending_count(self.sink.id, self.cameras)
 
     def stop(self) -> None:
         self._stop.set()
@@ -261,13 +271,16 @@ class Deliverer:
 
 
 class DeliveryPool:
-    """A deliverer thread per sink, each on its own store connection; `finish()` waits, then stops them."""
+    """A deliverer thread per sink, each on its own store connection, sending what `cameras` queued (all
+    cameras when None); `finish()` waits, then stops them."""
 
-    def __init__(self, target: str | Path, sinks: list[SinkConfig], wake: threading.Event | None = None) -> None:
-        self.target, self.sinks = target, sinks
+    def __init__(self, target: str | Path, sinks: list[SinkConfig], wake: threading.Event | None = None,
+                 cameras: list[str] | None = None) -> None:
+        self.target, self.sinks, self.cameras = target, sinks, cameras
         self.wake = wake or threading.Event()
         self.deliverers: list[Deliverer] = []
         self._threads: list[threading.Thread] = []
+        self._before: dict[str, dict[str, int]] = {}
 
     def start(self) -> DeliveryPool:
         from detector.output.store import open_store
@@ -275,7 +288,10 @@ class DeliveryPool:
         try:
             for sink in self.sinks:
                 transport = transport_for(sink)  # a missing secret is an error now, not at the first event
-                self.deliverers.append(Deliverer(Outbox(open_store(self.target)), sink, transport, self.wake))
+                outbox = Outbox(open_store(self.target))
+                self.deliverers.append(Deliverer(outbox, sink, transport, self.wake, self.cameras))
+            if self.deliverers:
+                self._before = self.deliverers[0].outbox.counts(self.cameras)
         except BaseException:
             self.close()
             raise
@@ -286,37 +302,57 @@ class DeliveryPool:
         return self
 
     def finish(self, timeout_s: float) -> dict[str, dict[str, int]]:
-        """Wait up to `timeout_s` for the outbox to empty, stop the threads; the outbox counts per sink."""
-        if not self.deliverers:
-            return {}
+        """Wait up to `timeout_s` for the outbox to empty, stop the threads; per sink, what this run
+        delivered and dead-lettered, and what is still pending."""
         from detector.output.store import open_store
 
+        if not self.deliverers:
+            return {}
         deadline = time.monotonic() + timeout_s
-        ids = {s.id for s in self.sinks}
         store = open_store(self.target)  # a connection of its own: the deliverers' are theirs alone
         try:
             outbox = Outbox(store)
             while time.monotonic() < deadline:
                 self.wake.set()
-                if not any(c.get("pending", 0) for i, c in outbox.counts().items() if i in ids):
+                if not any(outbox.pending_count(s.id, self.cameras) for s in self.sinks):
                     break
                 time.sleep(0.1)
             self._stop_threads()
-            return {i: c for i, c in outbox.counts().items() if i in ids}
+            return self._since_start(outbox.counts(self.cameras))
         finally:
             store.close()
             self.close()
 
-    def _stop_threads(self) -> None:
+    def _since_start(self, now: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        out = {}
+        for sink in self.sinks:
+            after, before = now.get(sink.id, {}), self._before.get(sink.id, {})
+            out[sink.id] = {"pending": after.get("pending", 0),
+                            "delivered": after.get("delivered", 0) - before.get("delivered", 0),
+                            "dead": after.get("dead", 0) - before.get("dead", 0)}
+        return out
+
+    def _stop_threads(self, budget_s: float = 20.0) -> None:
         for d in self.deliverers:
             d.stop()
+        deadline = time.monotonic() + budget_s  # one budget for all: a hung receiver must not stall shutdown
         for thread in self._threads:
-            thread.join(timeout=60)
-        self._threads = []
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
+        """Stop; resources of a thread still inside a send are left to it (it is a daemon)."""
         self._stop_threads()
+        alive = {t.name for t in self._threads if t.is_alive()}
         for d in self.deliverers:
+            if f"deliver-{d.sink.id}" in alive:
+                log.warning("sink %s: a send is still running at shutdown; its message is sent again next time",
+                            d.sink.id)
+                continue
             d.close()
             d.outbox.store.close()
-        self.deliverers = []
+        self.deliverers, self._threads = [], []
+
+
+def undelivered(delivery: dict[str, dict[str, int]]) -> bool:
+    """Something still pending, or dead-lettered by this run."""
+    return any(c.get("pending") or c.get("dead") for c in delivery.values())

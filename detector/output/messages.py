@@ -18,7 +18,6 @@ from detector.config.camera import CameraConfig
 from detector.config.places import load_categories, load_grid
 from detector.config.sinks import SinkConfig
 
-TYPES = ("opened", "updated", "closed", "cancelled")
 KIND_NAMES = {  # (Chinese, English) as a work order names the violation
     "garbage": ("垃圾堆放", "piled garbage"),
     "vending": ("占道经营", "street vending"),
@@ -27,7 +26,9 @@ KIND_NAMES = {  # (Chinese, English) as a work order names the violation
 
 
 def message_id(event_id: str, type_: str, last_seen: str) -> str:
-    return hashlib.sha256(f"{event_id}|{type_}|{last_seen}".encode()).hexdigest()[:32]
+    """`opened` is one per event whatever its later course; an update or a close is one per state."""
+    state = "" if type_ == "opened" else last_seen
+    return hashlib.sha256(f"{event_id}|{type_}|{state}".encode()).hexdigest()[:32]
 
 
 def _duration(seconds: float) -> tuple[str, str]:

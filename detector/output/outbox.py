@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from detector.camera.events import Event
 from detector.config.camera import CameraConfig
-from detector.config.sinks import SinkConfig, redact_url
+from detector.config.sinks import SinkConfig, stored_url
+from detector.errors import ConfigError
 from detector.output import messages
 from detector.output.store import EventStore, outbox_t, sinks_t
 
@@ -72,43 +74,63 @@ class Outbox:
         self.store = store
 
     def register(self, sinks: list[SinkConfig]) -> None:
-        """Record the sinks (URL without password) so `streetwatch deliver` knows where pending rows go."""
-        rows = [{"id": s.id, "url": redact_url(s.url, drop_user=True),
-                 "options": s.model_dump_json(exclude={"url"}), "created_at": datetime.now(UTC).isoformat()}
-                for s in sinks]
+        """Record the sinks (URL without credentials, options) so `streetwatch deliver` knows where
+        pending rows go; the first registration's time stays."""
+        rows = [{"id": s.id, "url": stored_url(s.url), "options": s.model_dump_json(exclude={"url"}),
+                 "created_at": datetime.now(UTC).isoformat()} for s in sinks]
         if rows:
             with self.store.transaction():
                 self.store.db.execute(self.store._upsert["sinks"], rows)
 
     def sinks(self) -> list[SinkConfig]:
+        """The recorded sinks; one whose options no longer validate is a one-line error naming the database."""
         rows = self.store._rows(sa.select(sinks_t).order_by(sinks_t.c.id))
-        return [SinkConfig(url=r["url"], **json.loads(r["options"])) for r in rows]
+        try:
+            return [SinkConfig(url=r["url"], **json.loads(r["options"])) for r in rows]
+        except (ValidationError, ValueError) as e:
+            raise ConfigError(f"a recorded sink no longer validates ({str(e).splitlines()[0]})",
+                              path=self.store.path, fix="pass the sinks again with --sink") from None
 
-    def pending(self, sink_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    def _scope(self, query: Any, sink_id: str, cameras: list[str] | None) -> Any:
         t = outbox_t
-        return self.store._rows(sa.select(t).where(t.c.sink_id == sink_id, t.c.status == "pending")
-                                .order_by(t.c.seq).limit(limit))
+        query = query.where(t.c.sink_id == sink_id)
+        return query.where(t.c.camera_id.in_(cameras)) if cameras is not None else query
+
+    def pending(self, sink_id: str, cameras: list[str] | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """The oldest pending rows of a sink, of `cameras` only where given (a process sends what its own
+        cameras queued: it holds their snapshots, and one sender per camera keeps their order)."""
+        t = outbox_t
+        query = self._scope(sa.select(t), sink_id, cameras).where(t.c.status == "pending")
+        return self.store._rows(query.order_by(t.c.seq).limit(limit))
+
+    def pending_count(self, sink_id: str, cameras: list[str] | None = None) -> int:
+        t = outbox_t
+        query = self._scope(sa.select(sa.func.count()).select_from(t), sink_id, cameras).where(t.c.status == "pending")
+        return int(self.store._rows(query.with_only_columns(sa.func.count().label("n")))[0]["n"])
 
     def delivered(self, seq: int, attempts: int) -> None:
-        self._set([seq], status="delivered", attempts=attempts, done_at=time.time(), error=None)
+        self._set(seq, status="delivered", attempts=attempts, done_at=time.time(), error=None)
 
     def retry(self, seq: int, attempts: int, next_at: float, error: str) -> None:
-        self._set([seq], attempts=attempts, next_at=next_at, error=error[:500])
+        self._set(seq, attempts=attempts, next_at=next_at, error=error[:500])
 
     def dead(self, seq: int, attempts: int, error: str) -> None:
-        self._set([seq], status="dead", attempts=attempts, done_at=time.time(), error=error[:500])
+        self._set(seq, status="dead", attempts=attempts, done_at=time.time(), error=error[:500])
 
-    def _set(self, seqs: list[int], **values: Any) -> None:
-        with self.store.transaction():
-            self.store.db.execute(sa.update(outbox_t).where(outbox_t.c.seq.in_(seqs)).values(**values))
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """sink id -> status -> messages."""
+    def _set(self, seq: int, **values: Any) -> None:
+        """Only a row still pending changes: another sender's outcome is never overwritten."""
         t = outbox_t
-        rows = self.store._rows(sa.select(t.c.sink_id, t.c.status, sa.func.count().label("n"))
-                                .group_by(t.c.sink_id, t.c.status))
+        with self.store.transaction():
+            self.store.db.execute(sa.update(t).where(t.c.seq == seq, t.c.status == "pending").values(**values))
+
+    def counts(self, cameras: list[str] | None = None) -> dict[str, dict[str, int]]:
+        """sink id -> status -> messages (of `cameras` only where given)."""
+        t = outbox_t
+        query = sa.select(t.c.sink_id, t.c.status, sa.func.count().label("n"))
+        if cameras is not None:
+            query = query.where(t.c.camera_id.in_(cameras))
         out: dict[str, dict[str, int]] = {}
-        for r in rows:
+        for r in self.store._rows(query.group_by(t.c.sink_id, t.c.status)):
             out.setdefault(r["sink_id"], {"pending": 0, "delivered": 0, "dead": 0})[r["status"]] = int(r["n"])
         return out
 

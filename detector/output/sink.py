@@ -58,11 +58,11 @@ class StoreSink:
 
     def closed(self, event: Event) -> None:
         self._snapshot(event)
-        self._dirty.pop(event.id, None)
         self._written_at.pop(event.id, None)
+        self._dirty[event.id] = event  # until written: a failed write leaves it (and its message) for flush()
         self._queue(event, "closed")
         with self.watch.time("store"):  # with the frame's other changes: their queued messages go along
-            self._write([event, *self._dirty.values()])
+            self._write(list(self._dirty.values()))
             self._dirty.clear()
             self.jsonl.append(event)
         if self.remember_closed:

@@ -169,6 +169,14 @@ def _store_error(error: BaseException, path: Path) -> StoreError:
 IN_CHUNK = 500
 
 
+class _LeaseHeld(Exception):
+    """Raised inside the lease transaction so that it rolls back; carries {camera: holder}."""
+
+    def __init__(self, held: dict[str, str]) -> None:
+        super().__init__(held)
+        self.held = held
+
+
 class EventStore:
     """Upsert events by id; ids are deterministic, so re-running the same input replaces, never duplicates."""
 
@@ -198,7 +206,11 @@ class EventStore:
             raise
 
     def _prepare(self, insert: Any) -> None:
-        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t, sinks_t)}
+        self._insert = insert
+        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t)}
+        sinks = insert(sinks_t)  # a sink registered again keeps its first created_at
+        self._upsert["sinks"] = sinks.on_conflict_do_update(
+            index_elements=["id"], set_={"url": sinks.excluded.url, "options": sinks.excluded.options})
         self._enqueue = insert(outbox_t).on_conflict_do_nothing(index_elements=["sink_id", "message_id"])
         self._migrate()
 
@@ -337,17 +349,34 @@ class EventStore:
         """Take or renew the cameras' leases for `holder`, all or none: {camera: other holder} of those held
         by another live process whose lease has not expired (then nothing is taken). `dead(holder)` says a
         holder is known to be gone (a killed process on this machine), so its leases need not run out."""
+        try:
+            self._take_leases(camera_ids, holder, seconds, dead)
+        except _LeaseHeld as e:
+            return e.held
+        return {}
+
+    def _take_leases(self, camera_ids: list[str], holder: str, seconds: float,
+                     dead: Callable[[str], bool]) -> None:
+        """One conditional upsert per camera (taken where it is ours, expired or dead), so two processes
+        starting together cannot both get a camera. Expiry uses each host's clock: keep them in sync (NTP)."""
         t, now = leases_t, time.time()
         with self.transaction():
-            rows = self.db.execute(sa.select(t).where(t.c.camera_id.in_(camera_ids)).with_for_update()).mappings()
-            held = {r["camera_id"]: r["holder"] for r in rows
-                    if r["holder"] != holder and r["expires_at"] > now and not dead(r["holder"])}
+            current = {r["camera_id"]: r["holder"] for r in self.db.execute(
+                sa.select(t).where(t.c.camera_id.in_(camera_ids))).mappings()}
+            gone = sorted({h for h in current.values() if h != holder and dead(h)})
+            stmt = self._insert(t).values(holder=sa.bindparam("h"), expires_at=sa.bindparam("e"),
+                                          camera_id=sa.bindparam("c"))
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["camera_id"],
+                set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
+                where=sa.or_(t.c.holder == holder, t.c.expires_at < now, t.c.holder.in_(gone or [""])),
+            ).returning(t.c.camera_id)
+            taken = {c for c in camera_ids
+                     if self.db.execute(stmt, {"h": holder, "e": now + seconds, "c": c}).scalar() is not None}
+            held = {c: self.db.execute(sa.select(t.c.holder).where(t.c.camera_id == c)).scalar_one()
+                    for c in camera_ids if c not in taken}
             if held:
-                return held
-            self.db.execute(sa.delete(t).where(t.c.camera_id.in_(camera_ids)))
-            self.db.execute(sa.insert(t), [{"camera_id": c, "holder": holder, "expires_at": now + seconds}
-                                           for c in camera_ids])
-        return {}
+                raise _LeaseHeld(held)
 
     def release_leases(self, holder: str) -> None:
         with self.transaction():

@@ -124,7 +124,8 @@ def test_deliver_killed_mid_run_resends_only_what_was_not_acknowledged(tmp_path:
         assert 20 <= done_before < 120
         again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stderr
-        assert "120 messages delivered" in again.stdout
+        sent_now = int(again.stdout.split(": ")[1].split()[0])  # "sink ID: N messages delivered"
+        assert 0 < sent_now <= 120 - done_before + 1  # what the killed run had not got acknowledged
     finally:
         receiver.stop()
     ids = [m["message_id"] for m in receiver.accepted()]
@@ -140,3 +141,22 @@ def test_deliver_refuses_a_folder_without_a_store(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "no events.sqlite" in run.stderr and "fix:" in run.stderr
     assert json.dumps(run.stderr)  # one line
+
+
+def test_deliver_takes_the_credentials_the_database_does_not_keep(tmp_path: Path) -> None:
+    receiver = Receiver().start()
+    try:
+        store = EventStore(tmp_path / "events.sqlite")
+        secret = f"{receiver.url}?token=s3cret"
+        lifecycle(store, [SinkConfig(url=secret)], 1)
+        assert "s3cret" not in json.dumps(Outbox(store).sinks()[0].model_dump())
+        store.close()
+        cmd = [sys.executable, "-m", "detector.cli", "deliver", str(tmp_path), "--sink", secret]
+        run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert {r["path"] for r in receiver.requests} == {"/events?token=s3cret"}
+        assert "3 messages delivered" in run.stdout and "s3cret" not in run.stdout
+        again = subprocess.run(cmd[:5], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0 and "nothing pending" in again.stdout
+    finally:
+        receiver.stop()

@@ -322,3 +322,61 @@ def test_a_bad_category_dictionary_is_refused(tmp_path: Path) -> None:
     path.write_text("camera: {id: c1, timezone: Asia/Shanghai}\ncategories: codes.yaml\n")
     with pytest.raises(ConfigError, match="unknown category '99-99'"):
         load_camera(path)
+
+
+def test_a_rejected_token_or_wrong_path_is_retried_not_dead_lettered(tmp_path: Path) -> None:
+    """401/403/404 say nothing about the message: every message would get them, so nothing is given up."""
+    for code in (401, 404, 301):
+        receiver = Receiver(answer=lambda n, code=code: code if n < 2 else 200).start()
+        try:
+            store = EventStore(tmp_path / f"{code}.sqlite")
+            sink = SinkConfig(url=receiver.url)
+            lifecycle(store, [sink], 1)
+            d = Deliverer(Outbox(store), sink)
+            assert d.drain(10) and d.stats.dead == 0 and d.stats.retried == 2
+            assert {r["status"] for r in Outbox(store).messages()} == {"delivered"}
+        finally:
+            receiver.stop()
+
+
+def test_a_deliverer_sends_only_its_own_cameras_messages(tmp_path: Path) -> None:
+    receiver = Receiver().start()
+    try:
+        store = EventStore(tmp_path / "events.sqlite")
+        sink = SinkConfig(url=receiver.url)
+        lifecycle(store, [sink], 1)  # cam-7
+        other = CameraConfig.model_validate({"camera": {"id": "cam-8", "timezone": "UTC"}})
+        e = event(9)
+        e.camera_id = "cam-8"
+        store.upsert([e], Messages([sink], other, None).change(e, "opened"))
+        mine = Deliverer(Outbox(store), sink, cameras=["cam-7"])
+        assert mine.drain(5) and mine.stats.delivered == 3
+        assert {m["event"]["camera_id"] for m in receiver.accepted()} == {"cam-7"}
+        assert Outbox(store).pending_count(sink.id) == 1  # cam-8's, for the process that watches it
+    finally:
+        receiver.stop()
+
+
+def test_camera_leases_go_to_one_holder_until_released_expired_or_dead(tmp_path: Path) -> None:
+    store, other = EventStore(tmp_path / "events.sqlite"), EventStore(tmp_path / "events.sqlite")
+    assert store.take_leases(["c1", "c2"], "a", 30) == {}
+    assert other.take_leases(["c2", "c3"], "b", 30) == {"c2": "a"}
+    assert other.take_leases(["c3"], "b", 30) == {}  # all or none: c3 was not taken by the refused call before
+    assert store.take_leases(["c1", "c2"], "a", 30) == {}  # renewal
+    assert other.take_leases(["c1"], "b", 30, dead=lambda h: h == "a") == {}  # a's process is gone
+    store.release_leases("a")
+    assert other.take_leases(["c2"], "b", 30) == {}
+    assert store.take_leases(["c9"], "a", 0.01) == {}
+    time.sleep(0.05)
+    assert other.take_leases(["c9"], "b", 30) == {}  # expired
+
+
+def test_two_different_sinks_under_one_name_are_refused() -> None:
+    from detector.config.sinks import merge_sinks
+
+    a, b = SinkConfig(url="http://a/hook", name="city"), SinkConfig(url="http://b/hook", name="city")
+    assert merge_sinks([a], [a]) == [a]
+    with pytest.raises(ConfigError, match="two different sinks share the id 'city'"):
+        merge_sinks([a], [b])
+    with pytest.raises(ValueError, match="apply to MQTT sinks"):
+        SinkConfig(url="http://a/x", username_env="U")

@@ -45,11 +45,11 @@ from detector.apps.scan import delivery_lines, sampling_rate
 from detector.camera.events import Event
 from detector.config.archive import Archive, load_archive
 from detector.config.camera import CameraConfig
-from detector.config.sinks import SinkConfig, sinks_from_urls
+from detector.config.sinks import SinkConfig, merge_sinks, sinks_from_urls
 from detector.errors import StreetwatchError
 from detector.model.compiled import for_runtime, resolve_runtime, runtime_identity
 from detector.model.weights import LoadedCard, load_card
-from detector.output.delivery import DeliveryPool
+from detector.output.delivery import DeliveryPool, undelivered
 from detector.output.outbox import Messages, Outbox
 from detector.output.store import EventStore, open_store
 from detector.video.seek import probe_duration
@@ -132,30 +132,35 @@ def rescan(
                     card=card, weights=weights, fps=setup.fps, mode=setup.mode, batch=setup.batch,
                     recheck_s=setup.recheck_s, runtime=setup.runtime) for f in todo]
     bars = progress(len(jobs), sum(probe_duration(f.path) for f in todo) / 3600) if progress and jobs else None
-    results = run_ray(jobs, address) if engine == "ray" else run_local(jobs, workers or auto_workers())
+    pool = _delivery(store, archive, sinks or [])  # before any detection: a missing secret fails now
     try:
-        _record(results, {str(f.path): f for f in todo}, manifest, archive, loaded, store, key, report, bars)
+        results = run_ray(jobs, address) if engine == "ray" else run_local(jobs, workers or auto_workers())
+        try:
+            _record(results, {str(f.path): f for f in todo}, manifest, archive, loaded, store, key, report, bars)
+        finally:
+            results.close()  # an error or Ctrl-C: the engine cancels what has not started
+            if bars:
+                bars.close()
+        _assemble(archive, files, loaded, store, key, setup, out_dir, force, report, sinks or [])
+        if pool:
+            report.delivery = pool.finish(deliver_timeout_s)
     finally:
-        results.close()  # an error or Ctrl-C: the engine cancels what has not started
-        if bars:
-            bars.close()
-    every = {s.id: s for c in archive.cameras.values() for s in _sinks_of(c, sinks or [])}
-    if every:
-        Outbox(store).register(list(every.values()))
-    _assemble(archive, files, loaded, store, key, setup, out_dir, force, report, sinks or [])
-    if every:
-        report.delivery = DeliveryPool(store.target, list(every.values())).start().finish(deliver_timeout_s)
+        if pool:
+            pool.close()
     report.wall_s = time.perf_counter() - began
     return report
 
 
-def _sinks_of(camera: CameraConfig, sinks: list[SinkConfig]) -> list[SinkConfig]:
-    ids = {s.id for s in sinks}
-    return [*sinks, *(s for s in camera.sinks if s.id not in ids)]
+def _delivery(store: EventStore, archive: Archive, sinks: list[SinkConfig]) -> DeliveryPool | None:
+    every = merge_sinks(sinks, *(c.sinks for c in archive.cameras.values()))
+    if not every:
+        return None
+    Outbox(store).register(every)
+    return DeliveryPool(store.target, every, cameras=[c.camera.id for c in archive.cameras.values()]).start()
 
 
 def _messages(camera: CameraConfig, sinks: list[SinkConfig], events: list[Event], out_dir: Path | None) -> list:
-    queue = Messages(_sinks_of(camera, sinks), camera, out_dir)
+    queue = Messages(merge_sinks(sinks, camera.sinks), camera, out_dir)
     return [m for e in events for m in queue.change(e, "opened") + queue.change(e, "closed")]
 
 
@@ -269,8 +274,7 @@ def run_cli(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print_report(report, as_json=args.json)
-    undelivered = any(c.get("pending") or c.get("dead") for c in report.delivery.values())
-    return 1 if report.failed or undelivered else 0
+    return 1 if report.failed or undelivered(report.delivery) else 0
 
 
 def print_report(report: RescanReport, *, as_json: bool) -> None:

@@ -28,7 +28,7 @@ from detector.apps.watch.health import HealthServer, JsonFormatter
 from detector.camera.events import Event
 from detector.camera.pipeline import CameraPipeline
 from detector.camera.resume import event_from_row
-from detector.config.sinks import SinkConfig, sinks_from_urls
+from detector.config.sinks import SinkConfig, merge_sinks, sinks_from_urls
 from detector.config.watch import LiveCamera, WatchConfig, load_watch
 from detector.detections import Detections, Frame
 from detector.errors import StoreError, StreetwatchError
@@ -153,15 +153,14 @@ class Worker:
         return run
 
     def _sinks_of(self, camera: LiveCamera) -> list[SinkConfig]:
-        ids = {s.id for s in self.sinks}
-        return [*self.sinks, *(s for s in camera.sinks if s.id not in ids)]
+        return merge_sinks(self.sinks, camera.sinks)
 
     def _start_delivery(self, store: EventStore) -> None:
-        """One deliverer per sink of any camera, sending from the outbox while the cameras run."""
-        every = {s.id: s for camera in self.config.cameras for s in self._sinks_of(camera)}
+        """One deliverer per sink of any camera, sending what this process's cameras queued."""
+        every = merge_sinks(self.sinks, *(c.sinks for c in self.config.cameras))
         if every:
-            Outbox(store).register(list(every.values()))
-            self.delivery = DeliveryPool(self.db_target, list(every.values())).start()
+            Outbox(store).register(every)
+            self.delivery = DeliveryPool(self.db_target, every, cameras=self.cameras_ids).start()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -208,6 +207,8 @@ class Worker:
         except BaseException:
             if self.delivery:
                 self.delivery.close()
+            if self._leased_at:  # a failed start frees its cameras at once
+                store.release_leases(self.holder)
             store.close()
             raise
         for reader in self._readers().values():
@@ -336,6 +337,8 @@ def _gone(holder: str) -> bool:
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False
+    if int(pid) == os.getpid():  # our pid with another nonce: a container restarted as pid 1 again
+        return True
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
