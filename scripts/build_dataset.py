@@ -269,9 +269,9 @@ def hold_out(items: list[Item], hashes: dict[str, int], source: str, fraction: f
     return moved
 
 
-def drop_duplicates(items: list[Item], hashes: dict[str, int], distance: int) -> list[Item]:
-    """Training images within `distance` bits of a val or test image are left out (they would leak)."""
-    held = [hashes[i.name] for i in items if i.split != "train" and i.name in hashes]
+def drop_duplicates(items: list[Item], hashes: dict[str, int], distance: int, against: str) -> list[Item]:
+    """Training images within `distance` bits of an image of split `against` are left out (they would leak)."""
+    held = [hashes[i.name] for i in items if i.split == against and i.name in hashes]
     if not held:
         return items
     held_array, keep, dropped = as_array(held), [], Counter()
@@ -288,7 +288,7 @@ def drop_duplicates(items: list[Item], hashes: dict[str, int], distance: int) ->
             else:
                 keep.append(item)
     for source, n in sorted(dropped.items()):
-        print(f"{source}: {n} training images left out, near-duplicates of val/test images (phash <= {distance})")
+        print(f"{source}: {n} training images left out, near-duplicates of {against} images (phash <= {distance})")
     return keep
 
 
@@ -377,6 +377,8 @@ def split_and_dedupe(items: list[Item], args: argparse.Namespace) -> list[Item]:
     if args.dup_distance < 0 and not args.holdout:
         return items
     hashes = hash_items(items)
+    if args.dup_distance >= 0:  # first against val, so that no copy of a val photo is held out either
+        items = drop_duplicates(items, hashes, args.dup_distance, "val")
     for spec in args.holdout:
         source, _, share = spec.partition("=")
         try:
@@ -387,7 +389,7 @@ def split_and_dedupe(items: list[Item], args: argparse.Namespace) -> list[Item]:
             raise ConfigError(f"--holdout {spec!r} is not SOURCE=FRACTION", fix="e.g. --holdout cn-street-garbage=0.12")
         moved = hold_out(items, hashes, source, fraction, max(args.dup_distance, 0))
         print(f"{source}: {moved} training images held out as the test split")
-    return drop_duplicates(items, hashes, args.dup_distance) if args.dup_distance >= 0 else items
+    return drop_duplicates(items, hashes, args.dup_distance, "test") if args.dup_distance >= 0 else items
 
 
 def build(args: argparse.Namespace) -> dict[str, object]:

@@ -3,8 +3,8 @@
 INT8 is calibrated on training images of the dataset the model was trained on (never on the evaluation
 photos). `--val` measures every export on the dataset's val split, so the accuracy INT8 costs is on record.
 
-    python scripts/export.py --card detector/cards/streetwatch-v2.yaml --data data/streetwatch/data.yaml --val
-    python -m detector.cli eval ../shared/datasets/street-garbage-dev --model exports/streetwatch-v2-openvino-int8.yaml
+    python scripts/export.py --card detector/cards/streetwatch-v3.yaml --data data/streetwatch-v3/data.yaml --val
+    python -m detector.cli eval ../shared/datasets/street-garbage-dev --model exports/streetwatch-v3-openvino-int8.yaml
 
 Exports and their cards go to --out (exports/, not committed); a card points at its export by a path
 relative to the card, so the folder can be moved as a whole. TensorRT (`--formats engine`) needs a GPU.
@@ -106,7 +106,7 @@ def compare(args: argparse.Namespace, loaded: object, cards: dict[str, Path]) ->
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--card", type=Path, default=REPO / "detector" / "cards" / "streetwatch-v2.yaml")
+    p.add_argument("--card", type=Path, default=REPO / "detector" / "cards" / "streetwatch-v3.yaml")
     p.add_argument("--formats", nargs="+", default=["onnx", "openvino", "openvino-int8"], help=", ".join(FORMATS))
     p.add_argument("--data", type=Path, help="data.yaml of the training set: INT8 calibration (train split), --val")
     p.add_argument("--calib-images", type=int, default=300, help="training images for INT8 calibration (300)")

@@ -8,13 +8,16 @@ the base weights' hash, the training data hashes (build_dataset's manifest) and 
 features that find street bikes and people stay exactly those of the base, the classes the base knows
 start from its own head rows, and what ships is the head alone (a few MB, next to the card) on top of
 the shared base weights. That is how the default card fine-tunes YOLOv8s, whose 22 MB could not be
-committed, on a CPU:
+committed, on a CPU (a head that learns only new classes, e.g. a dataset built with `--classes
+garbage,garbage_bin,overflow`, is merged with the base classes the card lists: bikes, people, stall objects):
 
-    python scripts/train.py --data data/streetwatch/data.yaml --head-only --imgsz 640 --hours 1.0
-    python scripts/train.py --data data/streetwatch/data.yaml --epochs 80 --imgsz 640 --device 0   # a GPU, full
+    python scripts/train.py --data data/streetwatch-v3/data.yaml --head-only --imgsz 512 --card-imgsz 640 \
+        --epochs 12          # 96 min on 2 cores; a checkpoint per epoch: add --resume after an interruption
+    python scripts/train.py --data data/streetwatch-v3/data.yaml --epochs 80 --imgsz 640 --device 0   # a GPU, full
 
-Writes detector/cards/streetwatch-v2.yaml and either detector/cards/streetwatch-v2.head.pt (--head-only) or
-detector/cards/streetwatch-v2.pt (the best epoch, optimizer stripped).
+Writes detector/cards/streetwatch-v3.yaml and either detector/cards/streetwatch-v3.head.pt (--head-only) or
+detector/cards/streetwatch-v3.pt (the best epoch, optimizer stripped). `--resume` on a finished run only writes
+the card.
 """
 
 from __future__ import annotations
@@ -231,7 +234,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True, help="data.yaml (or its folder) from build_dataset.py")
     p.add_argument("--base", type=Path, default=REPO.parent / "shared" / "models" / "yolov8s.pt")
-    p.add_argument("--card", type=Path, default=REPO / "detector" / "cards" / "streetwatch-v2.yaml",
+    p.add_argument("--card", type=Path, default=REPO / "detector" / "cards" / "streetwatch-v3.yaml",
                    help="card to write; the weights go beside it as CARD.pt (CARD.head.pt with --head-only)")
     p.add_argument("--head-only", action="store_true",
                    help="train the detection head alone on the frozen base and ship just the head")

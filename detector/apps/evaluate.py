@@ -82,7 +82,8 @@ def evaluate_dataset(loaded: LoadedCard, data: Path, *, split: str = "val", batc
         raise ConfigError(
             f"dataset classes do not match the model's class indices: {', '.join(mismatch[:4])}",
             path=data_yaml,
-            fix="evaluate with a card whose weights were trained on this class list (streetwatch-v2)",
+            fix="evaluate with a card whose weights were trained on this class list (e.g. streetwatch-v3 on "
+                "cn-street-garbage); the image-level numbers do not need it",
         )
     with tempfile.TemporaryDirectory() as tmp:
         data_abs = absolute_data_yaml(data_yaml, split, Path(tmp))

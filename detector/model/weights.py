@@ -21,7 +21,7 @@ WEIGHTS_ENV = "STREETWATCH_WEIGHTS_DIR"
 DOWNLOAD_ENV = "STREETWATCH_ALLOW_DOWNLOAD"
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent  # a checkout's root (meaningless when installed)
 CARDS_DIR = Path(__file__).resolve().parent.parent / "cards"  # the bundled cards: package data
-DEFAULT_CARD = CARDS_DIR / "streetwatch-v2.yaml"
+DEFAULT_CARD = CARDS_DIR / "streetwatch-v3.yaml"
 
 
 class LoadedCard(BaseModel):

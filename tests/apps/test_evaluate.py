@@ -108,56 +108,15 @@ def test_bad_label_csv_is_a_clear_error(tmp_path: Path, header: str, message: st
 def test_default_card_finds_garbage_and_bikes_on_real_street_photos(shared: Path, tmp_path: Path) -> None:
     """A floor under the committed model: the 120 labelled street photos, through the CLI's default card.
 
-    Measured when the card was made: garbage recall 0.455 at false alarms 0.125, bikes 0.904 at 0.061.
+    Measured when the card was made (PyTorch, as the tests run): garbage recall 0.466 at false alarms 0.094
+    (3 of 32), bikes 0.904 at 0.061; the floor leaves one false alarm of room (4 of 32 = 0.125).
     """
     out = tmp_path / "dev.json"
     result = streetwatch("eval", str(shared / DEV), "--out", str(out))
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert report["card"] == "streetwatch-v2"
+    assert report["card"] == "streetwatch-v3"
     garbage, bike = report["kinds"]["garbage"], report["kinds"]["bike"]
     assert garbage["detectable"] and garbage["yes"] == 88 and garbage["no"] == 32
-    assert garbage["recall"] >= 0.40 and garbage["false_alarm_rate"] <= 0.15
+    assert garbage["recall"] >= 0.40 and garbage["false_alarm_rate"] <= 0.13
     assert bike["recall"] >= 0.88 and bike["false_alarm_rate"] <= 0.10
-
-
-def test_dataset_rows_say_yes_for_garbage_and_overflow_and_no_for_plain_bins(shared: Path) -> None:
-    """cn-street-garbage val: an image is garbage 'yes' with a garbage or overflow box, 'no' with bins alone."""
-    data = shared / "datasets/cn-street-garbage/data.yaml"
-    images, kinds, rows = evaluate.dataset_rows(data, "val", evaluate.DATASET_KINDS)
-    assert kinds == ["garbage"] and len(rows) == 335 and images.name == "val"
-    by_file = {r["file"]: r["garbage"] for r in rows}
-    labels = shared / "datasets/cn-street-garbage/labels/val"
-    for file, answer in list(by_file.items())[:40]:
-        classes = {int(line.split()[0]) for line in (labels / f"{Path(file).stem}.txt").read_text().splitlines()}
-        assert answer == ("yes" if classes & {0, 2} else "no")
-    assert 0 < sum(v == "no" for v in by_file.values()) < 335
-    bins_are_garbage = evaluate.parse_kind_map(["garbage_bin=garbage"])
-    _, _, all_yes = evaluate.dataset_rows(data, "val", bins_are_garbage)
-    assert all(r["garbage"] == "yes" for r in all_yes)  # every image has at least one box
-    with pytest.raises(ConfigError, match="CLASS=KIND"):
-        evaluate.parse_kind_map(["garbage_bin=bin"])
-
-
-def test_dataset_mode_gives_image_level_numbers_even_where_box_metrics_cannot(shared: Path, tmp_path: Path) -> None:
-    """The COCO card has no trashbag classes: box metrics are skipped, the image level is still measured."""
-    root = tmp_path / "bags"
-    for split in ("val",):
-        (root / "images" / split).mkdir(parents=True)
-        (root / "labels" / split).mkdir(parents=True)
-        for image in sorted((shared / "datasets/bicycles/images/val").iterdir())[:2]:
-            (root / "images" / split / image.name).symlink_to(image)  # no label file: garbage "no"
-        for image in sorted((shared / "datasets/trashbags/images/val").iterdir())[:2]:
-            (root / "images" / split / image.name).symlink_to(image)
-            label = shared / "datasets/trashbags/labels/val" / f"{image.stem}.txt"
-            (root / "labels" / split / label.name).write_text(label.read_text())
-    (root / "data.yaml").write_text("path: .\ntrain: images/val\nval: images/val\n"
-                                    "names: {0: general_trashbag, 1: other_trashbag}\n")
-    out = tmp_path / "r.json"
-    result = streetwatch("eval", str(root), "--model", "coco", "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    report = json.loads(out.read_text())
-    assert "do not match" in report["box_metrics_skipped"]
-    garbage = report["image_level"]["kinds"]["garbage"]
-    assert garbage["yes"] == 2 and garbage["no"] == 2 and report["image_level"]["evaluated"] == 4
-    assert "image level, from the boxes" in result.stdout and "general_trashbag->garbage" in result.stdout
