@@ -57,14 +57,20 @@ def dataset_names(data_yaml: Path) -> dict[int, str]:
     return {int(k): str(v) for k, v in names.items()}
 
 
-def absolute_data_yaml(data_yaml: Path, split: str, tmp: Path) -> Path:
-    """A copy of data.yaml whose `path` is absolute: ultralytics reads `path: .` from the working directory."""
+def split_root(data_yaml: Path, split: str) -> tuple[dict[str, Any], Path]:
+    """The data.yaml and its absolute root, with `split` checked to name an existing folder."""
     data = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
     root = Path(data.get("path") or ".")
     root = root if root.is_absolute() else (data_yaml.parent / root).resolve()
-    if not isinstance(data.get(split), str) or not (root / data[split]).exists():
+    if not isinstance(data.get(split), str) or not (root / data[split]).is_dir():
         raise ConfigError(f"dataset has no {split!r} split at {root / str(data.get(split, split))}", path=data_yaml,
-                          fix="pass --split with a split the data.yaml lists (train, val)")
+                          fix="pass --split with a split the data.yaml lists (train, val, test)")
+    return data, root
+
+
+def absolute_data_yaml(data_yaml: Path, split: str, tmp: Path) -> Path:
+    """A copy of data.yaml whose `path` is absolute: ultralytics reads `path: .` from the working directory."""
+    data, root = split_root(data_yaml, split)
     out = tmp / "data.yaml"
     out.write_text(yaml.safe_dump({**data, "path": str(root)}, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return out
@@ -133,12 +139,7 @@ def dataset_rows(data_yaml: Path, split: str, kind_map: dict[str, str | None]) -
     Classes mapped to none (e.g. `garbage_bin`) and classes not in the map count as "no".
     """
     names = dataset_names(data_yaml)
-    data = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    root = Path(data.get("path") or ".")
-    root = root if root.is_absolute() else (data_yaml.parent / root).resolve()
-    if not isinstance(data.get(split), str) or not (root / data[split]).is_dir():
-        raise ConfigError(f"dataset has no {split!r} image folder", path=data_yaml,
-                          fix="pass --split with a split the data.yaml lists (train, val, test)")
+    data, root = split_root(data_yaml, split)
     images = root / data[split]
     parts = list(images.parts)
     at = len(parts) - 1 - parts[::-1].index("images") if "images" in parts else None

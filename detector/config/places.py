@@ -56,19 +56,27 @@ def _mtime(path: Path) -> float:
         return -1.0
 
 
-@lru_cache(maxsize=16)
-def _grid(path: Path, _mtime: float) -> Grid:
+def read_features(path: Path, what: str, fix: str) -> list:
+    """The features of a GeoJSON FeatureCollection file; anything else is a one-line error naming it."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError("grid file not found", path=path, fix="check the grid: path") from None
+        raise ConfigError(f"{what} file not found", path=path, fix=f"check the {what} file's path") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"grid file is not JSON ({e})", path=path, fix=GRID_FIX) from None
+        raise ConfigError(f"{what} file is not JSON ({e})", path=path, fix=fix) from None
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(
-            data.get("features"), list) or not data["features"]:
+            data.get("features"), list):
+        raise ConfigError(f"{what} file is not a GeoJSON FeatureCollection", path=path, fix=fix)
+    return data["features"]
+
+
+@lru_cache(maxsize=16)
+def _grid(path: Path, _mtime: float) -> Grid:
+    features = read_features(path, "grid", GRID_FIX)
+    if not features:
         raise ConfigError("grid file is not a non-empty GeoJSON FeatureCollection", path=path, fix=GRID_FIX)
     cells, shapes = [], []
-    for i, feature in enumerate(data["features"]):
+    for i, feature in enumerate(features):
         props = feature.get("properties") if isinstance(feature, dict) else None
         if not isinstance(props, dict) or not isinstance(props.get("code"), str | int):
             raise ConfigError(f"grid feature {i} has no properties.code", path=path, fix=GRID_FIX)

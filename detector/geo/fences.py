@@ -10,7 +10,6 @@ reported instead of silently never matching.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from shapely.validation import explain_validity
 
 from detector.config.base import format_validation_error
 from detector.config.camera import ZoneRule, ZoneType
+from detector.config.places import read_features
 from detector.errors import ConfigError
 from detector.geo.track import GEOD
 from detector.kinds import Kind
@@ -77,17 +77,8 @@ def _distance(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def load_fences(path: Path, default: str = "prohibited") -> Fences:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("fence file not found", path=path, fix="check the fences: path") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"fence file is not JSON ({e})", path=path, fix=FIX) from None
-    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(
-            data.get("features"), list):
-        raise ConfigError("fence file is not a GeoJSON FeatureCollection", path=path, fix=FIX)
     fences, ids = [], set()
-    for n, feature in enumerate(data["features"]):
+    for n, feature in enumerate(read_features(path, "fence", FIX)):
         fence = _fence(feature, n, path)
         if fence.rule.id in ids:
             raise ConfigError(f"fence id {fence.rule.id!r} is used twice", path=path, fix="give each fence its own id")
