@@ -64,13 +64,20 @@ class WorkerProcess:
         raise AssertionError(f"{name} for {camera} not in /metrics")
 
     def events(self) -> list[dict[str, Any]]:
+        return self._read("SELECT id, camera_id, status, first_seen, last_seen FROM events")
+
+    def outbox(self) -> list[dict[str, Any]]:
+        return self._read("SELECT message_id, type, status, attempts FROM outbox ORDER BY seq")
+
+    def _read(self, query: str) -> list[dict[str, Any]]:
+        """Rows of the worker's SQLite file, read-only; none while it does not exist or lacks the table."""
         path = self.out / "events.sqlite"
         if not path.exists():
             return []
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         db.row_factory = sqlite3.Row
         try:
-            return [dict(r) for r in db.execute("SELECT id, camera_id, status, first_seen, last_seen FROM events")]
+            return [dict(r) for r in db.execute(query)]
         except sqlite3.OperationalError:
             return []
         finally:

@@ -3,10 +3,8 @@ receiver is down, the worker is killed with SIGKILL, restarted, and every messag
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -15,20 +13,6 @@ from testkit.rtsp import RtspServer, free_port, write_frames
 from testkit.worker import WorkerProcess, wait_for
 
 BAY = [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]
-
-
-def outbox(out: Path) -> list[dict[str, Any]]:
-    path = out / "events.sqlite"
-    if not path.exists():
-        return []
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT message_id, type, status, attempts FROM outbox ORDER BY seq")]
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        db.close()
 
 
 def test_kill_9_during_a_receiver_outage_loses_no_message(tmp_path: Path, bike_scene) -> None:
@@ -53,14 +37,14 @@ def test_kill_9_during_a_receiver_outage_loses_no_message(tmp_path: Path, bike_s
     try:
         server.start()
         worker.start()
-        wait_for(lambda: sum(r["type"] == "updated" for r in outbox(out)) >= 2 and
-                 outbox(out)[0]["attempts"] >= 2, 120, "opened and updated messages, the oldest probed twice")
+        wait_for(lambda: sum(r["type"] == "updated" for r in worker.outbox()) >= 2 and
+                 worker.outbox()[0]["attempts"] >= 2, 120, "opened and updated messages, the oldest probed twice")
         health = wait_for(lambda: (h := worker.health()) and h["sinks"]["city"]["retried"] and h, 30,
                           "the sink's failures in /healthz")
         assert health["sinks"]["city"]["state"] == "retrying" and health["sinks"]["city"]["delivered"] == 0
         assert worker.metric("streetwatch_sink_failed_total", "city", label="sink") > 0
         worker.kill()  # SIGKILL: nothing gets to run at exit
-        queued = outbox(out)
+        queued = worker.outbox()
         assert queued and all(r["status"] == "pending" for r in queued)
         receiver.start()
         worker.start()
