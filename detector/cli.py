@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sinks(scan)
 
     add_rescan_parser(commands)
+    add_patrol_parser(commands)
 
     config = commands.add_parser("config", help="validate or describe configuration files")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
     schema = config_commands.add_parser("schema", help="print the JSON schema (for editor completion)")
     schema.add_argument("--card", action="store_true", help="the model card schema instead of the camera's")
+    schema.add_argument("--patrol", action="store_true", help="the patrol file schema instead of the camera's")
     add_watch_parser(commands)
     add_eval_parser(commands)
     deliver = commands.add_parser("deliver", help="send what the outbox of an output folder or database still holds")
@@ -151,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         from detector.apps.rescan.run import run_cli
     elif args.command == "watch":
         from detector.apps.watch.worker import run_cli
+    elif args.command == "patrol":
+        from detector.apps.patrol import run_cli
     elif args.command == "eval":
         from detector.apps.evaluate import run_cli
     elif args.command == "deliver":
@@ -160,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         from detector.apps import check
 
-        return check.run_check(args.files) if args.config_command == "check" else check.print_schema(args.card)
+        if args.config_command == "check":
+            return check.run_check(args.files)
+        return check.print_schema(args.card, args.patrol)
     return run_cli(args)
 
 
@@ -196,6 +202,25 @@ def add_watch_parser(commands: Any) -> None:
     watch.add_argument("--sink", action="append", default=[], metavar="URL",
                        help="push every camera's event messages here too (webhook or MQTT URL; repeatable)")
     add_runtime(watch)
+
+
+def add_patrol_parser(commands: Any) -> None:
+    patrol = commands.add_parser("patrol", help="geo-tagged events from a patrol vehicle's videos and GPS track")
+    patrol.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="the drive's videos (one or more passes)")
+    patrol.add_argument("--track", required=True, type=Path, help="GPS track: GPX, NMEA 0183 log (.nmea) or CSV "
+                        "(time,lat,lon[,heading_deg,speed_mps])")
+    patrol.add_argument("--track-offset-s", type=float, default=0.0, metavar="S",
+                        help="seconds added to video times to match the track's clock (0)")
+    patrol.add_argument("--camera", required=True, type=Path, help="patrol file (mount, fences, rules)")
+    patrol.add_argument("--out", required=True, type=Path, help="output folder for events and snapshots")
+    patrol.add_argument("--db", help="events database (postgresql://...) shared by vehicles, instead of DIR's")
+    patrol.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
+    patrol.add_argument("--weights", type=Path, help="weights file overriding the card's")
+    add_runtime(patrol)
+    patrol.add_argument("--fps", type=_positive, help="frames sampled per second (default: the patrol file's, 3)")
+    patrol.add_argument("--batch", type=int, default=4, help="frames per inference batch (4)")
+    patrol.add_argument("--json", action="store_true", help="print the events as JSON lines")
+    add_sinks(patrol)
 
 
 def add_rescan_parser(commands: Any) -> None:

@@ -97,7 +97,7 @@ def scan(
     store = EventStore(out_dir / "events.sqlite")
     step = InferenceStep(detector.detect, batch=batch_size, recheck_s=static_recheck_s, watch=watch)
     try:
-        with _delivery(store, camera, camera.sinks if sinks is None else sinks, out_dir) as (messages, pool):
+        with delivering(store, camera, camera.sinks if sinks is None else sinks, out_dir) as (messages, pool):
             sink = StoreSink(store, JsonlLog(out_dir / "events.jsonl"), SnapshotWriter(out_dir, camera),
                              watch=watch, remember_closed=True, messages=messages)
             pipeline = CameraPipeline(camera, model.card, sink, model_sha256=model.model_sha256)
@@ -128,7 +128,7 @@ def _finish(pipeline: CameraPipeline, sink: StoreSink, store: EventStore, result
 
 
 @contextmanager
-def _delivery(store: EventStore, camera: CameraConfig, sinks: list[SinkConfig],
+def delivering(store: EventStore, camera: CameraConfig, sinks: list[SinkConfig],
               out_dir: Path) -> Iterator[tuple[Messages | None, DeliveryPool | None]]:
     """Deliverers run while the scan does, so messages leave as events open, not only at the end."""
     if not sinks:
@@ -136,7 +136,7 @@ def _delivery(store: EventStore, camera: CameraConfig, sinks: list[SinkConfig],
         return
     messages = Messages(sinks, camera, out_dir)
     Outbox(store).register(sinks)
-    pool = DeliveryPool(out_dir / "events.sqlite", sinks, messages.wake, cameras=[camera.camera.id]).start()
+    pool = DeliveryPool(store.target, sinks, messages.wake, cameras=[camera.camera.id]).start()
     try:
         yield messages, pool
     finally:

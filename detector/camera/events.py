@@ -41,6 +41,13 @@ class Event:
     snapshot: str | None = None
     clean_frame: str | None = None
     crop: str | None = None
+    # A moving camera's events (see detector.geo): where the object is, where the vehicle was at the best
+    # frame, how often it was seen, on how many passes, and `cleared` when a later pass found it gone.
+    location: dict[str, Any] | None = None
+    vehicle: dict[str, Any] | None = None
+    sightings: int | None = None
+    passes: int | None = None
+    resolution: str | None = None
     # Not serialised: the best frame so far, kept until it is written.
     best_frame: Frame | None = field(default=None, repr=False, compare=False)
     best_dirty: bool = field(default=False, repr=False, compare=False)
@@ -50,6 +57,13 @@ class Event:
         return round((self.last_seen - self.first_seen).total_seconds(), 3)
 
     def to_dict(self) -> dict[str, Any]:
+        out = self._fixed_fields()
+        if self.location is not None:
+            out.update(location=self.location, vehicle=self.vehicle, sightings=self.sightings, passes=self.passes,
+                       resolution=self.resolution)
+        return out
+
+    def _fixed_fields(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "camera_id": self.camera_id,

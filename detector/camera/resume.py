@@ -46,6 +46,7 @@ def event_from_row(row: dict[str, Any]) -> Event:
         snapshot=row["snapshot"],
         clean_frame=row["clean_frame"],
         crop=row["crop"],
+        **{k: row[k] for k in ("location", "vehicle", "sightings", "passes", "resolution") if k in row},
     )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,6 +40,8 @@ class ConfirmRule:
     min_baseline_m: float = 8.0
     max_object_speed_mps: float = 0.8
     min_gap_min: float = 30.0
+    pass_gap_s: float = 120.0
+    idle_s: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,12 @@ class Sighting:
 
 @dataclass
 class Candidate:
-    """Sightings of one kind that agree on a place, within one pass."""
+    """Sightings of one kind that agree on a place, within one pass; `place` once it is linked to one."""
 
     kind: str
     sightings: list[Sighting] = field(default_factory=list)
+    place: Place | None = None
+    gap_min: float = 0.0  # minutes between the place's last sighting before this pass and this pass
 
     @property
     def centre(self) -> tuple[float, float]:
@@ -103,22 +106,41 @@ class Candidate:
 
 
 class Confirmer:
-    """One pass's candidates: `add()` files a sighting under the nearest candidate of its kind."""
+    """Candidates in view: `add()` files a sighting under the nearest candidate of its kind; `ended()`
+    hands over those not seen for `idle_s` (out of view), whose evidence is then complete."""
 
     def __init__(self, rule: ConfirmRule) -> None:
         self.rule = rule
         self.candidates: list[Candidate] = []
 
     def add(self, sighting: Sighting) -> Candidate:
-        near = [(metres(c.centre, sighting.at), c) for c in self.candidates if c.kind == sighting.kind]
-        near = [(d, c) for d, c in near if d <= self.rule.same_place_m]
-        if near:
-            candidate = min(near, key=lambda dc: dc[0])[1]
-        else:
-            candidate = Candidate(sighting.kind)
-            self.candidates.append(candidate)
-        candidate.sightings.append(sighting)
-        return candidate
+        return self.add_frame([sighting])[0]
+
+    def add_frame(self, sightings: list[Sighting]) -> list[Candidate]:
+        """One frame's sightings, each to a candidate of its kind whose last sighting is within
+        `same_place_m`, nearest pairs first, one sighting per candidate: a rider passing a parked bike
+        keeps to its own candidate. The rest start new candidates."""
+        pairs = sorted((metres(c.sightings[-1].at, s.at), n, k) for n, s in enumerate(sightings)
+                       for k, c in enumerate(self.candidates) if c.kind == s.kind)
+        chosen: dict[int, Candidate] = {}
+        taken: set[int] = set()
+        for d, n, k in pairs:
+            if d <= self.rule.same_place_m and n not in chosen and k not in taken:
+                chosen[n] = self.candidates[k]
+                taken.add(k)
+        for n, sighting in enumerate(sightings):
+            if n not in chosen:
+                chosen[n] = Candidate(sighting.kind)
+                self.candidates.append(chosen[n])
+            chosen[n].sightings.append(sighting)
+        return [chosen[n] for n in range(len(sightings))]
+
+    def ended(self, now: datetime | None = None) -> list[Candidate]:
+        """Candidates unseen for `idle_s` before `now` (all of them when None: the input ended)."""
+        old = [c for c in self.candidates
+               if now is None or (now - c.sightings[-1].t).total_seconds() > self.rule.idle_s]
+        self.candidates = [c for c in self.candidates if c not in old]
+        return old
 
 
 @dataclass
@@ -135,52 +157,94 @@ class Place:
     last_seen: datetime
     sightings: int
     passes: int
-    last_pass: str
     confirmed: bool = True
     status: str = "open"
     resolution: str | None = None
     cleared_at: datetime | None = None
+    event_id: str | None = None
+
+    def to_row(self) -> dict[str, object]:
+        return {"id": self.id, "kind": self.kind, "lat": self.lat, "lon": self.lon,
+                "first_seen": self.first_seen.isoformat(), "last_seen": self.last_seen.isoformat(),
+                "sightings": self.sightings, "passes": self.passes, "confirmed": int(self.confirmed),
+                "status": self.status, "resolution": self.resolution, "event_id": self.event_id,
+                "cleared_at": self.cleared_at.isoformat() if self.cleared_at else None}
+
+    @classmethod
+    def from_row(cls, row: dict[str, object]) -> Place:
+        def when(v: object) -> datetime | None:
+            return datetime.fromisoformat(str(v)) if v else None
+
+        return cls(id=str(row["id"]), kind=str(row["kind"]), lat=float(row["lat"]), lon=float(row["lon"]),  # type: ignore[arg-type]
+                   first_seen=when(row["first_seen"]), last_seen=when(row["last_seen"]),  # type: ignore[arg-type]
+                   sightings=int(row["sightings"]), passes=int(row["passes"]),  # type: ignore[call-overload]
+                   confirmed=bool(row["confirmed"]), status=str(row["status"]),
+                   resolution=row["resolution"], cleared_at=when(row["cleared_at"]),  # type: ignore[arg-type]
+                   event_id=row.get("event_id"))  # type: ignore[arg-type]
 
 
 class Places:
-    """The places known so far (from the store); `record()` a pass's candidates, `clear()` what a pass
-    covered without seeing."""
+    """The places known so far (from the store). `decide()` what a candidate that left the view means (a
+    new place, a known one seen again, or one waiting for a second pass); `clear()` closes a place a pass
+    looked at and did not see."""
 
     def __init__(self, places: list[Place], rule: ConfirmRule) -> None:
         self.places, self.rule = places, rule
 
-    def near(self, kind: str, at: tuple[float, float]) -> Place | None:
+    def near(self, kind: str, at: tuple[float, float], within_m: float | None = None) -> Place | None:
+        limit = self.rule.same_place_m if within_m is None else within_m
         found = [(metres((p.lat, p.lon), at), p) for p in self.places if p.kind == kind and p.status == "open"]
-        found = [(d, p) for d, p in found if d <= self.rule.same_place_m]
+        found = [(d, p) for d, p in found if d <= limit]
         return min(found, key=lambda dp: dp[0])[1] if found else None
 
-    def record(self, candidate: Candidate, pass_id: str) -> Place | None:
-        """The place this candidate confirms or updates; None when it is not (yet) a violation."""
-        at, first, last = candidate.centre, candidate.sightings[0].t, candidate.sightings[-1].t
-        place = self.near(candidate.kind, at)
-        proven = candidate.confirmed(self.rule)
-        if place is None:
-            digest = hashlib.sha1(f"{candidate.kind}|{at[0]:.5f}|{at[1]:.5f}|{first.isoformat()}".encode())
-            place = Place(id=f"{candidate.kind}-{digest.hexdigest()[:12]}", kind=candidate.kind, lat=at[0],
-                          lon=at[1], first_seen=first, last_seen=last, sightings=len(candidate.sightings), passes=1,
-                          last_pass=pass_id, confirmed=proven)
-            self.places.append(place)
-            return place if proven else None
-        again = place.last_pass != pass_id
-        gap_min = (first - place.last_seen).total_seconds() / 60
-        place.confirmed = place.confirmed or proven or (again and gap_min >= self.rule.min_gap_min)
-        place.passes += again
-        place.sightings += len(candidate.sightings)
-        place.last_seen, place.last_pass = max(place.last_seen, last), pass_id
-        n = place.sightings  # the place settles towards the mean of everything seen
-        w = len(candidate.sightings) / n
-        place.lat, place.lon = place.lat + w * (at[0] - place.lat), place.lon + w * (at[1] - place.lon)
-        return place if place.confirmed else None
+    def decide(self, candidate: Candidate) -> Place | None:
+        """A candidate whose sightings are complete (it left the view): the place it confirms or updates,
+        or None. Deciding before then would confirm a walker on the first three lucky frames. Moving
+        sightings are nobody's place; unproven ones seen twice are kept, waiting for a second pass."""
+        if candidate.moving(self.rule):
+            return None
+        place = self.near(candidate.kind, candidate.centre)
+        if place is not None:
+            self._link(candidate, place)
+            place.confirmed = (place.confirmed or candidate.confirmed(self.rule)
+                               or candidate.gap_min >= self.rule.min_gap_min)
+            return place if place.confirmed else None
+        if candidate.confirmed(self.rule):
+            return self._new(candidate, confirmed=True)
+        if len(candidate.sightings) >= 2:
+            self._new(candidate, confirmed=False)
+        return None
 
-    def clear(self, pass_id: str, covered: Callable[[float, float], bool], now: datetime) -> list[Place]:
-        """Open, confirmed places this pass's view covered but did not see: the work order was done."""
-        gone = [p for p in self.places if p.status == "open" and p.confirmed and p.last_pass != pass_id
-                and covered(p.lat, p.lon)]
-        for p in gone:
-            p.status, p.resolution, p.cleared_at = "closed", "cleared", now
-        return gone
+    def _new(self, candidate: Candidate, *, confirmed: bool) -> Place:
+        at, first = candidate.centre, candidate.sightings[0].t
+        digest = hashlib.sha1(f"{candidate.kind}|{at[0]:.5f}|{at[1]:.5f}|{first.isoformat()}".encode())
+        place = Place(id=f"{candidate.kind}-{digest.hexdigest()[:12]}", kind=candidate.kind, lat=at[0], lon=at[1],
+                      first_seen=first, last_seen=candidate.sightings[-1].t, sightings=len(candidate.sightings),
+                      passes=1, confirmed=confirmed)
+        self.places.append(place)
+        candidate.place = place
+        return place
+
+    def _link(self, candidate: Candidate, place: Place) -> None:
+        """A known place seen again: a new pass when it was unseen for a pass gap."""
+        first = candidate.sightings[0].t
+        gap_s = (first - place.last_seen).total_seconds()
+        candidate.place, candidate.gap_min = place, gap_s / 60
+        if gap_s >= self.rule.pass_gap_s:
+            place.passes += 1
+        for s in candidate.sightings:
+            self._see(place, s)
+
+    def _see(self, place: Place, sighting: Sighting) -> None:
+        """The place settles towards the mean of what is seen near it; a sighting half a place away
+        counts as seen but does not move it."""
+        place.sightings += 1
+        place.last_seen = max(place.last_seen, sighting.t)
+        if metres((place.lat, place.lon), sighting.at) <= self.rule.same_place_m / 2:
+            w = 1.0 / place.sightings
+            place.lat += w * (sighting.lat - place.lat)
+            place.lon += w * (sighting.lon - place.lon)
+
+    def clear(self, place: Place, now: datetime) -> None:
+        """A pass looked at this open, confirmed place and did not see it: the work order was done."""
+        place.status, place.resolution, place.cleared_at = "closed", "cleared", now

@@ -62,6 +62,18 @@ class PinholeGround:
         return Ground(forward_m=forward * math.cos(yaw) - right * math.sin(yaw),
                       right_m=forward * math.sin(yaw) + right * math.cos(yaw))
 
+    def pixel(self, point: Ground) -> tuple[float, float] | None:
+        """Where a road point appears in the image; None behind the camera. The inverse of `ground()`."""
+        yaw, p = math.radians(self.mount.yaw_deg), math.radians(self.mount.pitch_deg)
+        ahead = point.forward_m * math.cos(yaw) + point.right_m * math.sin(yaw)
+        right = -point.forward_m * math.sin(yaw) + point.right_m * math.cos(yaw)
+        down = self.mount.height_m
+        z = ahead * math.cos(p) + down * math.sin(p)
+        if z <= 1e-6:
+            return None
+        y = -ahead * math.sin(p) + down * math.cos(p)
+        return self.width / 2 + self.f * right / z, self.height / 2 + self.f * y / z
+
 
 class CalibratedGround:
     """Image pixel -> road point through a homography from four (or more) measured correspondences."""
@@ -74,12 +86,24 @@ class CalibratedGround:
         if matrix is None:
             raise ValueError("calibration points are degenerate (three on a line?)")
         self.matrix = matrix
+        self.inverse = np.linalg.inv(matrix)
+
+    def pixel(self, point: Ground) -> tuple[float, float] | None:
+        u, v, w = self.inverse @ np.array([point.forward_m, point.right_m, 1.0])
+        return None if w <= 1e-9 else (float(u / w), float(v / w))
 
     def ground(self, u: float, v: float) -> Ground | None:
         x, y, w = self.matrix @ np.array([u, v, 1.0])
         if abs(w) < 1e-9:
             return None
         return Ground(forward_m=float(x / w), right_m=float(y / w))
+
+
+def from_latlon(pose: Pose, lat: float, lon: float) -> Ground:
+    """A place on the map relative to the vehicle: the inverse of `to_latlon`."""
+    bearing, _, distance = GEOD.inv(pose.lon, pose.lat, lon, lat)
+    angle = math.radians(bearing - pose.heading_deg)
+    return Ground(forward_m=distance * math.cos(angle), right_m=distance * math.sin(angle))
 
 
 def to_latlon(pose: Pose, point: Ground) -> tuple[float, float]:

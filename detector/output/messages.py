@@ -47,6 +47,8 @@ def work_order(event: dict[str, Any], config: CameraConfig) -> dict[str, Any]:
     zh_kind, en_kind = KIND_NAMES.get(event["kind"], (event["kind"], event["kind"]))
     place = (camera.location.address if camera.location and camera.location.address else None) or camera.name \
         or camera.id
+    if event.get("location"):  # seen from a moving vehicle: the object's own place
+        place = f"{event['location']['lat']:.6f}, {event['location']['lon']:.6f}"
     since = datetime.fromisoformat(event["first_seen"]).astimezone(camera.tz).strftime("%Y-%m-%d %H:%M:%S")
     zh_for, en_for = _duration(float(event["dwell_s"]))
     zone = f"（区域 {event['zone_id']}）" if event.get("zone_id") else ""
@@ -63,22 +65,29 @@ def work_order(event: dict[str, Any], config: CameraConfig) -> dict[str, Any]:
         },
         "discovered_at": event["first_seen"],
         "camera": {"id": camera.id, "name": camera.name, "device_id": camera.device_id},
-        "location": _location(config),
+        "location": _location(config, event),
         "evidence": {"snapshot": event.get("snapshot"), "clean_frame": event.get("clean_frame"),
                      "crop": event.get("crop")},
     }
 
 
-def _location(config: CameraConfig) -> dict[str, Any] | None:
-    loc = config.camera.location
-    if loc is None:
+def _location(config: CameraConfig, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The object's place for a moving camera's event (with its accuracy), else where the camera stands."""
+    loc, found = config.camera.location, event.get("location")
+    if found:
+        lon, lat, address, grid_code, department = found["lon"], found["lat"], None, None, None
+    elif loc is not None:
+        lon, lat, address, grid_code, department = loc.lon, loc.lat, loc.address, loc.grid_code, loc.department
+    else:
         return None
-    grid_code, department = loc.grid_code, loc.department
     if config.grid and (grid_code is None or department is None):
-        cell = load_grid(config.grid).cell_at(loc.lon, loc.lat)
+        cell = load_grid(config.grid).cell_at(lon, lat)
         if cell:
             grid_code, department = grid_code or cell.code, department or cell.department
-    return {"lon": loc.lon, "lat": loc.lat, "address": loc.address, "grid_code": grid_code, "department": department}
+    out = {"lon": lon, "lat": lat, "address": address, "grid_code": grid_code, "department": department}
+    if found:
+        out.update(accuracy_m=found.get("accuracy_m"), method=found.get("method"), vehicle=event.get("vehicle"))
+    return out
 
 
 def build(event: dict[str, Any], type_: str, camera: CameraConfig, out_dir: Path | None) -> dict[str, Any]:

@@ -36,6 +36,11 @@ class StoreSink:
         self._written_at: dict[str, datetime] = {}
         self.remember_closed = remember_closed  # a scan reports its events; a months-long worker must not
         self.closed_ids: list[str] = []
+        self._places: dict[str, dict] = {}  # patrol places changed since the last write (detector.geo)
+
+    def places_changed(self, rows: list[dict]) -> None:
+        """Patrol places to write with the next events: a place and the event it opened commit together."""
+        self._places.update({row["id"]: row for row in rows})
 
     def reconfigure(self, camera: CameraConfig) -> None:
         """Snapshots of a reloaded camera file draw its new zones."""
@@ -70,7 +75,7 @@ class StoreSink:
 
     def flush(self) -> None:
         """One transaction for all events changed by a frame, with their messages."""
-        if self._dirty or self._queued:
+        if self._dirty or self._queued or self._places:
             with self.watch.time("store"):
                 self._write(list(self._dirty.values()))
             self._dirty.clear()
@@ -81,7 +86,8 @@ class StoreSink:
 
     def _write(self, events: list[Event]) -> None:
         """Rows and the queued messages together; the queue empties only once they are committed."""
-        self.store.upsert(events, self._queued)
+        self.store.upsert(events, self._queued, list(self._places.values()))
+        self._places.clear()
         if self._queued and self.messages:
             self._queued = []
             self.messages.wake.set()

@@ -27,11 +27,15 @@ def write_image_atomic(path: Path, image: np.ndarray, quality: int = 90) -> None
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise OSError(f"{path}: JPEG encoding failed")
+    write_bytes_atomic(path, data.tobytes())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data.tobytes())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -72,6 +76,11 @@ def annotate(frame: Frame, event: Event, camera: CameraConfig) -> np.ndarray:
     local = frame.time.astimezone(camera.camera.tz)
     header = f"{camera.camera.id}  {local:%Y-%m-%d %H:%M:%S %Z}  {event.category['code']} {event.kind}"
     _label(image, header, (0, 0), (40, 40, 40), scale * 0.7)
+    if event.vehicle:  # a patrol vehicle: where it was and which way it drove when this was seen
+        v = event.vehicle
+        caption = (f"vehicle {v['lat']:.6f}, {v['lon']:.6f}  heading {v['heading_deg']:.0f} deg  "
+                   f"{v['speed_mps'] * 3.6:.0f} km/h")
+        _label(image, caption, (0, height - 4), (40, 40, 40), scale * 0.6)
     return image
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from detector.camera.events import Event
 from detector.errors import StoreError, StreetwatchError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 meta = sa.MetaData()
 _text, _real, _double = sa.Text, sa.REAL, sa.DOUBLE_PRECISION
@@ -44,6 +44,9 @@ events_t = sa.Table(
     _req("dwell_s", _real), _req("confidence", _real), _req("bbox"), _req("track_id", sa.Integer),
     sa.Column("snapshot", _text), sa.Column("clean_frame", _text), sa.Column("crop", _text), _req("source_uri"),
     _req("source_pts_s", _real), _req("model_card"), _req("model_sha256"), _req("status"),
+    # v4: events of moving cameras: where the object is (lat/lon, for maps), the rest of its geo fields
+    # (accuracy, method, the vehicle, sightings, passes) as JSON, and `cleared` when a later pass found it gone.
+    sa.Column("lat", _double), sa.Column("lon", _double), sa.Column("geo", _text), sa.Column("resolution", _text),
     sa.CheckConstraint("status IN ('open', 'closed')"),
     sa.Index("events_camera_time", "camera_id", "first_seen"), sa.Index("events_status", "status"),
 )
@@ -100,6 +103,27 @@ leases_t = sa.Table(
     sa.Column("camera_id", _text, primary_key=True), _req("holder"), _req("expires_at", _double),
 )
 
+# Also v4: the places patrols found (confirmed or waiting for a second pass), shared by every vehicle that
+# writes to the store, so a later pass updates or clears them instead of opening duplicates.
+places_t = sa.Table(
+    "places", meta,
+    sa.Column("id", _text, primary_key=True), _req("kind"), _req("lat", _double), _req("lon", _double),
+    _req("first_seen"), _req("last_seen"), _req("sightings", sa.Integer), _req("passes", sa.Integer),
+    _req("confirmed", sa.Integer), _req("status"), sa.Column("resolution", _text), sa.Column("cleared_at", _text),
+    sa.Column("event_id", _text),
+    sa.CheckConstraint("status IN ('open', 'closed')"),
+    sa.Index("places_kind_status", "kind", "status"),
+)
+
+_GEO_COLUMNS = ("lat DOUBLE PRECISION", "lon DOUBLE PRECISION", "geo TEXT", "resolution TEXT")
+
+
+def _to_v4(c: sa.Connection) -> None:
+    for column in _GEO_COLUMNS:
+        c.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {column}")
+    meta.create_all(c, tables=[places_t])
+
+
 # version -> the step from the version before. A new database gets every table at once (create_all) and
 # the latest version. A step creates the tables it introduces from their definitions above; a step that
 # changes an existing table must use explicit DDL (ALTER TABLE ...), and a table changed later than
@@ -107,7 +131,9 @@ leases_t = sa.Table(
 _MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: lambda c: meta.create_all(c, tables=[scan_files_t, scan_runs_t, scan_events_t]),
     3: lambda c: meta.create_all(c, tables=[sinks_t, outbox_t, leases_t]),
+    4: _to_v4,
 }
+GEO_FIELDS = ("location", "vehicle", "sightings", "passes")
 
 
 def _row(event: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +145,16 @@ def _row(event: dict[str, Any]) -> dict[str, Any]:
         "track_id": event["track_id"], "snapshot": event["snapshot"], "clean_frame": event["clean_frame"],
         "crop": event["crop"], "source_uri": event["source"]["uri"], "source_pts_s": event["source"]["pts_s"],
         "model_card": event["model"]["card"], "model_sha256": event["model"]["sha256"], "status": event["status"],
+        **_geo_row(event),
     }
+
+
+def _geo_row(event: dict[str, Any]) -> dict[str, Any]:
+    location = event.get("location")
+    if not location:
+        return {"lat": None, "lon": None, "geo": None, "resolution": None}
+    return {"lat": location["lat"], "lon": location["lon"], "resolution": event.get("resolution"),
+            "geo": json.dumps({k: event.get(k) for k in GEO_FIELDS}, ensure_ascii=False)}
 
 
 def _from_row(row: Any) -> dict[str, Any]:
@@ -141,6 +176,7 @@ def _from_row(row: Any) -> dict[str, Any]:
         "source": {"uri": row["source_uri"], "pts_s": row["source_pts_s"]},
         "model": {"card": row["model_card"], "sha256": row["model_sha256"]},
         "status": row["status"],
+        **({**json.loads(row["geo"]), "resolution": row["resolution"]} if row.get("geo") else {}),
     }
 
 
@@ -207,7 +243,7 @@ class EventStore:
 
     def _prepare(self, insert: Any) -> None:
         self._insert = insert
-        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t)}
+        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t, places_t)}
         sinks = insert(sinks_t)  # a sink registered again keeps its first created_at
         self._upsert["sinks"] = sinks.on_conflict_do_update(
             index_elements=["id"], set_={"url": sinks.excluded.url, "options": sinks.excluded.options})
@@ -254,12 +290,20 @@ class EventStore:
         if rows:  # an empty list would run the statement once without parameters
             self.db.execute(stmt, rows)
 
-    def upsert(self, events: list[Event], messages: list[dict[str, Any]] | None = None) -> None:
-        """Event rows and the outbox messages that report them, in one transaction."""
-        if events or messages:
+    def upsert(self, events: list[Event], messages: list[dict[str, Any]] | None = None,
+               places: list[dict[str, Any]] | None = None) -> None:
+        """Event rows, the outbox messages that report them and the patrol places behind them, in one
+        transaction."""
+        if events or messages or places:
             with self.transaction():
                 self._many(self._upsert["events"], [_row(e.to_dict()) for e in events])
                 self._many(self._enqueue, messages or [])
+                self._many(self._upsert["places"], [{c.name: p.get(c.name) for c in places_t.c} for p in places or []])
+
+    def places(self) -> list[dict[str, Any]]:
+        """Every patrol place (see `detector.geo.places`), open and closed."""
+        return self._rows(sa.select(places_t).order_by(places_t.c.first_seen, places_t.c.id))
+
 
     def events(self, *, status: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(events_t).order_by(events_t.c.first_seen, events_t.c.id)

@@ -13,7 +13,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     EventStore(path).close()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 99")
-    with pytest.raises(StreetwatchError, match="schema v99, this streetwatch knows v3"):
+    with pytest.raises(StreetwatchError, match="schema v99, this streetwatch knows v4"):
         EventStore(path)
 
 
@@ -83,10 +83,32 @@ def test_files_of_earlier_streetwatch_open_and_upgrade(tmp_path: Path, version: 
     else:
         assert store.scan_files("k") == {} and store.scan_runs() == []  # the v2 tables were added
     assert Outbox(store).counts() == {} and Outbox(store).sinks() == []  # the v3 outbox was added
+    assert store.places() == []  # v4: patrol places, and geo columns on events
+    store.upsert([_geo_event("cam-1-e2")])
+    geo = next(e for e in store.events() if e["id"] == "cam-1-e2")
+    assert geo["location"]["lat"] == 31.2 and geo["passes"] == 2
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _geo_event(event_id: str):
+    event = _event(event_id)
+    event.location, event.vehicle = {"lat": 31.2, "lon": 121.4, "accuracy_m": 2.0, "method": "pinhole"}, None
+    event.sightings, event.passes, event.resolution = 9, 2, "cleared"
+    return event
+
+
+def test_geo_fields_of_patrol_events_round_trip_and_fixed_camera_events_have_none(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite")
+    store.upsert([_geo_event("geo"), _event("fixed")])
+    by_id = {e["id"]: e for e in store.events()}
+    assert by_id["geo"]["location"] == {"lat": 31.2, "lon": 121.4, "accuracy_m": 2.0, "method": "pinhole"}
+    assert (by_id["geo"]["sightings"], by_id["geo"]["passes"], by_id["geo"]["resolution"]) == (9, 2, "cleared")
+    assert "location" not in by_id["fixed"] and by_id["fixed"] == _event("fixed").to_dict() | {
+        "first_seen": by_id["fixed"]["first_seen"], "last_seen": by_id["fixed"]["last_seen"]}
+    store.close()
 
 
 def _event(event_id: str):

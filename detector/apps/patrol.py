@@ -1,0 +1,193 @@
+"""`streetwatch patrol`: a patrol vehicle's videos and its GPS track -> geo-tagged events, one per place.
+
+Each sampled frame gets the vehicle's pose from the track at the frame's time (the container's clock,
+corrected by `--track-offset-s`); the model runs through the shared `InferenceStep`; `PatrolPipeline`
+places, fences, confirms and reports. Places live in the store, so the next pass (this vehicle's or
+another's, on the same store) updates them or clears them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from detector.apps.scan import delivering, delivery_lines
+from detector.apps.step import InferenceStep
+from detector.camera.resume import event_from_row
+from detector.config.patrol import PatrolConfig, load_patrol
+from detector.config.sinks import sinks_from_urls
+from detector.errors import ConfigError, StreetwatchError
+from detector.geo.fences import Fences, load_fences
+from detector.geo.patrol import PatrolPipeline, PatrolStats
+from detector.geo.places import Place
+from detector.geo.track import Track, read_track
+from detector.model.compiled import for_runtime
+from detector.model.detector import Detector
+from detector.model.weights import LoadedCard, load_card
+from detector.output.delivery import undelivered
+from detector.output.jsonl import JsonlLog
+from detector.output.sink import StoreSink
+from detector.output.snapshots import SnapshotWriter, write_bytes_atomic
+from detector.output.store import EventStore, open_store
+from detector.timing import Stopwatch, timed
+from detector.video.file import VideoSource, open_sources
+from detector.video.prefetch import prefetch
+from detector.video.sampling import SampleMode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PatrolResult:
+    events: list[dict[str, Any]]
+    stats: PatrolStats
+    video_s: float = 0.0
+    wall_s: float = 0.0
+    failed: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    delivery: dict[str, dict[str, int]] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def patrol(videos: list[Path], track: Track, config: PatrolConfig, loaded: LoadedCard, out_dir: Path, *,
+           db: str | None = None, fps: float | None = None, batch_size: int = 4, sinks: list | None = None,
+           detector: Detector | None = None, deliver_timeout_s: float = 30.0) -> PatrolResult:
+    """Process one or more passes (video files, in time order) of one vehicle camera into `out_dir`."""
+    began, watch = time.perf_counter(), Stopwatch()
+    failed: list[str] = []
+    sources = open_sources(videos, config.camera.tz, fps or config.patrol.fps, SampleMode.AUTO, None, failed)
+    _check_overlap(sources, track)
+    fences = load_fences(config.fences, config.default) if config.fences else None
+    if fences is not None:
+        fences.check_near([(f.lat, f.lon) for f in track.fixes])
+    detector = detector or Detector(loaded)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(db) if db else EventStore(out_dir / "events.sqlite")
+    step = InferenceStep(detector.detect, batch=batch_size, recheck_s=10.0, watch=watch)
+    stats, delivery = PatrolStats(), {}
+    try:
+        with delivering(store, config, config.sinks if sinks is None else sinks, out_dir) as (messages, pool):
+            sink = StoreSink(store, JsonlLog(out_dir / "events.jsonl"), SnapshotWriter(out_dir, config),
+                             snapshot_every_s=0.0, watch=watch, remember_closed=True, messages=messages)
+            pipeline = _pipeline(store, config, detector, sink, fences)
+            try:
+                for source in sources:
+                    _run_source(source, track, step, pipeline, watch)
+            finally:
+                pipeline.end()
+                stats = pipeline.stats
+                if pool:
+                    delivery = pool.finish(0.0 if sys.exc_info()[1] else deliver_timeout_s)
+        events = _write_outputs(store, out_dir, sink, pipeline)
+    finally:
+        store.close()
+    result = PatrolResult(events=events, stats=stats, failed=failed, video_s=sum(s.report.decoded_until_s
+                                                                                 for s in sources))
+    result.problems = [f"{s.uri}: {p}" for s in sources for p in s.report.problems]
+    result.delivery = delivery
+    result.wall_s, result.stages = time.perf_counter() - began, {**watch.seconds, **detector.timings}
+    return result
+
+
+def _pipeline(store: EventStore, config: PatrolConfig, detector: Detector, sink: StoreSink,
+              fences: Fences | None) -> PatrolPipeline:
+    """The pipeline with the store's places and their open events: passes build on each other."""
+    places = [Place.from_row(r) for r in store.places()]
+    wanted = {p.event_id for p in places if p.status == "open" and p.event_id}
+    events = [event_from_row(e) for e in store.events(status="open") if e["id"] in wanted]
+    model = detector.loaded
+    return PatrolPipeline(config, model.card, sink, places=places, events=events, fences=fences,
+                          model_sha256=model.model_sha256)
+
+
+def _check_overlap(sources: list[VideoSource], track: Track) -> None:
+    """A track that covers none of the videos is a wrong file or a wrong clock: say which."""
+    spans = [(s.start_time, s.start_time.timestamp() + (s.report.duration_s or 0.0)) for s in sources]
+    if spans and not any(track.overlaps(a, datetime.fromtimestamp(b, UTC)) for a, b in spans):
+        first = min(a for a, _ in spans)
+        raise ConfigError(f"track {track.start.isoformat()} - {track.end.isoformat()} does not overlap the videos "
+                          f"(from {first.isoformat()})", path=track.path,
+                          fix="pass the track recorded on this drive, or correct the clock with --track-offset-s")
+
+
+def _run_source(source: VideoSource, track: Track, step: InferenceStep, pipeline: PatrolPipeline,
+                watch: Stopwatch) -> None:
+    key = pipeline.config.camera.id
+    step.gate(key).reset()
+    max_gap = pipeline.config.patrol.max_gap_s
+    frames = ((key, frame) for frame in prefetch(timed(source, watch, "decode"), size=step.batch))
+    for _, frame, dets in step.run(frames):
+        with watch.time("pipeline"):
+            pipeline.process(frame, dets, track.at(frame.time, max_gap))
+    for problem in source.report.problems:
+        log.warning("%s: %s", source.uri, problem)
+
+
+def _write_outputs(store: EventStore, out_dir: Path, sink: StoreSink, pipeline: PatrolPipeline) -> list[dict]:
+    """events.jsonl and events.geojson with every geo-tagged event of the store; the events this run touched."""
+    stored = [e for e in store.events() if e.get("location")]
+    sink.jsonl.rewrite(stored)
+    write_bytes_atomic(out_dir / "events.geojson", json.dumps(geojson(stored), ensure_ascii=False, indent=1)
+                       .encode("utf-8"))
+    touched = {p.event_id for p in pipeline.places.places if p.event_id} & {e["id"] for e in stored}
+    return [e for e in stored if e["id"] in touched]
+
+
+def geojson(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """One Point per event ([lon, lat], as GeoJSON orders them); properties are the event."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": e["id"],
+         "geometry": {"type": "Point", "coordinates": [e["location"]["lon"], e["location"]["lat"]]},
+         "properties": e} for e in events]}
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """`streetwatch patrol`: exit 0 done, 1 some input damaged or undelivered, 2 nothing could be done."""
+    config = load_patrol(args.camera)
+    track = read_track(args.track, args.track_offset_s)
+    loaded = load_card(args.model, weights=args.weights)
+    if args.out.exists() and not args.out.is_dir():
+        raise StreetwatchError("--out is a file, not a folder", path=args.out, fix="pass a folder path")
+    loaded.weights_path  # noqa: B018 - resolve now: a missing file is an error before any decoding
+    loaded = for_runtime(loaded, args.runtime)
+    result = patrol(args.videos, track, config, loaded, args.out, db=args.db, fps=args.fps,
+                    batch_size=max(1, args.batch), sinks=sinks_from_urls(args.sink, config.sinks),
+                    deliver_timeout_s=args.deliver_timeout)
+    if result.failed and not result.video_s:
+        for failure in result.failed:
+            print(f"error: {failure}", file=sys.stderr)
+        print("error: no readable video; nothing was processed", file=sys.stderr)
+        return 2
+    print_result(result, args.out, as_json=args.json)
+    return 1 if result.failed or result.problems or undelivered(result.delivery) else 0
+
+
+def print_result(result: PatrolResult, out: Path, *, as_json: bool) -> None:
+    for e in result.events:
+        if as_json:
+            print(json.dumps(e, ensure_ascii=False))
+            continue
+        loc = e["location"]
+        print(f"{e['id']}  {e['kind']:<8} {loc['lat']:.6f},{loc['lon']:.6f} ±{loc['accuracy_m']:.0f} m  "
+              f"sightings={e['sightings']} passes={e['passes']} {e['status']}"
+              f"{' (' + e['resolution'] + ')' if e.get('resolution') else ''}  {e['snapshot']}")
+    s = result.stats
+    counts = Counter((e["kind"], e["status"] if not e.get("resolution") else e["resolution"]) for e in result.events)
+    lines = [f"{kind:<10}{state:<10}{n:>5}" for (kind, state), n in sorted(counts.items())]
+    speed = result.video_s / result.wall_s if result.wall_s else 0.0
+    summary = ["", *lines, f"events touched: {len(result.events)} (opened {s.opened}, cleared {s.cleared})",
+               f"frames: {s.frames} sampled, {s.untagged} without a position (outside the track or in a gap); "
+               f"{s.sightings} sightings placed, {s.too_far} boxes too far to place, {s.allowed} allowed by fences",
+               f"video: {result.video_s:.1f}s in {result.wall_s:.1f}s wall ({speed:.2f} video-s per s); output: {out}"]
+    summary += [f"warning: {p}" for p in result.problems] + [f"error: {f}" for f in result.failed]
+    summary += delivery_lines(result.delivery)
+    print("\n".join(summary), file=sys.stderr if as_json else sys.stdout)
+

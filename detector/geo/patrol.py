@@ -1,0 +1,255 @@
+"""The flow of a camera on a vehicle: detections -> map positions -> geo-fences -> places -> events.
+
+The moving counterpart of `CameraPipeline`, with no I/O of its own: fed (frame, detections, pose)
+triples, it places each box's ground point on the map, drops what a geo-fence allows, confirms by
+parallax or a second pass (`detector.geo.places`), and opens one event per place, updated by later
+passes and closed as `cleared` when a pass looked at the place (`cover_frames` frames within
+`cover_range_m`, inside the view) and did not see it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from detector.camera.dwell import DwellRule
+from detector.camera.events import Event, EventSink, Status, event_id
+from detector.camera.zones import ZoneFilter
+from detector.config.card import ModelCard
+from detector.config.patrol import PatrolConfig
+from detector.detections import Detections, Frame
+from detector.geo.fences import Fences
+from detector.geo.places import Candidate, Confirmer, ConfirmRule, Place, Places, Sighting, metres
+from detector.geo.projection import CalibratedGround, PinholeGround, accuracy_m, from_latlon, to_latlon
+from detector.geo.track import Pose
+from detector.kinds import Kind
+
+
+@dataclass
+class PatrolStats:
+    frames: int = 0
+    untagged: int = 0  # frames outside the track or in a gap: no position, not placed
+    sightings: int = 0
+    too_far: int = 0  # boxes above the horizon or beyond max_range_m
+    allowed: int = 0  # boxes a geo-fence allowed or ignored
+    opened: int = 0
+    updated: int = 0
+    cleared: int = 0
+
+
+@dataclass
+class _Best:
+    """The frame a candidate was seen best in: its snapshot."""
+
+    confidence: float
+    frame: Frame
+    bbox: list[float]
+    class_name: str
+    zone_id: str | None
+    pose: Pose
+    accuracy_m: float
+
+
+@dataclass
+class _Visit:
+    """A place inside the view during one drive past it."""
+
+    start: datetime
+    frames: int = 0
+    seen: bool = False
+
+
+class PlaceSink(EventSink, Protocol):
+    """An event sink that also stores places, in the transaction of the events they open or close."""
+
+    def places_changed(self, rows: list[dict]) -> None: ...
+
+
+def _rule(config: PatrolConfig) -> ConfirmRule:
+    c = config.patrol.confirm
+    return ConfirmRule(min_frames=c.min_frames, same_place_m=c.same_place_m, min_baseline_m=c.min_baseline_m,
+                       max_object_speed_mps=c.max_object_speed_mps, min_gap_min=c.min_gap_min,
+                       pass_gap_s=c.pass_gap_s)
+
+
+class PatrolPipeline:
+    """One vehicle camera's pass (or live feed); `process()` each sampled frame with its pose, `end()`."""
+
+    def __init__(self, config: PatrolConfig, card: ModelCard, sink: PlaceSink, *, places: Sequence[Place] = (),
+                 events: Sequence[Event] = (), fences: Fences | None = None, model_sha256: str = "") -> None:
+        self.config, self.card, self.sink, self.fences = config, card, sink, fences
+        self.rule = _rule(config)
+        self.places = Places(list(places), self.rule)
+        self.confirmer = Confirmer(self.rule)
+        self.events = {e.id: e for e in events if e.status == Status.OPEN}
+        self.model = {"card": card.name, "sha256": model_sha256}
+        self.stats = PatrolStats()
+        self._rules = DwellRule(config.rules)
+        self._mask = ZoneFilter(config.model_copy(update={"default": "prohibited"}))  # ignore zones only
+        self._projector: PinholeGround | CalibratedGround | None = None
+        self._best: dict[int, _Best] = {}  # id(candidate) -> best frame so far
+        self._visits: dict[str, _Visit] = {}
+        self._last: Detections = Detections()
+        self._now: datetime | None = None
+
+    def projector(self, frame: Frame) -> PinholeGround | CalibratedGround:
+        if self._projector is None:
+            if self.config.mount is not None:
+                self._projector = PinholeGround(self.config.mount, *frame.size)  # type: ignore[arg-type]
+            else:
+                cal = self.config.calibration
+                self._projector = CalibratedGround(cal.image, cal.ground)  # type: ignore[union-attr]
+        return self._projector
+
+    def process(self, frame: Frame, dets: Detections | None, pose: Pose | None) -> None:
+        """One sampled frame; `dets` None: unchanged since the last inferred one; `pose` None: untagged."""
+        dets = self._last if dets is None else dets
+        self._last = dets
+        self.stats.frames += 1
+        self._now = frame.time
+        if pose is None:
+            self.stats.untagged += 1
+            return
+        for candidate in self.confirmer.ended(frame.time):
+            self._decide(candidate)
+        dets = self._mask.filter(self._rules.filter(dets), frame.size, frame.time)
+        placed = [p for i in range(len(dets)) if (p := self._place(frame, dets, i, pose)) is not None]
+        candidates = self.confirmer.add_frame([s for s, _ in placed])
+        for (_, best), candidate in zip(placed, candidates, strict=True):
+            known = self._best.get(id(candidate))
+            if known is None or best.confidence > known.confidence:
+                self._best[id(candidate)] = best
+        self._cover(frame, pose, [s for s, _ in placed])
+        self.sink.flush()
+
+    def _place(self, frame: Frame, dets: Detections, i: int, pose: Pose) -> tuple[Sighting, _Best] | None:
+        """Box i on the map, unless it is too far to place or a geo-fence allows it there."""
+        projector = self.projector(frame)
+        x1, _, x2, y2 = (float(v) for v in dets.xyxy[i])
+        u, v = (x1 + x2) / 2, y2
+        ground = projector.ground(u, v)
+        if ground is None or ground.forward_m <= 0 or ground.distance_m > self.config.patrol.max_range_m:
+            self.stats.too_far += 1
+            return None
+        lat, lon = to_latlon(pose, ground)
+        kind, conf = str(dets.kind[i]), float(dets.confidence[i])
+        zone_id = None
+        if self.fences is not None:
+            violation, zone_id = self.fences.decide(Kind(kind), lat, lon, frame.time.astimezone(self.config.camera.tz))
+            if not violation:
+                self.stats.allowed += 1
+                return None
+        accuracy = accuracy_m(projector, u, v) or self.config.patrol.max_range_m
+        self.stats.sightings += 1
+        return (Sighting(kind, lat, lon, frame.time, (pose.lat, pose.lon), conf, accuracy),
+                _Best(conf, frame, [x1, float(dets.xyxy[i][1]), x2, y2], str(dets.class_name[i]), zone_id, pose,
+                      accuracy))
+
+    def _decide(self, candidate: Candidate) -> None:
+        """A candidate left the view: its place's event opens or is updated; its frames are let go."""
+        place = self.places.decide(candidate)
+        if place is not None:
+            self._report(place, candidate)
+        elif candidate.place is not None:  # a place waiting for a second pass
+            self.sink.places_changed([candidate.place.to_row()])
+        self._best.pop(id(candidate), None)
+
+    def _report(self, place: Place, candidate: Candidate) -> None:
+        """Open the place's event, or update it with this pass's best frame."""
+        best = self._best[id(candidate)]
+        event = self.events.get(place.event_id or "")
+        new = event is None
+        if event is None:
+            event = self._open(place, best)
+        else:
+            event.last_seen = place.last_seen
+            if best.frame is not event.best_frame and (best.confidence > event.confidence
+                                                      or event.best_frame is None):
+                self._use_best(event, best)
+            self.stats.updated += 1
+        self._geo(event, place, best)
+        self.sink.places_changed([place.to_row()])
+        (self.sink.opened if new else self.sink.updated)(event)
+
+    def _open(self, place: Place, best: _Best) -> Event:
+        kind = place.kind
+        event = Event(
+            id=event_id(self.config.camera.id, kind, place.first_seen, place.id, 0),
+            camera_id=self.config.camera.id, kind=kind, category=self.card.category(best.class_name, kind),
+            zone_id=best.zone_id, first_seen=place.first_seen, last_seen=place.last_seen,
+            confidence=best.confidence, bbox=best.bbox, track_id=0,
+            source={"uri": best.frame.source_uri, "pts_s": round(best.frame.pts_s, 3)}, model=self.model,
+            best_frame=best.frame, best_dirty=True)
+        place.event_id = event.id
+        self.events[event.id] = event
+        self.stats.opened += 1
+        return event
+
+    def _use_best(self, event: Event, best: _Best) -> None:
+        event.confidence, event.bbox, event.best_frame, event.best_dirty = best.confidence, best.bbox, best.frame, True
+        event.source = {"uri": best.frame.source_uri, "pts_s": round(best.frame.pts_s, 3)}
+        event.vehicle = _vehicle(best.pose)
+
+    def _geo(self, event: Event, place: Place, best: _Best) -> None:
+        method = "calibrated" if self.config.calibration is not None else "pinhole"
+        accuracy = max(1.0, best.accuracy_m / math.sqrt(max(1, min(place.sightings, 9))))
+        event.location = {"lat": round(place.lat, 7), "lon": round(place.lon, 7), "accuracy_m": round(accuracy, 1),
+                          "method": method}
+        event.vehicle = event.vehicle or _vehicle(best.pose)
+        event.sightings, event.passes, event.resolution = place.sightings, place.passes, place.resolution
+
+    def _cover(self, frame: Frame, pose: Pose, seen: list[Sighting]) -> None:
+        """Track each open place's visits to the view; a visit that ends unseen clears the place."""
+        patrol = self.config.patrol
+        for place in [p for p in self.places.places if p.status == "open" and p.confirmed]:
+            if metres((pose.lat, pose.lon), (place.lat, place.lon)) > patrol.cover_range_m:
+                self._end_visit(place, frame.time)
+                continue
+            if not self._in_view(frame, pose, place):
+                self._end_visit(place, frame.time)
+                continue
+            visit = self._visits.setdefault(place.id, _Visit(start=frame.time))
+            visit.frames += 1
+            near = 2 * self.rule.same_place_m
+            visit.seen |= any(s.kind == place.kind and metres(s.at, (place.lat, place.lon)) <= near for s in seen)
+
+    def _in_view(self, frame: Frame, pose: Pose, place: Place) -> bool:
+        ground = from_latlon(pose, place.lat, place.lon)
+        if ground.forward_m <= 0:
+            return False
+        pixel = self.projector(frame).pixel(ground)
+        width, height = frame.size
+        return pixel is not None and 0.05 * width <= pixel[0] <= 0.95 * width and pixel[1] <= height
+
+    def _end_visit(self, place: Place, now: datetime) -> None:
+        visit = self._visits.pop(place.id, None)
+        if visit is None or visit.seen or visit.frames < self.config.patrol.cover_frames:
+            return
+        if place.last_seen >= visit.start:
+            return
+        self.places.clear(place, now)
+        self.stats.cleared += 1
+        event = self.events.pop(place.event_id or "", None)
+        self.sink.places_changed([place.to_row()])
+        if event is not None:
+            event.resolution, event.status = "cleared", Status.CLOSED
+            self.sink.closed(event)
+
+    def end(self) -> None:
+        """The input ended: candidates in view are decided, then the visits in progress judged."""
+        for candidate in self.confirmer.ended():
+            self._decide(candidate)
+        for place in list(self.places.places):
+            if place.id in self._visits and self._now is not None:
+                self._end_visit(place, self._now)
+        for event in self.events.values():
+            event.best_frame = None
+        self.sink.flush()
+
+
+def _vehicle(pose: Pose) -> dict[str, float]:
+    return {"lat": round(pose.lat, 7), "lon": round(pose.lon, 7), "heading_deg": round(pose.heading_deg, 1),
+            "speed_mps": round(pose.speed_mps, 2)}
