@@ -9,13 +9,32 @@ say where things are allowed on the map instead.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
 from detector.config.base import Strict, read_mapping, validate_file
 from detector.config.camera import CameraConfig, Rule, ZoneType, with_places
 from detector.kinds import DEFAULT_DWELL_S, Kind
+
+M = TypeVar("M", bound=Strict)
+GPS_SCHEMES = {"gpsd": 2947, "nmea+tcp": 10110, "nmea+udp": 10110}
+FEED_FIX = "gps: gpsd://HOST[:PORT], nmea+tcp://HOST:PORT or nmea+udp://BIND_HOST:PORT"
+
+
+def check_gps_url(url: str) -> str:
+    """The URL, or a ValueError saying what is wrong with it (for the watch file's validation)."""
+    parts = urlsplit(url)
+    if parts.scheme not in GPS_SCHEMES:
+        raise ValueError(f"unknown GPS feed {url!r}; {FEED_FIX}")
+    if not parts.hostname:
+        raise ValueError(f"GPS feed {url!r} has no host; {FEED_FIX}")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"GPS feed {url!r} has a bad port; {FEED_FIX}") from None
+    return url
 
 FIX = "see zones/patrol-example.yaml or `streetwatch config schema --patrol`"
 
@@ -75,8 +94,8 @@ class PatrolSettings(Strict):
     confirm: ConfirmConfig = Field(default_factory=ConfirmConfig)
 
 
-class PatrolConfig(CameraConfig):
-    """A vehicle's camera: a camera file with a mount (or a calibration) and geo-fences."""
+class PatrolFields(Strict):
+    """What a camera on a vehicle adds to a camera file (a patrol file; a watch camera with a `gps` feed)."""
 
     vehicle: str | None = Field(None, description="The vehicle's id (a plate, a fleet number), in events.")
     mount: MountConfig | None = Field(None, description="Height, pitch, field of view and yaw of the camera.")
@@ -99,25 +118,37 @@ class PatrolConfig(CameraConfig):
             data["rules"] = {k: Rule(min_dwell_s=DEFAULT_DWELL_S[Kind(k)]) for k in kinds}
         return data
 
-    @model_validator(mode="after")
-    def _check_patrol(self) -> PatrolConfig:
+    def check_moving(self, zones: list) -> None:
+        """A moving camera needs a mount or a calibration, and no pixel allowed/prohibited zones."""
         if (self.mount is None) == (self.calibration is None):
             raise ValueError("give either mount (height_m, pitch_deg, hfov_deg, yaw_deg) or calibration, not "
                              + ("both" if self.mount else "neither"))
-        placed = [z.id for z in self.zones if z.type != ZoneType.IGNORE]
+        placed = [z.id for z in zones if z.type != ZoneType.IGNORE]
         if placed:
             raise ValueError(f"zones {placed}: on a moving camera only ignore zones (the bonnet, a mirror) make "
                              "sense; draw allowed and prohibited places as geo-fences (fences:)")
         if self.patrol.cover_range_m > self.patrol.max_range_m:
             raise ValueError("patrol.cover_range_m must not exceed patrol.max_range_m")
+
+
+class PatrolConfig(CameraConfig, PatrolFields):
+    """A vehicle's camera: a camera file with a mount (or a calibration) and geo-fences."""
+
+    @model_validator(mode="after")
+    def _check_patrol(self) -> PatrolConfig:
+        self.check_moving(self.zones)
         return self
+
+
+def resolve_fences(config: M, base: Path) -> M:
+    """Fences relative to the folder of the file naming them."""
+    if config.fences is not None and not config.fences.is_absolute():  # type: ignore[attr-defined]
+        return config.model_copy(update={"fences": base / config.fences})  # type: ignore[attr-defined]
+    return config
 
 
 def load_patrol(path: str | Path) -> PatrolConfig:
     path = Path(path)
     data = read_mapping(path, "patrol file", fix=FIX)
     config = validate_file(PatrolConfig, data, path, fix=FIX)
-    config = with_places(config, path.resolve().parent)
-    if config.fences is not None and not config.fences.is_absolute():
-        config = config.model_copy(update={"fences": path.resolve().parent / config.fences})
-    return config
+    return resolve_fences(with_places(config, path.resolve().parent), path.resolve().parent)

@@ -10,18 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from detector.config.base import Strict, read_mapping, validate_file
 from detector.config.camera import CameraConfig, with_places
+from detector.config.patrol import PatrolConfig, PatrolFields, check_gps_url, resolve_fences
 from detector.config.sinks import SinkConfig
 from detector.redact import redact
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "srt")
 
 
-class LiveCamera(CameraConfig):
-    """A camera file with the stream it is watched from."""
+class LiveCamera(CameraConfig, PatrolFields):
+    """A camera file with the stream it is watched from; with a `gps` feed, a camera on a patrol vehicle
+    (the keys of a patrol file: mount or calibration, fences, patrol), run by the patrol logic."""
+
+    gps: str | None = Field(None, description="The vehicle's live position: gpsd://HOST[:PORT], "
+                            "nmea+tcp://HOST:PORT or nmea+udp://BIND_HOST:PORT; makes this a patrol camera.")
 
     source: str = Field(
         description="Stream URL (rtsp://, rtsps://, http(s):// MJPEG or HLS .m3u8) or a video file path, "
@@ -34,6 +39,24 @@ class LiveCamera(CameraConfig):
         "sub-stream: detection runs on the sub-stream, snapshots are taken from the main stream. Boxes in "
         "events stay in sub-stream pixels; zones must then be given in fractions.",
     )
+
+    @field_validator("gps")
+    @classmethod
+    def _check_gps(cls, value: str | None) -> str | None:
+        return None if value is None else check_gps_url(value)
+
+    @model_validator(mode="after")
+    def _check_moving(self) -> LiveCamera:
+        if self.gps is not None:
+            self.check_moving(self.zones)
+        elif self.mount or self.calibration or self.fences:
+            raise ValueError("mount, calibration and fences are for a camera on a vehicle: give its gps feed too")
+        return self
+
+    def patrol_config(self) -> PatrolConfig:
+        """The patrol view of this camera, for `PatrolPipeline`."""
+        fields = set(PatrolConfig.model_fields)
+        return PatrolConfig.model_validate({k: v for k, v in self.__dict__.items() if k in fields})
 
     @model_validator(mode="after")
     def _check_sub_stream(self) -> LiveCamera:
@@ -151,6 +174,7 @@ def load_watch(path: str | Path) -> WatchConfig:
         c if not c.is_file else c.model_copy(update={"source": str(base / c.source)}) for c in config.cameras
     ]
     shared = {k: v for k in ("grid", "categories") if (v := getattr(config, k)) is not None}
-    cameras = [with_places(c.model_copy(update={k: v for k, v in shared.items() if getattr(c, k) is None}), base)
+    cameras = [resolve_fences(with_places(c.model_copy(update={k: v for k, v in shared.items()
+                                                               if getattr(c, k) is None}), base), base)
                for c in cameras]
     return config.model_copy(update={**updates, "cameras": cameras})

@@ -61,10 +61,14 @@ class Track:
     def end(self) -> datetime:
         return self.fixes[-1].t
 
-    def at(self, t: datetime, max_gap_s: float = 5.0) -> Pose | None:
-        """The pose at frame time `t`, or None outside the track or inside a gap longer than `max_gap_s`."""
+    def at(self, t: datetime, max_gap_s: float = 5.0, ahead_s: float = 0.0) -> Pose | None:
+        """The pose at frame time `t`, or None outside the track or inside a gap longer than `max_gap_s`.
+        `ahead_s`: a live feed's last fix may be up to this much older than the frame; the pose is then
+        carried on along the last heading at the last speed."""
         x = (t + self.offset).timestamp()
         i = bisect.bisect_right(self.times, x)
+        if i == len(self.times) and len(self.times) >= 2 and 0 < x - self.times[-1] <= ahead_s:
+            return self._ahead(x - self.times[-1], max_gap_s)
         if i == 0 or (i == len(self.times) and x > self.times[-1]):
             return None
         if i == len(self.times):
@@ -85,6 +89,34 @@ class Track:
         else:
             speed = distance / seconds
         return Pose(lat=lat, lon=lon, heading_deg=heading, speed_mps=speed)
+
+    def _ahead(self, seconds: float, max_gap_s: float) -> Pose | None:
+        last = self.at(self.fixes[-1].t - self.offset, max_gap_s)
+        if last is None:
+            return None
+        lon, lat, _ = GEOD.fwd(last.lon, last.lat, last.heading_deg, last.speed_mps * seconds)
+        return Pose(lat=lat, lon=lon, heading_deg=last.heading_deg, speed_mps=last.speed_mps)
+
+    def append(self, fix: Fix, keep_s: float = 600.0) -> bool:
+        """A live fix; False (and ignored) when not newer than the last or out of range. Fixes older than
+        `keep_s` are let go."""
+        if (self.fixes and fix.t <= self.fixes[-1].t) or not (math.isfinite(fix.lat) and math.isfinite(fix.lon)) \
+                or abs(fix.lat) > 90 or abs(fix.lon) > 180:
+            return False
+        self.fixes.append(fix)
+        self.times.append(fix.t.timestamp())
+        drop = bisect.bisect_left(self.times, self.times[-1] - keep_s)
+        if drop > 0:
+            del self.fixes[:drop], self.times[:drop]
+        return True
+
+    @classmethod
+    def live(cls, offset_s: float = 0.0) -> Track:
+        """An empty track that `append()` fills from a receiver."""
+        track = cls.__new__(cls)
+        track.fixes, track.path, track.times = [], None, []
+        track.offset = timedelta(seconds=offset_s)
+        return track
 
     def _travel(self, i: int, j: int, max_gap_s: float) -> tuple[float, float, float]:
         """(bearing, metres, seconds) from fix i to fix j, widened on both sides until the vehicle moved
@@ -156,30 +188,45 @@ def _gpx(text: str, path: Path) -> list[Fix]:
     return [Fix(_utc(p.time), p.latitude, p.longitude, p.course, p.speed) for p in points]  # type: ignore[arg-type]
 
 
-def _nmea(text: str) -> list[Fix]:
-    """RMC gives date, time, position, speed and course; a GGA takes the date of the RMC before it."""
-    import pynmea2
+class NmeaParser:
+    """NMEA 0183 line by line (a log file, or a live receiver): RMC gives date, time, position, speed and
+    course; a GGA takes the date of the RMC before it, and yields only where no RMC gave that second."""
 
-    fixes: dict[datetime, Fix] = {}
-    day = None
-    for line in text.splitlines():
+    def __init__(self) -> None:
+        self.day = None
+        self.last: datetime | None = None
+
+    def feed(self, line: str) -> Fix | None:
+        import pynmea2
+
         line = line.strip()
         if not line.startswith("$"):
-            continue
+            return None
         try:
             msg = pynmea2.parse(line, check=True)
         except (pynmea2.ParseError, ValueError, AttributeError):
-            continue  # a torn line of a serial log: skip it
+            return None  # a torn line of a serial log: skip it
         kind = getattr(msg, "sentence_type", "")
         if kind == "RMC" and getattr(msg, "status", "") == "A" and msg.datestamp and msg.timestamp:
-            day = msg.datestamp
-            t = _utc(datetime.combine(day, msg.timestamp))
+            self.day = msg.datestamp
+            t = _utc(datetime.combine(self.day, msg.timestamp))
             speed = float(msg.spd_over_grnd) * 0.514444 if msg.spd_over_grnd is not None else None
             course = float(msg.true_course) if msg.true_course is not None else None
-            fixes[t] = Fix(t, msg.latitude, msg.longitude, course, speed)
-        elif kind == "GGA" and day and msg.timestamp and int(msg.gps_qual or 0) > 0:
-            t = _utc(datetime.combine(day, msg.timestamp))
-            fixes.setdefault(t, Fix(t, msg.latitude, msg.longitude))
+            self.last = t
+            return Fix(t, msg.latitude, msg.longitude, course, speed)
+        if kind == "GGA" and self.day and msg.timestamp and int(msg.gps_qual or 0) > 0:
+            t = _utc(datetime.combine(self.day, msg.timestamp))
+            if t != self.last:
+                return Fix(t, msg.latitude, msg.longitude)
+        return None
+
+
+def _nmea(text: str) -> list[Fix]:
+    parser, fixes = NmeaParser(), {}
+    for line in text.splitlines():
+        fix = parser.feed(line)
+        if fix is not None and (fix.t not in fixes or fix.heading_deg is not None):
+            fixes[fix.t] = fix
     return [fixes[t] for t in sorted(fixes)]
 
 

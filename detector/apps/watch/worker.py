@@ -25,6 +25,7 @@ from typing import Any
 
 from detector.apps.step import InferenceStep
 from detector.apps.watch.health import HealthServer, JsonFormatter
+from detector.apps.watch.patrol import LivePatrol
 from detector.camera.events import Event
 from detector.camera.pipeline import CameraPipeline
 from detector.camera.resume import event_from_row
@@ -32,6 +33,7 @@ from detector.config.sinks import SinkConfig, merge_sinks, sinks_from_urls
 from detector.config.watch import LiveCamera, WatchConfig, load_watch
 from detector.detections import Detections, Frame
 from detector.errors import StoreError, StreetwatchError
+from detector.geo.places import Place
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import DEFAULT_CARD, LoadedCard, load_card
@@ -80,7 +82,7 @@ class CameraRun:
 
     config: LiveCamera
     reader: LiveReader
-    pipeline: CameraPipeline
+    pipeline: CameraPipeline | LivePatrol
     sink: StoreSink
     processed: int = 0
     failed: int = 0  # frames whose processing raised (logged with the traceback)
@@ -137,13 +139,9 @@ class Worker:
         """The camera's pipeline and readers; `stored`: the events it left open, resumed or closed here."""
         sinks = self._sinks_of(camera)
         messages = Messages(sinks, camera, self.out, self.delivery.wake) if sinks and self.delivery else None
-        sink = StoreSink(store, jsonl, SnapshotWriter(self.out, camera), messages=messages)
-        now = time.time()
-        stale = [e for e in stored if now - e.last_seen.timestamp() > self.config.resume_within_s]
-        pending = [e for e in stored if e not in stale]
-        pipeline = CameraPipeline(camera, self.loaded.card, sink, model_sha256=self.loaded.model_sha256,
-                                  resume=pending)
-        pipeline.close_stored(stale)
+        sink = StoreSink(store, jsonl, SnapshotWriter(self.out, camera), messages=messages,
+                         snapshot_every_s=0.0 if camera.gps else 30.0)
+        pipeline = self._pipeline(camera, store, sink, stored)
         reader = LiveReader(camera, self.config.fps, self.config.reconnect, self.config.watchdog, self.slots.put)
         run = CameraRun(camera, reader, pipeline, sink)
         main = camera.main_stream()
@@ -151,6 +149,23 @@ class Worker:
             run.main_reader = LiveReader(main, self.config.fps, self.config.reconnect, self.config.watchdog,
                                          lambda _, frame: setattr(run, "main_frame", frame))
         return run
+
+    def _pipeline(self, camera: LiveCamera, store: EventStore, sink: StoreSink,
+                  stored: list[Event]) -> CameraPipeline | LivePatrol:
+        """A fixed camera resumes the events it left open; a patrol camera continues the store's places."""
+        if camera.gps:
+            places = [Place.from_row(r) for r in store.places()]
+            wanted = {p.event_id for p in places if p.status == "open" and p.event_id}
+            events = [event_from_row(r) for r in store.events(status="open") if r["id"] in wanted]
+            return LivePatrol(camera, self.loaded.card, sink, places=places, events=events,
+                              model_sha256=self.loaded.model_sha256)
+        now = time.time()
+        stale = [e for e in stored if now - e.last_seen.timestamp() > self.config.resume_within_s]
+        pending = [e for e in stored if e not in stale]
+        pipeline = CameraPipeline(camera, self.loaded.card, sink, model_sha256=self.loaded.model_sha256,
+                                  resume=pending)
+        pipeline.close_stored(stale)
+        return pipeline
 
     def _sinks_of(self, camera: LiveCamera) -> list[SinkConfig]:
         return merge_sinks(self.sinks, camera.sinks)
@@ -255,6 +270,8 @@ class Worker:
             reader.stop(timeout=max(0.1, 3.0 - (time.monotonic() - began)))
         try:
             for run in self.cameras.values():
+                if isinstance(run.pipeline, LivePatrol):
+                    run.pipeline.end()  # what is in view is decided; its events stay open
                 run.sink.flush()  # open events stay open in the store, for the next start to resume
         except StoreError as e:
             log.error("could not save the last changes: %s", e, extra={"event": "store_failed"})
