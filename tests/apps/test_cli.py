@@ -149,11 +149,12 @@ def test_interrupt_closes_and_saves_open_events(tmp_path: Path, camera_file: Pat
     out = tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, "-m", "detector.cli", "scan", str(videos["bikes_90s"]), "--camera", str(camera_file),
-         "--out", str(out), "--batch", "1"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--out", str(out), "--batch", "1", "--fps", "2"],  # 60 samples after the first event opens: time to see it
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     rows = 0
     while time.monotonic() < deadline and rows == 0 and process.poll() is None:
-        time.sleep(0.5)
+        time.sleep(0.2)
         if (out / "events.sqlite").exists():
             try:
                 with sqlite3.connect(out / "events.sqlite") as db:
