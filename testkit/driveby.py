@@ -296,6 +296,7 @@ class Drive:
     speeds_kmh: tuple[float, ...] = (25.0, 30.0, 22.0)
     fps: int = 25
     end_m: float = 175.0
+    start_m: float = 0.0  # where along the street each pass starts
     gps_bias_m: float = 1.5  # a receiver's error wanders slowly (multipath, atmosphere; ~0.2 m/s) ...
     gps_jitter_m: float = 0.15  # ... with a little independent noise on each fix (after its filter)
 
@@ -336,9 +337,9 @@ def compose(out: Path, shared: Path, camera: Camera = DEMO_CAMERA, drive: Drive 
     gpx.tracks.append(track)
     for n, (start_text, kmh) in enumerate(zip(drive.starts, drive.speeds_kmh, strict=True)):
         start, speed = datetime.fromisoformat(start_text), kmh / 3.6
-        seconds = drive.end_m / speed
+        seconds = (drive.end_m - drive.start_m) / speed
         count = int(seconds * drive.fps)
-        frames = (renderer.frame(speed * i / drive.fps, i / drive.fps, n) for i in range(count))
+        frames = (renderer.frame(drive.start_m + speed * i / drive.fps, i / drive.fps, n) for i in range(count))
         encode(out / f"pass-{n + 1}.mp4", frames, drive.fps, start, (camera.width, camera.height))
         track.segments.append(_segment(street, speed, seconds, start, drive, rng))
     (out / "track.gpx").write_text(gpx.to_xml(), encoding="utf-8")
@@ -363,7 +364,7 @@ def _segment(street: Street, speed: float, seconds: float, start: datetime, driv
     for second in range(int(seconds) + 2):
         bias = 0.99 * bias + rng.normal(0, drive.gps_bias_m * math.sqrt(1 - 0.99 ** 2), 2)
         along, right = bias + rng.normal(0, drive.gps_jitter_m, 2)
-        lat, lon = street.latlon(speed * second + along, right)
+        lat, lon = street.latlon(drive.start_m + speed * second + along, right)
         segment.points.append(gpxpy.gpx.GPXTrackPoint(lat, lon, time=start + timedelta(seconds=second)))
     return segment
 

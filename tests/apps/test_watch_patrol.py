@@ -25,8 +25,8 @@ def test_a_watched_patrol_camera_places_the_bike_it_drives_past(tmp_path: Path, 
     card = load_card(str(DEFAULT_CARD))  # YOLOv8s sees the bikes from far enough for parallax; v8n does not
     detector = Detector(card)
     camera = DEMO_CAMERA.__class__(**{**DEMO_CAMERA.__dict__, "width": 960, "height": 540})
-    # past a bike by a wall and a catalogue bike
-    drive = Drive(starts=("2026-12-01T09:00:00+08:00",), speeds_kmh=(SPEED_KMH,), fps=10, end_m=125.0)
+    # 45 m of street, past a catalogue bike at 106 m
+    drive = Drive(starts=("2026-12-01T09:00:00+08:00",), speeds_kmh=(SPEED_KMH,), fps=10, start_m=80.0, end_m=125.0)
     truth = compose(tmp_path / "media", shared, camera, drive)
     street, speed = Street(), SPEED_KMH / 3.6
     latest: dict[str, float] = {}
@@ -34,8 +34,8 @@ def test_a_watched_patrol_camera_places_the_bike_it_drives_past(tmp_path: Path, 
     def where() -> tuple[float, float, float, float]:
         """The car's receiver knows where the car is: where the clip being played shows it."""
         if not latest:
-            return (*street.latlon(0.0, 0.0), street.bearing_deg, 0.0)
-        s = speed * (latest["pts"] + time.time() - latest["wall"])
+            return (*street.latlon(drive.start_m, 0.0), street.bearing_deg, 0.0)
+        s = drive.start_m + speed * (latest["pts"] + time.time() - latest["wall"])
         return (*street.latlon(s, 0.0), street.bearing_deg, speed)
 
     gps = GpsServer("nmea-tcp", lambda _t: where(), rate_hz=4.0).start()
