@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rescan_parser(commands)
     add_patrol_parser(commands)
+    add_review_parsers(commands)
 
     config = commands.add_parser("config", help="validate or describe configuration files")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -155,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         from detector.apps.watch.worker import run_cli
     elif args.command == "patrol":
         from detector.apps.patrol import run_cli
+    elif args.command == "serve":
+        from detector.apps.serve.run import run_cli
+    elif args.command == "review":
+        from detector.apps.review import run_cli
     elif args.command == "eval":
         from detector.apps.evaluate import run_cli
     elif args.command == "deliver":
@@ -202,6 +207,25 @@ def add_watch_parser(commands: Any) -> None:
     watch.add_argument("--sink", action="append", default=[], metavar="URL",
                        help="push every camera's event messages here too (webhook or MQTT URL; repeatable)")
     add_runtime(watch)
+
+
+def add_review_parsers(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="the review desk: events, snapshots, map and reviews in a browser")
+    serve.add_argument("--out", type=Path, help="output folder (events.sqlite and snapshots/)")
+    serve.add_argument("--db", help="events database URL (postgresql://...); snapshots are read under --out")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1; any other needs a token)")
+    serve.add_argument("--port", type=int, default=8080, help="port (8080)")
+    serve.add_argument("--token-file", type=Path, help="file holding the token (or $STREETWATCH_REVIEW_TOKEN)")
+    serve.add_argument("--tiles", help="map tile URL template, e.g. https://tile.example/{z}/{x}/{y}.png "
+                       "(default: none, a blank map that works offline)")
+    review = commands.add_parser("review", help="operators' reviews")
+    review_commands = review.add_subparsers(dest="review_command", required=True)
+    export = review_commands.add_parser("export", help="reviewed events as a YOLO dataset (confirmed: boxes; "
+                                        "rejected: hard negatives) for scripts/build_dataset.py --source")
+    export.add_argument("--out", type=Path, required=True, help="new dataset folder")
+    export.add_argument("--events", type=Path, help="output folder the events are in (events.sqlite, snapshots/)")
+    export.add_argument("--db", help="events database URL instead of DIR/events.sqlite (snapshots under --events)")
+    export.add_argument("--since", help="only reviews made at or after this ISO time")
 
 
 def add_patrol_parser(commands: Any) -> None:

@@ -49,6 +49,7 @@ events_t = sa.Table(
     sa.Column("lat", _double), sa.Column("lon", _double), sa.Column("geo", _text), sa.Column("resolution", _text),
     sa.CheckConstraint("status IN ('open', 'closed')"),
     sa.Index("events_camera_time", "camera_id", "first_seen"), sa.Index("events_status", "status"),
+    sa.Index("events_newest", "first_seen", "id"),  # v4: the review desk's newest-first pages
 )
 # v2: the re-scan manifest (one row per archive file and detection setup), scan runs (one per camera
 # and setup: model card, weights, rules, sampling) and every run's events, kept for audit when a
@@ -115,13 +116,22 @@ places_t = sa.Table(
     sa.Index("places_kind_status", "kind", "status"),
 )
 
+# Also v4: operators' verdicts on events, kept apart from the events so a re-scan (same ids) keeps them.
+reviews_t = sa.Table(
+    "reviews", meta,
+    sa.Column("event_id", _text, primary_key=True), _req("verdict"), sa.Column("reason", _text), _req("reviewer"),
+    _req("reviewed_at"),
+    sa.CheckConstraint("verdict IN ('confirmed', 'rejected')"),
+)
+
 _GEO_COLUMNS = ("lat DOUBLE PRECISION", "lon DOUBLE PRECISION", "geo TEXT", "resolution TEXT")
 
 
 def _to_v4(c: sa.Connection) -> None:
     for column in _GEO_COLUMNS:
         c.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {column}")
-    meta.create_all(c, tables=[places_t])
+    meta.create_all(c, tables=[places_t, reviews_t])
+    c.exec_driver_sql("CREATE INDEX events_newest ON events (first_seen, id)")
 
 
 # version -> the step from the version before. A new database gets every table at once (create_all) and
@@ -243,7 +253,7 @@ class EventStore:
 
     def _prepare(self, insert: Any) -> None:
         self._insert = insert
-        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t, places_t)}
+        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t, places_t, reviews_t)}
         sinks = insert(sinks_t)  # a sink registered again keeps its first created_at
         self._upsert["sinks"] = sinks.on_conflict_do_update(
             index_elements=["id"], set_={"url": sinks.excluded.url, "options": sinks.excluded.options})

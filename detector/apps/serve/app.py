@@ -1,0 +1,226 @@
+"""The review desk: a FastAPI app over an events store and its snapshot folder.
+
+Server-rendered pages (Jinja2; a little plain JavaScript for the keyboard, live updates and the map),
+and a JSON API documented at /docs. Files are served by event id only: the path comes from the event
+row and must resolve inside the output folder, never from the request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+
+from detector.apps.serve.auth import COOKIE, SESSION_S, Gate, Session
+from detector.output.reviews import REASONS, Reviews
+from detector.output.store import EventStore, open_store
+
+HERE = Path(__file__).parent
+FILES = {"snapshot.jpg": "snapshot", "clean.jpg": "clean_frame", "crop.jpg": "crop"}
+
+
+@dataclass
+class Desk:
+    """What the app serves: a store, the folder its snapshot paths are relative to, and who may enter."""
+
+    target: str | Path
+    out_dir: Path
+    gate: Gate
+    tiles: str | None = None  # a tile URL template for the map; None: markers on a blank map (offline)
+    health: Callable[[], dict[str, Any]] | None = None  # cameras' health, when served by `watch`
+    _local: threading.local = field(default_factory=threading.local)
+
+    def store(self) -> EventStore:
+        """One connection per server thread (SQLite connections stay in the thread that made them)."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = open_store(self.target)
+        return store
+
+    def reviews(self) -> Reviews:
+        return Reviews(self.store())
+
+
+class ReviewIn(BaseModel):
+    verdict: Literal["confirmed", "rejected"]
+    reason: str | None = Field(None, description=f"For a rejection: one of {', '.join(REASONS)}.")
+
+
+def create_app(desk: Desk) -> FastAPI:
+    app = FastAPI(title="streetwatch review desk", description="Events, reviews, snapshots.",
+                  openapi_url="/api/openapi.json", docs_url="/docs", redoc_url=None)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def session(request: Request) -> Session | None:
+        if desk.gate.bearer_ok(request.headers.get("authorization")):
+            return Session(name=request.headers.get("x-reviewer", "api")[:64], csrf="", via_cookie=False)
+        found = desk.gate.read(request.cookies.get(COOKIE))
+        if found is None and desk.gate.token is None and request.method == "GET":
+            return Session(name="local", csrf="", via_cookie=False)  # an open desk: reading needs no login
+        return found
+
+    def api_user(user: Session | None = Depends(session)) -> Session:
+        if user is None:
+            raise HTTPException(401, "log in at /login or send Authorization: Bearer TOKEN",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return user
+
+    def page(request: Request, name: str, user: Session | None, **context: Any) -> Response:
+        """A page, or the login form; an open desk hands out its session (and CSRF token) here."""
+        if user is None and desk.gate.token is not None:
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        issued = None
+        if user is None or not user.via_cookie:
+            issued = desk.gate.issue(user.name if user else "local")
+            user = desk.gate.read(issued)
+        response = templates.TemplateResponse(request, name, {"user": user, "reasons": REASONS,
+                                                              "tiles": desk.tiles, **context})
+        if issued:
+            _set_cookie(response, issued)
+        return response
+
+    _pages(app, desk, page, session)
+    _api(app, desk, api_user)
+    _login(app, desk, templates)
+    return app
+
+
+def _set_cookie(response: Response, value: str) -> None:
+    response.set_cookie(COOKIE, value, max_age=SESSION_S, httponly=True, samesite="strict", path="/")
+
+
+def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Callable[..., Any]) -> None:
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def events_page(request: Request, kind: str | None = None, camera: str | None = None, status: str | None = None,
+                    review: str | None = None, since: str | None = None, cursor: str | None = None,
+                    user: Session | None = Depends(session)) -> Response:
+        filters = {"kind": kind, "camera": camera, "status": status, "review": review, "since": since}
+        events, next_cursor = _page(desk, filters, 50, cursor)
+        return page(request, "events.html", user, events=events, next=next_cursor, filters=filters)
+
+    @app.get("/fragments/rows", response_class=HTMLResponse, include_in_schema=False)
+    def rows(request: Request, kind: str | None = None, camera: str | None = None, status: str | None = None,
+             review: str | None = None, since: str | None = None, cursor: str | None = None, limit: int = 50,
+             user: Session | None = Depends(session)) -> Response:
+        """Rows for the list's live updates (`since`: newer events) and for paging on without a reload."""
+        if user is None:
+            raise HTTPException(401, "log in")
+        filters = {"kind": kind, "camera": camera, "status": status, "review": review, "since": since}
+        events, next_cursor = _page(desk, filters, limit, cursor)
+        return page(request, "_rows.html", user, events=events, next=next_cursor)
+
+    @app.get("/events/{event_id}", response_class=HTMLResponse, include_in_schema=False)
+    def event_page(request: Request, event_id: str, user: Session | None = Depends(session)) -> Response:
+        event = _event_or_404(desk, event_id)
+        newer, older = desk.reviews().neighbours(event)
+        return page(request, "event.html", user, event=event, newer=newer, older=older)
+
+    @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
+    def map_page(request: Request, user: Session | None = Depends(session)) -> Response:
+        events, _ = desk.reviews().page(limit=200)
+        placed = [e for e in events if e.get("location")]
+        return page(request, "map.html", user, events=placed)
+
+    @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard(request: Request, user: Session | None = Depends(session)) -> Response:
+        return page(request, "dashboard.html", user, stats=desk.reviews().stats(),
+                    health=desk.health() if desk.health else None)
+
+
+def _page(desk: Desk, filters: dict[str, str | None], limit: int, cursor: str | None) -> tuple[list, str | None]:
+    try:
+        return desk.reviews().page(**{k: v or None for k, v in filters.items()}, limit=limit, cursor=cursor)
+    except ValueError as e:
+        raise HTTPException(400, str(e)) from None
+
+
+def _event_or_404(desk: Desk, event_id: str) -> dict[str, Any]:
+    event = desk.reviews().event(event_id)
+    if event is None:
+        raise HTTPException(404, f"no event {event_id!r}")
+    return event
+
+
+def _api(app: FastAPI, desk: Desk, api_user: Callable[..., Any]) -> None:
+    @app.get("/api/events")
+    def list_events(kind: str | None = None, camera: str | None = None, status: str | None = None,
+                    review: str | None = Query(None, description="confirmed, rejected or none"),
+                    since: str | None = Query(None, description="ISO date or time: events first seen then or later"),
+                    limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                    _: Session = Depends(api_user)) -> dict[str, Any]:
+        filters = {"kind": kind, "camera": camera, "status": status, "review": review, "since": since}
+        events, next_cursor = _page(desk, filters, limit, cursor)
+        return {"events": events, "next": next_cursor}
+
+    @app.get("/api/events/{event_id}")
+    def get_event(event_id: str, _: Session = Depends(api_user)) -> dict[str, Any]:
+        return _event_or_404(desk, event_id)
+
+    @app.post("/api/events/{event_id}/review")
+    def post_review(event_id: str, body: ReviewIn, request: Request, user: Session = Depends(api_user)) -> Any:
+        _check_csrf(request, user, None)
+        try:
+            return desk.reviews().review(event_id, body.verdict, body.reason, user.name)
+        except KeyError:
+            raise HTTPException(404, f"no event {event_id!r}") from None
+        except ValueError as e:
+            return JSONResponse({"detail": str(e)}, status_code=422)
+
+    @app.get("/api/events/{event_id}/{name}", response_class=FileResponse)
+    def event_file(event_id: str, name: Literal["snapshot.jpg", "clean.jpg", "crop.jpg"],
+                   _: Session = Depends(api_user)) -> FileResponse:
+        event = _event_or_404(desk, event_id)
+        relative = event.get(FILES[name])
+        root = desk.out_dir.resolve()
+        path = (root / relative).resolve() if relative else None
+        if path is None or not path.is_relative_to(root) or not path.is_file():
+            raise HTTPException(404, f"event {event_id!r} has no {name}")
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
+
+
+def _check_csrf(request: Request, user: Session, form_value: str | None) -> None:
+    if not user.via_cookie:
+        return  # a bearer token is not sent by a browser on its own
+    given = request.headers.get("x-csrf-token") or form_value or ""
+    if not given or given != user.csrf:
+        raise HTTPException(403, "missing or wrong CSRF token: reload the page")
+
+
+def _login(app: FastAPI, desk: Desk, templates: Jinja2Templates) -> None:
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request, next: str = "/") -> Response:
+        return templates.TemplateResponse(request, "login.html", {"next": _local_path(next), "error": None,
+                                                                  "user": None})
+
+    @app.post("/login", include_in_schema=False)
+    def login(request: Request, token: str = Form(...), name: str = Form("operator"),
+              next: str = Form("/")) -> Response:
+        if not desk.gate.token_ok(token):
+            return templates.TemplateResponse(request, "login.html", {"next": _local_path(next), "user": None,
+                                                                      "error": "wrong token"}, status_code=401)
+        response = RedirectResponse(_local_path(next), status_code=303)
+        _set_cookie(response, desk.gate.issue(name.strip() or "operator"))
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, csrf: str = Form("")) -> Response:
+        user = desk.gate.read(request.cookies.get(COOKIE))
+        if user is not None:
+            _check_csrf(request, user, csrf)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+
+def _local_path(target: str) -> str:
+    """Only paths on this site after login (no open redirect to another host)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"

@@ -1,0 +1,157 @@
+// The review desk's few scripts: keyboard review on the list and the event page, live rows, maps.
+"use strict";
+const Desk = (() => {
+  const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+
+  async function review(id, verdict, reason) {
+    const r = await fetch(`/api/events/${encodeURIComponent(id)}/review`, {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf()},
+      body: JSON.stringify({verdict, reason: reason || null})});
+    if (!r.ok) throw new Error((await r.json()).detail || r.statusText);
+    return r.json();
+  }
+
+  function badge(verdict, reason) {
+    const b = document.createElement("span");
+    b.className = `badge ${verdict}`;
+    b.textContent = reason ? `${verdict}: ${reason}` : verdict;
+    return b;
+  }
+
+  function typing(e) { return ["INPUT", "SELECT", "TEXTAREA"].includes(e.target.tagName); }
+
+  // Reject: pick a reason with 1-4 (or a click); Esc cancels.
+  function reasons(onPick) {
+    const box = document.getElementById("reasons");
+    let pending = null;
+    box.addEventListener("click", (e) => { if (e.target.dataset.reason !== undefined) done(e.target.dataset.reason); });
+    function done(reason) { box.hidden = true; const f = pending; pending = null; if (f && reason) f(reason); }
+    return {
+      ask(f) { pending = f; box.hidden = false; },
+      key(e) {
+        if (!pending) return false;
+        const buttons = [...box.querySelectorAll("button[data-reason]")].filter((b) => b.dataset.reason);
+        const n = parseInt(e.key, 10);
+        if (n >= 1 && n <= buttons.length) done(buttons[n - 1].dataset.reason);
+        else if (e.key === "Escape") done("");
+        return true;
+      },
+    };
+  }
+
+  function list(table) {
+    const body = table.tBodies[0];
+    const filters = JSON.parse(table.dataset.filters);
+    const ask = reasons();
+    let current = 0;
+    const rows = () => [...body.querySelectorAll("tr.event")];
+    function select(i) {
+      const all = rows();
+      if (!all.length) return;
+      current = Math.max(0, Math.min(i, all.length - 1));
+      all.forEach((r, n) => r.classList.toggle("selected", n === current));
+      all[current].scrollIntoView({block: "nearest"});
+      if (current === all.length - 1) more();
+    }
+    async function more() {  // the next page, appended: the keyboard never waits for a reload
+      const link = body.querySelector("tr.more");
+      if (!link || link.dataset.loading) return;
+      link.dataset.loading = "1";
+      const params = new URLSearchParams({...clean(filters), cursor: link.dataset.next});
+      const html = await (await fetch(`/fragments/rows?${params}`, {credentials: "same-origin"})).text();
+      link.insertAdjacentHTML("afterend", html);
+      link.remove();
+    }
+    async function judge(verdict, reason) {
+      const row = rows()[current];
+      if (!row) return;
+      try {
+        await review(row.dataset.id, verdict, reason);
+        const cell = row.querySelector(".verdict");
+        cell.replaceChildren(badge(verdict, reason));
+        select(current + 1);
+      } catch (err) { alert(err.message); }
+    }
+    document.addEventListener("keydown", (e) => {
+      if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (ask.key(e)) { e.preventDefault(); return; }
+      if (e.key === "j") select(current + 1);
+      else if (e.key === "k") select(current - 1);
+      else if (e.key === "Enter" && rows()[current]) location.href = `/events/${rows()[current].dataset.id}`;
+      else if (e.key === "y") judge("confirmed");
+      else if (e.key === "n") ask.ask((reason) => judge("rejected", reason));
+      else return;
+      e.preventDefault();
+    });
+    select(0);
+    live(body, filters);
+  }
+
+  function clean(obj) { return Object.fromEntries(Object.entries(obj).filter(([, v]) => v)); }
+
+  // New events appear at the top without a reload: every 5 s, the rows newer than the newest shown.
+  function live(body, filters) {
+    if (filters.cursor) return;
+    setInterval(async () => {
+      const top = body.querySelector("tr.event");
+      const since = top ? top.dataset.firstSeen : "";
+      const params = new URLSearchParams({...clean(filters), ...(since ? {since} : {}), limit: 50});
+      const r = await fetch(`/fragments/rows?${params}`, {credentials: "same-origin"});
+      if (!r.ok) return;
+      const holder = document.createElement("tbody");
+      holder.innerHTML = await r.text();
+      const known = new Set([...body.querySelectorAll("tr.event")].map((row) => row.dataset.id));
+      const fresh = [...holder.querySelectorAll("tr.event")].filter((row) => !known.has(row.dataset.id));
+      fresh.reverse().forEach((row) => body.prepend(row));
+      if (fresh.length) document.getElementById("live").textContent = `${fresh.length} new`;
+    }, 5000);
+  }
+
+  function event(view, tiles) {
+    const ask = reasons();
+    const id = view.dataset.id;
+    const snapshot = document.getElementById("snapshot");
+    snapshot.addEventListener("click", () => snapshot.parentElement.classList.toggle("zoomed"));
+    async function judge(verdict, reason) {
+      try {
+        await review(id, verdict, reason);
+        document.getElementById("verdict").replaceChildren(badge(verdict, reason));
+      } catch (err) { alert(err.message); }
+    }
+    document.getElementById("confirm").onclick = () => judge("confirmed");
+    document.getElementById("reject").onclick = () => ask.ask((reason) => judge("rejected", reason));
+    document.addEventListener("keydown", (e) => {
+      if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (ask.key(e)) { e.preventDefault(); return; }
+      const go = (a) => { const link = document.getElementById(a); if (link) location.href = link.href; };
+      if (e.key === "y") judge("confirmed");
+      else if (e.key === "n") ask.ask((reason) => judge("rejected", reason));
+      else if (e.key === "j") go("older");
+      else if (e.key === "k") go("newer");
+      else return;
+      e.preventDefault();
+    });
+    const mini = document.getElementById("minimap");
+    if (mini && window.L) map(mini, [{lat: +mini.dataset.lat, lon: +mini.dataset.lon}], [id], [""], tiles, 18);
+  }
+
+  // Leaflet with a configured tile server, else markers on a blank map with a scale (offline).
+  function map(el, locations, ids, kinds, tiles, zoom) {
+    const m = L.map(el, {zoomControl: true});
+    if (tiles) L.tileLayer(tiles, {maxZoom: 20, attribution: "map tiles"}).addTo(m);
+    L.control.scale({metric: true, imperial: false}).addTo(m);
+    const points = locations.map((loc, i) => {
+      const marker = L.marker([loc.lat, loc.lon]).addTo(m);
+      if (ids[i] && kinds[i]) marker.bindPopup(`<a href="/events/${encodeURIComponent(ids[i])}">${kinds[i]}</a>`);
+      return [loc.lat, loc.lon];
+    });
+    if (points.length === 1) m.setView(points[0], zoom || 18);
+    else if (points.length) m.fitBounds(points, {padding: [30, 30], maxZoom: 19});
+    else m.setView([0, 0], 2);
+    el.dataset.markers = points.length;
+    return m;
+  }
+
+  return {list, event, map};
+})();

@@ -1,0 +1,155 @@
+"""Operators' verdicts on events, and the queries of the review desk: pages of events newest first with
+their reviews, one event, counts for the dashboard.
+
+A review is stored apart from its event (table `reviews`, by event id), so re-scanning the same input,
+which rewrites the event rows under the same ids, keeps every verdict. A rejection queues a `cancelled`
+message for every sink that was told about the event, in the same transaction, so the platform can
+withdraw the work order.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from detector.output.messages import message_id
+from detector.output.store import EventStore, _from_row, events_t, outbox_t, reviews_t
+
+VERDICTS = ("confirmed", "rejected")
+REASONS = ("not a violation", "allowed here", "duplicate", "other")
+MAX_PAGE = 200
+
+
+def _cursor(row: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(f"{row['first_seen']}|{row['id']}".encode()).decode()
+
+
+def _uncursor(cursor: str) -> tuple[str, str]:
+    try:
+        first_seen, _, event_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("not a cursor this server gave") from None
+    if not event_id:
+        raise ValueError("not a cursor this server gave")
+    return first_seen, event_id
+
+
+class Reviews:
+    """Verdicts and review-desk queries on one store."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def page(self, *, kind: str | None = None, camera: str | None = None, status: str | None = None,
+             review: str | None = None, since: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Events newest first (with `review`), and the cursor of the next page (None: the last one).
+        `review`: confirmed, rejected, or none (not reviewed yet). `since`: an ISO date or time."""
+        e, r = events_t, reviews_t
+        query = sa.select(e, r.c.verdict, r.c.reason, r.c.reviewer, r.c.reviewed_at).select_from(
+            e.outerjoin(r, r.c.event_id == e.c.id))
+        for column, value in ((e.c.kind, kind), (e.c.camera_id, camera), (e.c.status, status)):
+            if value:
+                query = query.where(column == value)
+        if review == "none":
+            query = query.where(r.c.verdict.is_(None))
+        elif review:
+            query = query.where(r.c.verdict == review)
+        if since:
+            query = query.where(e.c.first_seen >= since)
+        if cursor:
+            first_seen, event_id = _uncursor(cursor)
+            query = query.where(sa.tuple_(e.c.first_seen, e.c.id) < sa.tuple_(sa.literal(first_seen),
+                                                                               sa.literal(event_id)))
+        limit = max(1, min(limit, MAX_PAGE))
+        rows = self.store._rows(query.order_by(e.c.first_seen.desc(), e.c.id.desc()).limit(limit + 1))
+        events = [_with_review(row) for row in rows[:limit]]
+        return events, (_cursor(rows[limit - 1]) if len(rows) > limit else None)
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        e, r = events_t, reviews_t
+        rows = self.store._rows(sa.select(e, r.c.verdict, r.c.reason, r.c.reviewer, r.c.reviewed_at)
+                                .select_from(e.outerjoin(r, r.c.event_id == e.c.id)).where(e.c.id == event_id))
+        return _with_review(rows[0]) if rows else None
+
+    def neighbours(self, event: dict[str, Any]) -> tuple[str | None, str | None]:
+        """(newer, older) event ids around `event` in the list's order, for j/k on the event page."""
+        e = events_t
+        key = sa.tuple_(e.c.first_seen, e.c.id)
+        here = sa.tuple_(sa.literal(event["first_seen"]), sa.literal(event["id"]))
+        newer = self.store._rows(sa.select(e.c.id).where(key > here).order_by(e.c.first_seen, e.c.id).limit(1))
+        older = self.store._rows(sa.select(e.c.id).where(key < here)
+                                 .order_by(e.c.first_seen.desc(), e.c.id.desc()).limit(1))
+        return (newer[0]["id"] if newer else None), (older[0]["id"] if older else None)
+
+    def review(self, event_id: str, verdict: str, reason: str | None, reviewer: str) -> dict[str, Any]:
+        """Store a verdict (replacing an earlier one); a rejection queues `cancelled` for the event's sinks."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict {verdict!r}: confirmed or rejected")
+        if verdict == "rejected" and reason not in REASONS:
+            raise ValueError(f"a rejection needs a reason: one of {', '.join(REASONS)}")
+        event = self.event(event_id)
+        if event is None:
+            raise KeyError(event_id)
+        row = {"event_id": event_id, "verdict": verdict, "reason": reason if verdict == "rejected" else None,
+               "reviewer": reviewer, "reviewed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        with self.store.transaction():
+            self.store.db.execute(self.store._upsert["reviews"], row)
+            if verdict == "rejected":
+                self.store._many(self.store._enqueue, self._cancellations(event, row))
+        return row
+
+    def _cancellations(self, event: dict[str, Any], review: dict[str, Any]) -> list[dict[str, Any]]:
+        """One `cancelled` message per sink that was sent this event, with the work order it was sent."""
+        o = outbox_t
+        sent = self.store.db.execute(sa.select(o.c.sink_id, o.c.body).where(o.c.event_id == event["id"])
+                                     .order_by(o.c.seq)).mappings().all()
+        latest = {r["sink_id"]: json.loads(r["body"]) for r in sent}
+        now, mid = time.time(), message_id(event["id"], "cancelled", review["reviewed_at"])
+        event = {k: v for k, v in event.items() if k != "review"}
+        return [{"sink_id": sink_id, "message_id": mid, "event_id": event["id"], "camera_id": event["camera_id"],
+                 "type": "cancelled", "created_at": now, "attempts": 0, "next_at": now, "status": "pending",
+                 "error": None, "done_at": None,
+                 "body": json.dumps({"message_id": mid, "type": "cancelled", "event": event,
+                                     "work_order": body.get("work_order"), "snapshot_file": None,
+                                     "review": {k: review[k] for k in ("verdict", "reason", "reviewer",
+                                                                       "reviewed_at")}}, ensure_ascii=False)}
+                for sink_id, body in latest.items()]
+
+    def stats(self) -> dict[str, Any]:
+        """For the dashboard: events per kind per day, per camera, and verdicts per kind."""
+        e, r = events_t, reviews_t
+        day = sa.func.substr(e.c.first_seen, 1, 10).label("day")
+        per_day = self.store._rows(sa.select(day, e.c.kind, sa.func.count().label("n")).group_by(day, e.c.kind)
+                                   .order_by(day))
+        per_camera = self.store._rows(sa.select(e.c.camera_id, sa.func.count().label("n")).group_by(e.c.camera_id)
+                                      .order_by(e.c.camera_id))
+        verdicts = self.store._rows(sa.select(e.c.kind, r.c.verdict, sa.func.count().label("n"))
+                                    .select_from(e.outerjoin(r, r.c.event_id == e.c.id))
+                                    .group_by(e.c.kind, r.c.verdict))
+        by_kind: dict[str, dict[str, int]] = {}
+        for row in verdicts:
+            by_kind.setdefault(row["kind"], {"confirmed": 0, "rejected": 0, "unreviewed": 0})[
+                row["verdict"] or "unreviewed"] = int(row["n"])
+        return {"per_day": per_day, "per_camera": per_camera, "verdicts": by_kind}
+
+    def reviewed(self, since: str | None = None) -> list[dict[str, Any]]:
+        """Every reviewed event (oldest first), for `review export`."""
+        e, r = events_t, reviews_t
+        query = sa.select(e, r.c.verdict, r.c.reason, r.c.reviewer, r.c.reviewed_at).select_from(
+            e.join(r, r.c.event_id == e.c.id))
+        if since:
+            query = query.where(r.c.reviewed_at >= since)
+        return [_with_review(row) for row in self.store._rows(query.order_by(e.c.first_seen, e.c.id))]
+
+
+def _with_review(row: dict[str, Any]) -> dict[str, Any]:
+    event = _from_row(row)
+    event["review"] = ({k: row[k] for k in ("verdict", "reason", "reviewer", "reviewed_at")}
+                       if row.get("verdict") else None)
+    return event

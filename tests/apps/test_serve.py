@@ -1,0 +1,187 @@
+"""The review desk over HTTP (a real server, httpx): pages, the API, reviews that persist and survive a
+re-scan, `cancelled` to the sinks, `review export`, and what it refuses: no token, no CSRF, paths."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from detector.apps.scan import scan
+from detector.apps.serve.app import create_app
+from detector.apps.serve.run import desk_for
+from detector.cli import main
+from detector.config.camera import load_camera
+from detector.output.store import EventStore
+from testkit.desk import served
+from testkit.receiver import Receiver
+from testkit.rtsp import REPO
+
+TOKEN = "a-long-enough-review-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory, videos, coco_card) -> Path:
+    """The parked-bike demo scanned for real (two bike events with snapshots)."""
+    out = tmp_path_factory.mktemp("desk") / "out"
+    scan([videos["bikes_90s"]], load_camera(REPO / "zones" / "demo-bikes.yaml"), coco_card, out, fps=1.0)
+    return out
+
+
+@pytest.fixture
+def out(scanned: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "out"
+    shutil.copytree(scanned, copy)
+    return copy
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+def test_an_open_desk_on_loopback_shows_events_and_keeps_reviews_across_a_rescan(out: Path, videos,
+                                                                                coco_card) -> None:
+    with served(create_app(desk_for(out, None, None))) as url, httpx.Client(base_url=url) as client:
+        page = client.get("/")
+        assert page.status_code == 200 and page.text.count('class="event"') == 2
+        events = client.get("/api/events").json()["events"]
+        first = events[0]["id"]
+        assert client.post(f"/api/events/{first}/review", json={"verdict": "confirmed"}).status_code == 403
+        ok = client.post(f"/api/events/{first}/review", json={"verdict": "confirmed"},
+                         headers={"X-CSRF-Token": _csrf(page.text)})
+        assert ok.status_code == 200 and ok.json()["reviewer"] == "local"
+        bad = client.post(f"/api/events/{first}/review", json={"verdict": "rejected"},
+                          headers={"X-CSRF-Token": _csrf(page.text)})
+        assert bad.status_code == 422 and "reason" in bad.json()["detail"]
+        for path in (f"/events/{first}", "/map", "/dashboard", "/docs", f"/api/events/{first}/snapshot.jpg",
+                     f"/api/events/{first}/clean.jpg", f"/api/events/{first}/crop.jpg"):
+            assert client.get(path).status_code == 200, path
+    scan([videos["bikes_90s"]], load_camera(REPO / "zones" / "demo-bikes.yaml"), coco_card, out, fps=1.0)
+    with served(create_app(desk_for(out, None, None))) as url:
+        again = httpx.get(f"{url}/api/events/{first}").json()
+    assert again["review"]["verdict"] == "confirmed"  # same input, same ids: the verdict stays
+
+
+def test_pages_lists_filters_and_cursors(out: Path) -> None:
+    from testkit.desk import multiply
+
+    store = EventStore(out / "events.sqlite")
+    multiply(store, 120)
+    store.close()
+    with served(create_app(desk_for(out, None, None))) as url, httpx.Client(base_url=url) as client:
+        seen, cursor = [], None
+        while True:
+            body = client.get("/api/events", params={"limit": 50, **({"cursor": cursor} if cursor else {})}).json()
+            seen += [e["id"] for e in body["events"]]
+            cursor = body["next"]
+            if not cursor:
+                break
+        assert len(seen) == len(set(seen)) == 122
+        times = [e["first_seen"] for e in client.get("/api/events", params={"limit": 200}).json()["events"]]
+        assert times == sorted(times, reverse=True)
+        assert client.get("/api/events", params={"kind": "garbage"}).json()["events"] == []
+        assert client.get("/api/events", params={"cursor": "not-a-cursor"}).status_code == 400
+
+
+def test_a_token_desk_refuses_strangers_and_csrf_less_cookie_posts(out: Path) -> None:
+    with served(create_app(desk_for(out, None, TOKEN))) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/api/events").status_code == 401
+        assert client.get("/", follow_redirects=False).headers["location"].startswith("/login")
+        first = client.get("/api/events", headers={"Authorization": f"Bearer {TOKEN}"}).json()["events"][0]["id"]
+        assert client.get(f"/api/events/{first}/crop.jpg", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.post("/login", data={"token": "wrong", "name": "ann"}).status_code == 401
+        login = client.post("/login", data={"token": TOKEN, "name": "ann", "next": "https://evil.example/"},
+                            follow_redirects=False)
+        assert login.status_code == 303 and login.headers["location"] == "/"  # no open redirect
+        cookie = login.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        page = client.get("/")
+        assert page.status_code == 200 and TOKEN not in page.text  # credentials never in pages
+        review = {"verdict": "rejected", "reason": "allowed here"}
+        assert client.post(f"/api/events/{first}/review", json=review).status_code == 403
+        assert client.post(f"/api/events/{first}/review", json=review, headers={"X-CSRF-Token": "x"}).status_code == 403
+        done = client.post(f"/api/events/{first}/review", json=review, headers={"X-CSRF-Token": _csrf(page.text)})
+        assert done.status_code == 200 and done.json()["reviewer"] == "ann"
+        api = httpx.post(f"{url}/api/events/{first}/review", json={"verdict": "confirmed"},
+                         headers={"Authorization": f"Bearer {TOKEN}", "X-Reviewer": "script"})
+        assert api.status_code == 200 and api.json()["reviewer"] == "script"  # bearer: no cookie, no CSRF
+
+
+def test_files_are_served_by_event_id_only(out: Path) -> None:
+    store = EventStore(out / "events.sqlite")
+    [event] = [e for e in store.events()][:1]
+    (out.parent / "secret.jpg").write_bytes(b"\xff\xd8 not for the desk")
+    store.db.exec_driver_sql(f"UPDATE events SET crop = '../secret.jpg' WHERE id = '{event['id']}'")
+    store.db.commit()
+    store.close()
+    with served(create_app(desk_for(out, None, None))) as url, httpx.Client(base_url=url) as client:
+        assert client.get(f"/api/events/{event['id']}/crop.jpg").status_code == 404  # outside the folder
+        for path in ("/api/events/..%2F..%2Fetc%2Fpasswd/snapshot.jpg", "/api/events/x/..%2Fevents.sqlite",
+                     "/static/..%2F..%2Fapp.py", f"/api/events/{event['id']}/events.sqlite"):
+            response = client.get(path)
+            assert response.status_code in (404, 422), path
+            assert b"SQLite" not in response.content and b"import" not in response.content
+
+
+def test_serving_beyond_loopback_without_a_token_is_refused(out: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["serve", "--out", str(out), "--host", "0.0.0.0"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "0.0.0.0" in line and "--token-file" in line
+    short = out / "token"
+    short.write_text("short")
+    assert main(["serve", "--out", str(out), "--host", "0.0.0.0", "--token-file", str(short)]) == 2
+    assert "shorter than 16" in capsys.readouterr().err
+
+
+def test_a_rejection_cancels_the_work_order_at_the_sinks(tmp_path: Path, videos, coco_card) -> None:
+    receiver = Receiver().start()
+    try:
+        out = tmp_path / "out"
+        camera = load_camera(REPO / "zones" / "demo-bikes.yaml")
+        from detector.config.sinks import sinks_from_urls
+
+        scan([videos["bikes_90s"]], camera, coco_card, out, fps=1.0, sinks=sinks_from_urls([receiver.url], []))
+        event_id = receiver.accepted()[0]["event"]["id"]
+        with served(create_app(desk_for(out, None, TOKEN))) as url:
+            answer = httpx.post(f"{url}/api/events/{event_id}/review", headers={"Authorization": f"Bearer {TOKEN}"},
+                                json={"verdict": "rejected", "reason": "not a violation"})
+            assert answer.status_code == 200
+        assert main(["deliver", str(out), "--sink", receiver.url, "--timeout", "20"]) == 0
+        [cancelled] = [b for b in receiver.accepted() if b["type"] == "cancelled"]
+        assert cancelled["event"]["id"] == event_id and cancelled["review"]["reason"] == "not a violation"
+        assert cancelled["work_order"]["category"]["code"] == "05-06"
+    finally:
+        receiver.stop()
+
+
+def test_review_export_writes_a_dataset_build_dataset_takes(out: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    with served(create_app(desk_for(out, None, TOKEN))) as url:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        first, second = [e["id"] for e in httpx.get(f"{url}/api/events", headers=auth).json()["events"]]
+        httpx.post(f"{url}/api/events/{first}/review", headers=auth, json={"verdict": "confirmed"})
+        httpx.post(f"{url}/api/events/{second}/review", headers=auth,
+                   json={"verdict": "rejected", "reason": "duplicate"})
+    dataset = tmp_path / "reviewed"
+    assert main(["review", "export", "--events", str(out), "--out", str(dataset)]) == 0
+    table = capsys.readouterr().out
+    assert "confirmed" in table and "rejected" in table and re.search(r"total\s+2", table)
+    labels = sorted(dataset.glob("labels/*/*.txt"))
+    assert len(labels) == 2 and sorted(len(p.read_text().splitlines()) for p in labels) == [0, 1]
+    line = next(p for p in labels if p.read_text()).read_text().split()
+    assert line[0] == "1" and all(0 < float(v) <= 1 for v in line[1:])  # class 1 = bike, a normalised box
+    built = tmp_path / "built"
+    import sys
+
+    from scripts.build_dataset import main as build
+    argv, sys.argv = sys.argv, ["build_dataset.py", "--out", str(built), "--source", str(dataset), "--no-pseudo"]
+    try:
+        assert build() == 0
+    finally:
+        sys.argv = argv
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert manifest  # the export is a source like any YOLO dataset

@@ -1,0 +1,132 @@
+"""The review desk in a real browser (Debian's chromium + chromium-driver, headless, driven by selenium):
+the list, the event page, keyboard review of 100 events without a reload, and the map. Screenshots are
+kept in out/test-artifacts/review-desk/."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from detector.apps.scan import scan
+from detector.apps.serve.app import create_app
+from detector.apps.serve.run import desk_for
+from detector.config.camera import load_camera
+from detector.output.store import EventStore
+from testkit.desk import multiply, served
+from testkit.rtsp import REPO
+
+ARTIFACTS = REPO / "out" / "test-artifacts" / "review-desk"
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM.exists() and DRIVER.exists()):
+        pytest.fail("the browser tests need Debian's chromium and chromium-driver: bash scripts/install-system-deps.sh")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    driver.implicitly_wait(0)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def desk_out(tmp_path_factory: pytest.TempPathFactory, videos, coco_card) -> Path:
+    """The parked-bike demo scanned for real, plus 100 events made from its two (half of them geo-tagged)."""
+    out = tmp_path_factory.mktemp("browser") / "out"
+    scan([videos["bikes_90s"]], load_camera(REPO / "zones" / "demo-bikes.yaml"), coco_card, out, fps=1.0)
+    store = EventStore(out / "events.sqlite")
+    multiply(store, 100, geo=(52.3702, 4.8952))
+    store.close()
+    return out
+
+
+def wait(driver, script: str, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def test_keyboard_review_of_100_events_without_a_reload(browser, desk_out: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    out = tmp_path / "out"
+    shutil.copytree(desk_out, out)
+    with served(create_app(desk_for(out, None, None))) as url:
+        browser.get(url + "/")
+        wait(browser, "return document.querySelectorAll('tr.event').length >= 50")
+        browser.execute_script("window.__sameLoad = true")
+        browser.save_screenshot(str(ARTIFACTS / "list.png"))
+        keys = ActionChains(browser)
+        began = time.monotonic()
+        for n in range(100):
+            if n % 10 == 9:
+                keys.send_keys("n").perform()
+                wait(browser, "return !document.getElementById('reasons').hidden")
+                keys.send_keys("3").perform()  # duplicate
+            else:
+                keys.send_keys("y").perform()
+            wait(browser, f"return document.querySelectorAll('tr.event .badge:not(.none)').length >= {n + 1}")
+        seconds = time.monotonic() - began
+        assert browser.execute_script("return window.__sameLoad === true")  # no page load between events
+        browser.save_screenshot(str(ARTIFACTS / "list-reviewed.png"))
+        events = httpx.get(f"{url}/api/events", params={"limit": 200}).json()["events"]
+    verdicts = [e["review"]["verdict"] for e in events if e["review"]]
+    assert len(verdicts) == 100 and verdicts.count("rejected") == 10, verdicts
+    rejected = [e for e in events if e["review"] and e["review"]["verdict"] == "rejected"]
+    assert {e["review"]["reason"] for e in rejected} == {"duplicate"}
+    assert seconds < 300, f"100 keyboard reviews took {seconds:.0f} s"
+    print(f"100 keyboard reviews in {seconds:.1f} s")
+
+
+def test_the_event_page_zooms_reviews_and_steps_with_the_keyboard(browser, desk_out: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "out"
+    shutil.copytree(desk_out, out)
+    with served(create_app(desk_for(out, None, None))) as url:
+        browser.get(url + "/")
+        wait(browser, "return document.querySelector('tr.event.selected')")
+        first = browser.execute_script("return document.querySelector('tr.event.selected').dataset.id")
+        ActionChains(browser).send_keys("j").send_keys("\n").perform()  # the second row, opened
+        wait(browser, "return location.pathname.startsWith('/events/')")
+        second = browser.execute_script("return document.getElementById('event').dataset.id")
+        assert second != first
+        wait(browser, "return document.getElementById('snapshot').naturalWidth > 0")
+        browser.find_element(By.ID, "snapshot").click()
+        assert "zoomed" in browser.find_element(By.CSS_SELECTOR, "figure.zoom").get_attribute("class")
+        ActionChains(browser).send_keys("n").perform()
+        wait(browser, "return !document.getElementById('reasons').hidden")
+        ActionChains(browser).send_keys("2").perform()  # allowed here
+        wait(browser, "return document.querySelector('#verdict .badge.rejected')")
+        browser.save_screenshot(str(ARTIFACTS / "event.png"))
+        ActionChains(browser).send_keys("j").perform()  # on to the next older event
+        wait(browser, "const e = document.getElementById('event'); "
+                      f"return e && e.dataset.id !== '{second}'")
+        stored = httpx.get(f"{url}/api/events/{second}").json()
+    assert stored["review"]["verdict"] == "rejected" and stored["review"]["reason"] == "allowed here"
+
+
+def test_the_map_shows_geo_tagged_events_offline(browser, desk_out: Path) -> None:
+    with served(create_app(desk_for(desk_out, None, None))) as url:
+        browser.get(url + "/map")
+        markers = wait(browser, "return document.getElementById('map').dataset.markers")
+        assert int(markers) == 50  # every other of the 100 made events is geo-tagged
+        assert browser.execute_script("return document.querySelectorAll('.leaflet-marker-icon').length") == 50
+        browser.save_screenshot(str(ARTIFACTS / "map.png"))
