@@ -108,6 +108,11 @@ class Watchdog(Strict):
 class Http(Strict):
     host: str = Field("127.0.0.1", description="Address of the /healthz and /metrics endpoint.")
     port: int = Field(9108, ge=0, le=65535, description="Port of the endpoint; 0 disables it.")
+    review: bool = Field(False, description="Serve the review desk (as `streetwatch serve`) on this port too, "
+                         "with the cameras' health on its dashboard.")
+    token_file: Path | None = Field(None, description="The review desk's token (relative to this file; or "
+                                    "$STREETWATCH_REVIEW_TOKEN); required when host is not a loopback address.")
+    tiles: str | None = Field(None, description="Map tile URL template for the review desk's map.")
 
 
 class WatchConfig(Strict):
@@ -166,6 +171,8 @@ def load_watch(path: str | Path) -> WatchConfig:
                            fix="see zones/watch-example.yaml and `streetwatch config schema`")
     base = path.resolve().parent
     updates: dict[str, object] = {"out": base / config.out}
+    if config.http.token_file is not None:
+        updates["http"] = config.http.model_copy(update={"token_file": base / config.http.token_file})
     if config.weights is not None:
         updates["weights"] = base / config.weights
     if config.model is not None and (base / config.model).exists():

@@ -185,3 +185,45 @@ def test_review_export_writes_a_dataset_build_dataset_takes(out: Path, tmp_path:
         sys.argv = argv
     manifest = json.loads((built / "manifest.json").read_text())
     assert manifest  # the export is a source like any YOLO dataset
+
+
+def test_a_watch_process_serves_the_desk_with_its_health_on_its_http_port(tmp_path: Path, videos, coco_card,
+                                                                          detector) -> None:
+    import threading
+
+    from detector.apps.watch.worker import Worker
+    from detector.config.watch import WatchConfig
+    from testkit.receiver import free_port
+    from testkit.worker import wait_for
+
+    port = free_port()
+    camera = {"camera": {"id": "cam-desk", "timezone": "Europe/Amsterdam"}, "source": str(videos["bikes_20s"]),
+              "rules": {"bike": {"min_dwell_s": 2}}}
+    config = WatchConfig.model_validate({"out": str(tmp_path / "out"), "http": {"port": port, "review": True},
+                                         "cameras": [camera]})
+    workers: list[Worker] = []
+
+    def run() -> None:
+        workers.append(Worker(config, coco_card, detector=detector))
+        workers[0].run()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def get(path: str) -> httpx.Response | None:
+            try:
+                return httpx.get(url + path, timeout=2)
+            except httpx.HTTPError:
+                return None
+
+        health = wait_for(lambda: (r := get("/healthz")) is not None and r.status_code == 200 and r, 60, "/healthz")
+        assert health.json()["cameras"]["cam-desk"]["state"] == "streaming"
+        assert b"streetwatch_frames_total" in get("/metrics").content  # type: ignore[union-attr]
+        wait_for(lambda: get("/api/events").json()["events"], 60, "an event on the desk")  # type: ignore[union-attr]
+        dashboard = get("/dashboard")
+        assert dashboard is not None and "cam-desk" in dashboard.text and "streaming" in dashboard.text
+    finally:
+        wait_for(lambda: workers, 10, "the worker")
+        workers[0].stop()
+        thread.join(timeout=20)

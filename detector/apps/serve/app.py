@@ -7,6 +7,7 @@ row and must resolve inside the output folder, never from the request.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ class Desk:
     out_dir: Path
     gate: Gate
     tiles: str | None = None  # a tile URL template for the map; None: markers on a blank map (offline)
-    health: Callable[[], dict[str, Any]] | None = None  # cameras' health, when served by `watch`
+    health: Any = None  # a watch process's `Health` (/healthz, /metrics, the dashboard's cameras)
     _local: threading.local = field(default_factory=threading.local)
 
     def store(self) -> EventStore:
@@ -88,6 +89,8 @@ def create_app(desk: Desk) -> FastAPI:
             _set_cookie(response, issued)
         return response
 
+    if desk.health is not None:
+        _health(app, desk)
     _pages(app, desk, page, session)
     _api(app, desk, api_user)
     _login(app, desk, templates)
@@ -132,8 +135,22 @@ def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Cal
 
     @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     def dashboard(request: Request, user: Session | None = Depends(session)) -> Response:
-        return page(request, "dashboard.html", user, stats=desk.reviews().stats(),
-                    health=desk.health() if desk.health else None)
+        health = json.loads(desk.health.healthz()[0]) if desk.health else None
+        return page(request, "dashboard.html", user, stats=desk.reviews().stats(), health=health)
+
+
+def _health(app: FastAPI, desk: Desk) -> None:
+    """A watch process's /healthz and /metrics, open as they are without the desk (no credentials in them)."""
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        body, ctype, code = desk.health.healthz()
+        return Response(body, status_code=code, media_type=ctype)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+        return Response(desk.health.metrics(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _page(desk: Desk, filters: dict[str, str | None], limit: int, cursor: str | None) -> tuple[list, str | None]:

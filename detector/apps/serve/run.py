@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
 from pathlib import Path
 
 from detector.apps.serve.app import Desk, create_app
@@ -20,6 +22,33 @@ def desk_for(out: Path | None, db: str | None, token: str | None, tiles: str | N
         raise ConfigError("no events.sqlite here", path=out, fix="pass the --out folder of a scan, watch or patrol")
     return Desk(target=db or out / "events.sqlite", out_dir=out or Path.cwd(), gate=Gate(token),  # type: ignore[operator]
                 tiles=tiles)
+
+
+class DeskServer:
+    """The desk (with a watch process's /healthz and /metrics) on uvicorn in a thread, for `watch`."""
+
+    def __init__(self, desk: Desk, host: str, port: int) -> None:
+        import uvicorn
+
+        self.health = desk.health
+        self.inference_seconds = desk.health.inference_seconds
+        self.server = uvicorn.Server(uvicorn.Config(create_app(desk), host=host, port=port, log_level="warning",
+                                                    access_log=False))
+        self.port = port
+        self._thread = threading.Thread(target=self.server.run, name="review-desk", daemon=True)
+
+    def start(self, timeout: float = 20.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self.server.started:
+            raise OSError(f"the review desk did not start on port {self.port}")
+        self.port = self.server.servers[0].sockets[0].getsockname()[1] if self.server.servers else self.port
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(10)
 
 
 def run_cli(args: argparse.Namespace) -> int:

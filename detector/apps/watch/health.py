@@ -112,11 +112,10 @@ class SinkCollector:
         yield from (delivered, retried, dead, pending, latency)
 
 
-class HealthServer:
-    """A small HTTP server in its own thread; it only reads state, so it never slows the cameras."""
+class Health:
+    """What /healthz and /metrics report; it only reads state, so it never slows the cameras."""
 
-    def __init__(self, host: str, port: int, readers: Callable[[], dict[str, LiveReader]],
-                 extra: Callable[[], dict[str, dict[str, int]]],
+    def __init__(self, readers: Callable[[], dict[str, LiveReader]], extra: Callable[[], dict[str, dict[str, int]]],
                  sinks: Callable[[], dict[str, DeliveryStats]] = dict) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(ReaderCollector(readers, extra))  # type: ignore[arg-type]
@@ -127,6 +126,28 @@ class HealthServer:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
         )
         self.readers = readers
+
+    def metrics(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def healthz(self) -> tuple[bytes, str, int]:
+        cameras = {cam: camera_health(r) for cam, r in self.readers().items()}
+        streaming = sum(c["state"] == "streaming" for c in cameras.values())
+        status = "ok" if streaming == len(cameras) else ("degraded" if streaming else "down")
+        sinks = {sink: stats.as_dict() for sink, stats in self.sinks().items()}
+        if status == "ok" and any(s["state"] in ("retrying", "error") for s in sinks.values()):
+            status = "degraded"  # the cameras run; a receiver is not taking messages (they wait in the outbox)
+        body = json.dumps({"status": status, "cameras": cameras, "sinks": redact_value(sinks)}, indent=1).encode()
+        return body, "application/json", 200 if streaming else 503
+
+
+class HealthServer(Health):
+    """/healthz and /metrics on a small HTTP server in its own thread."""
+
+    def __init__(self, host: str, port: int, readers: Callable[[], dict[str, LiveReader]],
+                 extra: Callable[[], dict[str, dict[str, int]]],
+                 sinks: Callable[[], dict[str, DeliveryStats]] = dict) -> None:
+        super().__init__(readers, extra, sinks)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -134,7 +155,7 @@ class HealthServer:
                 if self.path.split("?")[0] == "/healthz":
                     body, ctype, code = server.healthz()
                 elif self.path.split("?")[0] == "/metrics":
-                    body, ctype, code = generate_latest(server.registry), CONTENT_TYPE_LATEST, 200
+                    body, ctype, code = server.metrics(), CONTENT_TYPE_LATEST, 200
                 else:
                     body, ctype, code = b"not found: try /healthz or /metrics\n", "text/plain", 404
                 self.send_response(code)
@@ -150,16 +171,6 @@ class HealthServer:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
-
-    def healthz(self) -> tuple[bytes, str, int]:
-        cameras = {cam: camera_health(r) for cam, r in self.readers().items()}
-        streaming = sum(c["state"] == "streaming" for c in cameras.values())
-        status = "ok" if streaming == len(cameras) else ("degraded" if streaming else "down")
-        sinks = {sink: stats.as_dict() for sink, stats in self.sinks().items()}
-        if status == "ok" and any(s["state"] in ("retrying", "error") for s in sinks.values()):
-            status = "degraded"  # the cameras run; a receiver is not taking messages (they wait in the outbox)
-        body = json.dumps({"status": status, "cameras": cameras, "sinks": redact_value(sinks)}, indent=1).encode()
-        return body, "application/json", 200 if streaming else 503
 
     def start(self) -> None:
         self._thread.start()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.apps.step import InferenceStep
-from detector.apps.watch.health import HealthServer, JsonFormatter
+from detector.apps.watch.health import Health, HealthServer, JsonFormatter
 from detector.apps.watch.patrol import LivePatrol
 from detector.camera.events import Event
 from detector.camera.pipeline import CameraPipeline
@@ -125,7 +125,7 @@ class Worker:
         self.cameras: dict[str, CameraRun] = {}
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self.http: HealthServer | None = None
+        self.http: Any = None  # a HealthServer, or the review desk's DeskServer (both: start, stop, port)
         self._http_port = config.http.port if http_port is None else http_port
         self.step = InferenceStep(lambda images: self.detector.detect(images), batch=config.batch,
                                   recheck_s=config.static_recheck_s, on_batch=self._observe_batch)
@@ -248,16 +248,35 @@ class Worker:
         if not self._http_port:
             return
         try:
-            self.http = HealthServer(self.config.http.host, self._http_port, self._readers, self._extra_metrics,
-                                     self._sink_stats)
+            if self.config.http.review:
+                self.http = self._review_desk()
+            else:
+                self.http = HealthServer(self.config.http.host, self._http_port, self._readers, self._extra_metrics,
+                                         self._sink_stats)
         except OSError as e:
             raise StreetwatchError(
                 f"cannot serve /healthz on {self.config.http.host}:{self._http_port} ({e.strerror or e})",
                 path=self.config_path, fix="pick a free http.port in the watch file or pass --http-port",
             ) from None
-        self.http.start()
+        try:
+            self.http.start()
+        except OSError as e:
+            raise StreetwatchError(f"cannot serve the review desk on {self.config.http.host}:{self._http_port} ({e})",
+                                   path=self.config_path, fix="pick a free http.port or pass --http-port") from None
         log.info("health on http://%s:%d/healthz and /metrics", self.config.http.host, self.http.port,
                  extra={"event": "http", "port": self.http.port})
+
+    def _review_desk(self) -> Any:
+        """/healthz, /metrics and the review desk on the one HTTP port (FastAPI imported only for it)."""
+        from detector.apps.serve.app import Desk
+        from detector.apps.serve.auth import Gate, load_token
+        from detector.apps.serve.run import DeskServer
+
+        http = self.config.http
+        token = load_token(http.token_file, http.host)
+        health = Health(self._readers, self._extra_metrics, self._sink_stats)
+        desk = Desk(target=self.db_target, out_dir=self.out, gate=Gate(token), tiles=http.tiles, health=health)
+        return DeskServer(desk, http.host, self._http_port)
 
     def _shutdown(self, store: EventStore) -> None:
         """Bounded work: stop the readers, write the open events' pending changes (closed ones were
