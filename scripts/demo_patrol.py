@@ -49,6 +49,7 @@ def main() -> int:
         truth = json.loads((media / "truth.json").read_text())
     else:
         truth = compose(media, args.shared, replace(DEMO_CAMERA, width=width, height=height), Drive(fps=args.video_fps))
+    (args.out / "truth.json").write_text(json.dumps(truth, indent=1))
     out = args.out / "run"
     for name in ("events.sqlite", "events.sqlite-wal", "events.sqlite-shm"):
         (out / name).unlink(missing_ok=True)  # the demo starts from an empty store: three passes, one run

@@ -21,6 +21,7 @@ from typing import Any
 
 from detector.apps.scan import delivering, delivery_lines
 from detector.apps.step import InferenceStep
+from detector.camera.events import Event
 from detector.camera.resume import event_from_row
 from detector.config.patrol import PatrolConfig, load_patrol
 from detector.config.sinks import sinks_from_urls
@@ -63,6 +64,7 @@ def patrol(videos: list[Path], track: Track, config: PatrolConfig, loaded: Loade
     """Process one or more passes (video files, in time order) of one vehicle camera into `out_dir`."""
     began, watch = time.perf_counter(), Stopwatch()
     failed: list[str] = []
+    skipped: list[str] = []
     sources = open_sources(videos, config.camera.tz, fps or config.patrol.fps, SampleMode.AUTO, None, failed)
     _check_overlap(sources, track)
     fences = load_fences(config.fences, config.default) if config.fences else None
@@ -78,11 +80,17 @@ def patrol(videos: list[Path], track: Track, config: PatrolConfig, loaded: Loade
             sink = StoreSink(store, JsonlLog(out_dir / "events.jsonl"), SnapshotWriter(out_dir, config),
                              snapshot_every_s=0.0, watch=watch, remember_closed=True, messages=messages)
             pipeline = _pipeline(store, config, detector, sink, fences)
+            done = store.patrol_sources()
             try:
                 for source in sources:
+                    if source.uri in done:
+                        skipped.append(f"{source.uri}: already counted in this store; given again, its sightings "
+                                       "would count twice (use another --out or --db to process it afresh)")
+                        continue
                     _run_source(source, track, step, pipeline, watch)
+                    store.record_patrol_source(source.uri, config.camera.id, source.start_time.isoformat())
             finally:
-                pipeline.end()
+                pipeline.end(complete=sys.exc_info()[1] is None)
                 stats = pipeline.stats
                 if pool:
                     delivery = pool.finish(0.0 if sys.exc_info()[1] else deliver_timeout_s)
@@ -91,18 +99,22 @@ def patrol(videos: list[Path], track: Track, config: PatrolConfig, loaded: Loade
         store.close()
     result = PatrolResult(events=events, stats=stats, failed=failed, video_s=sum(s.report.decoded_until_s
                                                                                  for s in sources))
-    result.problems = [f"{s.uri}: {p}" for s in sources for p in s.report.problems]
+    result.problems = [f"{s.uri}: {p}" for s in sources for p in s.report.problems] + skipped
     result.delivery = delivery
     result.wall_s, result.stages = time.perf_counter() - began, {**watch.seconds, **detector.timings}
     return result
 
 
-def _pipeline(store: EventStore, config: PatrolConfig, detector: Detector, sink: StoreSink,
-              fences: Fences | None) -> PatrolPipeline:
-    """The pipeline with the store's places and their open events: passes build on each other."""
+def stored_places(store: EventStore) -> tuple[list[Place], list[Event]]:
+    """The store's places and the open events of the open ones: where a pass (or a live feed) goes on from."""
     places = [Place.from_row(r) for r in store.places()]
     wanted = {p.event_id for p in places if p.status == "open" and p.event_id}
-    events = [event_from_row(e) for e in store.events(status="open") if e["id"] in wanted]
+    return places, [event_from_row(e) for e in store.events(status="open") if e["id"] in wanted]
+
+
+def _pipeline(store: EventStore, config: PatrolConfig, detector: Detector, sink: StoreSink,
+              fences: Fences | None) -> PatrolPipeline:
+    places, events = stored_places(store)
     model = detector.loaded
     return PatrolPipeline(config, model.card, sink, places=places, events=events, fences=fences,
                           model_sha256=model.model_sha256)
@@ -132,13 +144,14 @@ def _run_source(source: VideoSource, track: Track, step: InferenceStep, pipeline
 
 
 def _write_outputs(store: EventStore, out_dir: Path, sink: StoreSink, pipeline: PatrolPipeline) -> list[dict]:
-    """events.jsonl and events.geojson with every geo-tagged event of the store; the events this run touched."""
-    stored = [e for e in store.events() if e.get("location")]
+    """events.jsonl with every event of the store, events.geojson with the geo-tagged ones; returns the events
+    this run opened, updated or closed."""
+    stored = store.events()
     sink.jsonl.rewrite(stored)
-    write_bytes_atomic(out_dir / "events.geojson", json.dumps(geojson(stored), ensure_ascii=False, indent=1)
+    placed = [e for e in stored if e.get("location")]
+    write_bytes_atomic(out_dir / "events.geojson", json.dumps(geojson(placed), ensure_ascii=False, indent=1)
                        .encode("utf-8"))
-    touched = {p.event_id for p in pipeline.places.places if p.event_id} & {e["id"] for e in stored}
-    return [e for e in stored if e["id"] in touched]
+    return [e for e in placed if e["id"] in pipeline.touched]
 
 
 def geojson(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -161,7 +174,7 @@ def run_cli(args: argparse.Namespace) -> int:
     result = patrol(args.videos, track, config, loaded, args.out, db=args.db, fps=args.fps,
                     batch_size=max(1, args.batch), sinks=sinks_from_urls(args.sink, config.sinks),
                     deliver_timeout_s=args.deliver_timeout)
-    if result.failed and not result.video_s:
+    if result.failed and not result.video_s and not result.problems:
         for failure in result.failed:
             print(f"error: {failure}", file=sys.stderr)
         print("error: no readable video; nothing was processed", file=sys.stderr)

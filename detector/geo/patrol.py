@@ -68,23 +68,23 @@ class PlaceSink(EventSink, Protocol):
     def places_changed(self, rows: list[dict]) -> None: ...
 
 
-def _rule(config: PatrolConfig) -> ConfirmRule:
-    c = config.patrol.confirm
-    return ConfirmRule(min_frames=c.min_frames, same_place_m=c.same_place_m, min_baseline_m=c.min_baseline_m,
-                       max_object_speed_mps=c.max_object_speed_mps, min_gap_min=c.min_gap_min,
-                       pass_gap_s=c.pass_gap_s)
+MIN_COVER_SPEED_MPS = 0.5
 
 
 class PatrolPipeline:
     """One vehicle camera's pass (or live feed); `process()` each sampled frame with its pose, `end()`."""
 
-    def __init__(self, config: PatrolConfig, card: ModelCard, sink: PlaceSink, *, places: Sequence[Place] = (),
-                 events: Sequence[Event] = (), fences: Fences | None = None, model_sha256: str = "") -> None:
-        self.config, self.card, self.sink, self.fences = config, card, sink, fences
-        self.rule = _rule(config)
-        self.places = Places(list(places), self.rule)
+    def __init__(self, config: PatrolConfig, card: ModelCard, sink: PlaceSink, *, places: Places | Sequence[Place] = (),
+                 events: dict[str, Event] | Sequence[Event] = (), fences: Fences | None = None,
+                 model_sha256: str = "") -> None:
+        """`places` and `events` may be shared (a `Places`, a dict by id) by the cameras of one vehicle."""
+        self.config, self.card, self.sink = config, card, sink
+        self.fences = fences or Fences([], None, config.default)  # no fence file: the patrol file's default
+        self.rule = self.rule_of(config)
+        self.places = places if isinstance(places, Places) else Places(list(places), self.rule)
         self.confirmer = Confirmer(self.rule)
-        self.events = {e.id: e for e in events if e.status == Status.OPEN}
+        self.events = events if isinstance(events, dict) else {e.id: e for e in events if e.status == Status.OPEN}
+        self.touched: set[str] = set()  # ids of the events this pipeline opened, updated or closed
         self.model = {"card": card.name, "sha256": model_sha256}
         self.stats = PatrolStats()
         self._rules = DwellRule(config.rules)
@@ -94,6 +94,13 @@ class PatrolPipeline:
         self._visits: dict[str, _Visit] = {}
         self._last: Detections = Detections()
         self._now: datetime | None = None
+
+    @staticmethod
+    def rule_of(config: PatrolConfig) -> ConfirmRule:
+        c = config.patrol.confirm
+        return ConfirmRule(min_frames=c.min_frames, same_place_m=c.same_place_m, min_baseline_m=c.min_baseline_m,
+                           max_object_speed_mps=c.max_object_speed_mps, min_gap_min=c.min_gap_min,
+                           pass_gap_s=c.pass_gap_s)
 
     def projector(self, frame: Frame) -> PinholeGround | CalibratedGround:
         if self._projector is None:
@@ -116,37 +123,36 @@ class PatrolPipeline:
         for candidate in self.confirmer.ended(frame.time):
             self._decide(candidate)
         dets = self._mask.filter(self._rules.filter(dets), frame.size, frame.time)
-        placed = [p for i in range(len(dets)) if (p := self._place(frame, dets, i, pose)) is not None]
+        located = [p for i in range(len(dets)) if (p := self._locate(frame, dets, i, pose)) is not None]
+        placed = [(s, best) for s, best, violation in located if violation]
         candidates = self.confirmer.add_frame([s for s, _ in placed])
         for (_, best), candidate in zip(placed, candidates, strict=True):
             known = self._best.get(id(candidate))
             if known is None or best.confidence > known.confidence:
                 self._best[id(candidate)] = best
-        self._cover(frame, pose, [s for s, _ in placed])
+        if pose.speed_mps >= MIN_COVER_SPEED_MPS:  # standing at a light proves nothing about what is gone
+            self._cover(frame, pose, [s for s, _, _ in located])  # a fence allowing it now: still there
         self.sink.flush()
 
-    def _place(self, frame: Frame, dets: Detections, i: int, pose: Pose) -> tuple[Sighting, _Best] | None:
-        """Box i on the map, unless it is too far to place or a geo-fence allows it there."""
+    def _locate(self, frame: Frame, dets: Detections, i: int,
+                pose: Pose) -> tuple[Sighting, _Best, bool] | None:
+        """Box i on the map (None: too far to place) and whether it is a violation there (the fences)."""
         projector = self.projector(frame)
         x1, _, x2, y2 = (float(v) for v in dets.xyxy[i])
         u, v = (x1 + x2) / 2, y2
-        ground = projector.ground(u, v)
-        if ground is None or ground.forward_m <= 0 or ground.distance_m > self.config.patrol.max_range_m:
+        ground = projector.ground(u, v)  # None above the horizon or behind the camera, whichever way it looks
+        if ground is None or ground.distance_m > self.config.patrol.max_range_m:
             self.stats.too_far += 1
             return None
         lat, lon = to_latlon(pose, ground)
         kind, conf = str(dets.kind[i]), float(dets.confidence[i])
-        zone_id = None
-        if self.fences is not None:
-            violation, zone_id = self.fences.decide(Kind(kind), lat, lon, frame.time.astimezone(self.config.camera.tz))
-            if not violation:
-                self.stats.allowed += 1
-                return None
+        violation, zone_id = self.fences.decide(Kind(kind), lat, lon, frame.time.astimezone(self.config.camera.tz))
+        self.stats.allowed += not violation
         accuracy = accuracy_m(projector, u, v) or self.config.patrol.max_range_m
-        self.stats.sightings += 1
+        self.stats.sightings += violation
         return (Sighting(kind, lat, lon, frame.time, (pose.lat, pose.lon), conf, accuracy),
                 _Best(conf, frame, [x1, float(dets.xyxy[i][1]), x2, y2], str(dets.class_name[i]), zone_id, pose,
-                      accuracy))
+                      accuracy), violation)
 
     def _decide(self, candidate: Candidate) -> None:
         """A candidate left the view: its place's event opens or is updated; its frames are let go."""
@@ -171,6 +177,7 @@ class PatrolPipeline:
                 self._use_best(event, best)
             self.stats.updated += 1
         self._geo(event, place, best)
+        self.touched.add(event.id)
         self.sink.places_changed([place.to_row()])
         (self.sink.opened if new else self.sink.updated)(event)
 
@@ -217,10 +224,7 @@ class PatrolPipeline:
             visit.seen |= any(s.kind == place.kind and metres(s.at, (place.lat, place.lon)) <= near for s in seen)
 
     def _in_view(self, frame: Frame, pose: Pose, place: Place) -> bool:
-        ground = from_latlon(pose, place.lat, place.lon)
-        if ground.forward_m <= 0:
-            return False
-        pixel = self.projector(frame).pixel(ground)
+        pixel = self.projector(frame).pixel(from_latlon(pose, place.lat, place.lon))  # None: behind the camera
         width, height = frame.size
         return pixel is not None and 0.05 * width <= pixel[0] <= 0.95 * width and pixel[1] <= height
 
@@ -236,15 +240,18 @@ class PatrolPipeline:
         self.sink.places_changed([place.to_row()])
         if event is not None:
             event.resolution, event.status = "cleared", Status.CLOSED
+            self.touched.add(event.id)
             self.sink.closed(event)
 
-    def end(self) -> None:
-        """The input ended: candidates in view are decided, then the visits in progress judged."""
+    def end(self, *, complete: bool = True) -> None:
+        """The input ended: candidates in view are decided, then the visits in progress judged; `complete`
+        False (interrupted): a visit cut short proves nothing, so nothing is cleared."""
         for candidate in self.confirmer.ended():
             self._decide(candidate)
         for place in list(self.places.places):
-            if place.id in self._visits and self._now is not None:
+            if place.id in self._visits and self._now is not None and complete:
                 self._end_visit(place, self._now)
+        self._visits.clear()
         for event in self.events.values():
             event.best_frame = None
         self.sink.flush()

@@ -128,8 +128,22 @@ class Track:
             wider = [k for k in (i - 1, j + 1) if 0 <= k < len(self.fixes)
                      and abs(self.times[k] - self.times[k + (1 if k < i else -1)]) <= max_gap_s]
             if distance >= HEADING_BASE_M or not wider or self.times[j] - self.times[i] >= HEADING_WINDOW_S:
-                return bearing % 360.0, distance, self.times[j] - self.times[i]
+                seconds = self.times[j] - self.times[i]
+                if distance < HEADING_BASE_M:  # standing (a red light): the way it came, not the noise's
+                    bearing = self._approach(j, bearing)
+                return bearing % 360.0, distance, seconds
             i, j = (i - 1 if i - 1 in wider else i), (j + 1 if j + 1 in wider else j)
+
+    def _approach(self, j: int, fallback: float) -> float:
+        """The bearing from the latest fix at least `HEADING_BASE_M` before fix j (within 5 minutes) to it."""
+        end = self.fixes[j]
+        for k in range(j - 1, -1, -1):
+            if self.times[j] - self.times[k] > 300.0:
+                break
+            bearing, _, distance = GEOD.inv(self.fixes[k].lon, self.fixes[k].lat, end.lon, end.lat)
+            if distance >= HEADING_BASE_M:
+                return bearing
+        return fallback
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return start + self.offset <= self.end and end + self.offset >= self.start

@@ -116,6 +116,12 @@ places_t = sa.Table(
     sa.Index("places_kind_status", "kind", "status"),
 )
 
+# Also v4: the video files patrols have counted, so a file given again does not count its sightings twice.
+patrol_sources_t = sa.Table(
+    "patrol_sources", meta,
+    sa.Column("uri", _text, primary_key=True), _req("camera_id"), _req("start_time"), _req("processed_at"),
+)
+
 # Also v4: operators' verdicts on events, kept apart from the events so a re-scan (same ids) keeps them.
 reviews_t = sa.Table(
     "reviews", meta,
@@ -130,7 +136,7 @@ _GEO_COLUMNS = ("lat DOUBLE PRECISION", "lon DOUBLE PRECISION", "geo TEXT", "res
 def _to_v4(c: sa.Connection) -> None:
     for column in _GEO_COLUMNS:
         c.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {column}")
-    meta.create_all(c, tables=[places_t, reviews_t])
+    meta.create_all(c, tables=[places_t, reviews_t, patrol_sources_t])
     c.exec_driver_sql("CREATE INDEX events_newest ON events (first_seen, id)")
 
 
@@ -258,6 +264,10 @@ class EventStore:
         self._upsert["sinks"] = sinks.on_conflict_do_update(
             index_elements=["id"], set_={"url": sinks.excluded.url, "options": sinks.excluded.options})
         self._enqueue = insert(outbox_t).on_conflict_do_nothing(index_elements=["sink_id", "message_id"])
+        places = insert(places_t)  # a place another vehicle closed stays closed
+        self._upsert["places"] = places.on_conflict_do_update(
+            index_elements=["id"], set_={c.name: places.excluded[c.name] for c in places_t.c if c.name != "id"},
+            where=sa.or_(places_t.c.status == "open", places.excluded.status == "closed"))
         self._migrate()
 
     def _version(self) -> int:
@@ -314,6 +324,17 @@ class EventStore:
         """Every patrol place (see `detector.geo.places`), open and closed."""
         return self._rows(sa.select(places_t).order_by(places_t.c.first_seen, places_t.c.id))
 
+
+    def patrol_sources(self) -> set[str]:
+        return {r["uri"] for r in self._rows(sa.select(patrol_sources_t.c.uri))}
+
+    def record_patrol_source(self, uri: str, camera_id: str, start_time: str) -> None:
+        from datetime import UTC, datetime
+
+        with self.transaction():
+            self.db.execute(self._insert(patrol_sources_t).on_conflict_do_nothing(index_elements=["uri"]),
+                            {"uri": uri, "camera_id": camera_id, "start_time": start_time,
+                             "processed_at": datetime.now(UTC).isoformat(timespec="seconds")})
 
     def events(self, *, status: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(events_t).order_by(events_t.c.first_seen, events_t.c.id)

@@ -149,7 +149,8 @@ def test_interrupt_closes_and_saves_open_events(tmp_path: Path, camera_file: Pat
     out = tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, "-m", "detector.cli", "scan", str(videos["bikes_90s"]), "--camera", str(camera_file),
-         "--out", str(out), "--batch", "1", "--fps", "2"],  # 60 samples after the first event opens: time to see it
+         "--out", str(out), "--batch", "1", "--fps", "2", "--static-recheck-s", "0"],  # every sample inferred:
+        # 60 of them after the first event opens, time to see it still running
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     rows = 0

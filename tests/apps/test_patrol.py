@@ -50,6 +50,10 @@ def test_three_passes_give_one_event_per_object_where_it_is_and_clear_the_remove
     assert {b["type"] for b in bodies} >= {"opened", "closed"} and all(o["location"]["accuracy_m"] for o in orders)
     assert {(o["location"]["lat"], o["location"]["lon"]) for o in orders} >= {
         (e["location"]["lat"], e["location"]["lon"]) for e in events if e["status"] == "closed"}
+    capsys.readouterr()
+    assert main(["patrol", str(media / "pass-2.mp4"), *base]) == 1  # given again: not counted twice
+    assert "already counted in this store" in capsys.readouterr().err  # the summary, beside --json lines
+    assert [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()] == events
 
 
 def _patrol(media: Path, tmp_path: Path, *extra: str) -> int:

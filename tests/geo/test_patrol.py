@@ -146,3 +146,49 @@ def test_patrol_files_refuse_what_makes_no_sense_on_a_moving_camera(patch: dict,
             "mount": {"height_m": 1.5, "pitch_deg": 6, "hfov_deg": 70}} | patch
     with pytest.raises(ValueError, match=message):
         PatrolConfig.model_validate(data)
+
+
+def test_a_right_hand_camera_places_what_is_beside_and_behind_the_front_axle() -> None:
+    """The box's ground point may lie behind the GPS antenna for a side camera: it is still in view."""
+    right = CONFIG.model_copy(update={"mount": CONFIG.mount.model_copy(update={"yaw_deg": 90.0})})
+    sink = Sink()
+    p = PatrolPipeline(right, CARD, sink)
+    projector = PinholeGround(right.mount, W, H)
+    ground = projector.ground(W * 0.9, H * 0.9)  # the right of a right camera's frame: behind the antenna
+    assert ground is not None and ground.forward_m < 0
+    pose = Pose(*START, 90.0, 7.0)
+    dets = Detections(xyxy=np.array([[W * 0.9 - 20, H * 0.9 - 60, W * 0.9 + 20, H * 0.9]], np.float32),
+                      confidence=[0.8], class_name=["x"], kind=["bike"])
+    p.process(Frame(image=np.zeros((H, W, 3), np.uint8), pts_s=0.0, time=T0, source_uri="/v.mp4", index=0),
+              dets, pose)
+    assert p.stats.sightings == 1 and p.stats.too_far == 0
+
+
+def test_a_fence_that_allows_it_now_does_not_make_a_standing_pile_cleared() -> None:
+    """Seen on a later pass inside a fence active at that hour: not reported, but not gone either."""
+    from shapely.geometry import box
+
+    sink = Sink()
+    first = pipeline(sink)
+    drive(first, [("garbage", beside(40))], T0)  # 09:00 in Shanghai
+    first.end()
+    [event] = first.events.values()
+    lat, lon = beside(40)
+    evening = Fence(ZoneRule(id="night-market", type="allowed", hours=["18:00-23:00"]),
+                    box(lon - 0.0002, lat - 0.0002, lon + 0.0002, lat + 0.0002))
+    later = pipeline(sink, places=first.places.places, events=[event], fences=Fences([evening], None))
+    drive(later, [("garbage", beside(40))], T0 + timedelta(hours=10))  # 19:00: the market is on
+    later.end()
+    assert event.status == "open" and event.resolution is None and later.stats.allowed >= 5
+
+
+def test_standing_at_a_light_looks_at_nothing() -> None:
+    sink = Sink()
+    first = pipeline(sink)
+    drive(first, [("garbage", beside(40))], T0)
+    first.end()
+    [event] = first.events.values()
+    parked = pipeline(sink, places=first.places.places, events=[event])
+    drive(parked, [], T0 + timedelta(hours=2), speed=0.0)  # the car stands where the pile is in view
+    parked.end()
+    assert event.status == "open"

@@ -122,3 +122,18 @@ def test_bad_tracks_are_one_line_errors_naming_the_file(tmp_path: Path, name: st
 def test_a_missing_track_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="track file not found"):
         read_track(tmp_path / "none.gpx")
+
+
+def test_a_car_standing_at_a_light_keeps_the_heading_it_came_with() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    fixes = []
+    for i in range(40):
+        lon, lat, _ = GEOD.fwd(121.4, 31.2, 90.0, 7.0 * min(i, 20))  # east for 20 s, then standing
+        lon, lat, _ = GEOD.fwd(lon, lat, float(rng.uniform(0, 360)), float(abs(rng.normal(0, 0.5))))
+        fixes.append(Fix(T0 + timedelta(seconds=i), lat, lon))
+    track = Track(fixes)
+    for second in (22.5, 27.5, 35.5):
+        pose = track.at(T0 + timedelta(seconds=second))
+        assert pose is not None and abs(pose.heading_deg - 90.0) < 5.0 and pose.speed_mps < 1.5

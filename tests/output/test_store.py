@@ -147,3 +147,16 @@ def test_a_full_database_is_one_line_and_keeps_what_was_committed(tmp_path: Path
     assert "\n" not in str(info.value) and info.value.exit_code == 2
     assert [e["id"] for e in store.events()] == ["kept"]  # all or nothing
     store.close()
+
+
+def test_a_place_another_vehicle_closed_is_not_reopened(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite")
+    row = {"id": "garbage-1", "kind": "garbage", "lat": 31.2, "lon": 121.4, "first_seen": "2026-12-01T01:00:00+00:00",
+           "last_seen": "2026-12-01T01:00:05+00:00", "sightings": 5, "passes": 1, "confirmed": 1, "status": "open",
+           "resolution": None, "cleared_at": None, "event_id": "e1"}
+    store.upsert([], places=[row])
+    store.upsert([], places=[{**row, "status": "closed", "resolution": "cleared", "cleared_at": "2026-12-01T03:00"}])
+    store.upsert([], places=[{**row, "sightings": 9}])  # a vehicle that still held it open
+    [kept] = store.places()
+    assert kept["status"] == "closed" and kept["resolution"] == "cleared" and kept["sightings"] == 5
+    store.close()

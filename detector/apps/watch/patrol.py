@@ -19,20 +19,22 @@ from detector.detections import Detections, Frame
 from detector.geo.feed import GpsFeed
 from detector.geo.fences import load_fences
 from detector.geo.patrol import PatrolPipeline, PlaceSink
-from detector.geo.places import Place
+from detector.geo.places import Places
 
 log = logging.getLogger(__name__)
 
 
 class LivePatrol:
-    """A patrol camera's pipeline fed by its GPS feed (started here, stopped by `end()`)."""
+    """A patrol camera's pipeline fed by its vehicle's GPS feed. The cameras of one vehicle share the feed
+    (one UDP port, one receiver), the places and their events, so the front and the side camera neither
+    duplicate nor contradict each other."""
 
-    def __init__(self, camera: LiveCamera, card: ModelCard, sink: PlaceSink, *, places: Sequence[Place],
-                 events: Sequence[Event], model_sha256: str = "", feed: GpsFeed | None = None) -> None:
+    def __init__(self, camera: LiveCamera, card: ModelCard, sink: PlaceSink, *, places: Places,
+                 events: dict[str, Event], feed: GpsFeed, model_sha256: str = "") -> None:
         self.camera = camera
         config = camera.patrol_config()
         fences = load_fences(config.fences, config.default) if config.fences else None
-        self.feed = feed or GpsFeed(camera.gps or "").start()
+        self.feed = feed
         self.pipeline = PatrolPipeline(config, card, sink, places=places, events=events, fences=fences,
                                        model_sha256=model_sha256)
 
@@ -54,8 +56,5 @@ class LivePatrol:
         return None
 
     def end(self) -> None:
-        """Candidates in view are decided and written; the feed stops. Open events stay open."""
-        try:
-            self.pipeline.end()
-        finally:
-            self.feed.stop()
+        """Stopping: candidates in view are decided and written; a visit cut short clears nothing."""
+        self.pipeline.end(complete=False)

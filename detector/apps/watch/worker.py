@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from detector.apps.patrol import stored_places
 from detector.apps.step import InferenceStep
 from detector.apps.watch.health import Health, HealthServer, JsonFormatter
 from detector.apps.watch.patrol import LivePatrol
@@ -33,7 +34,9 @@ from detector.config.sinks import SinkConfig, merge_sinks, sinks_from_urls
 from detector.config.watch import LiveCamera, WatchConfig, load_watch
 from detector.detections import Detections, Frame
 from detector.errors import StoreError, StreetwatchError
-from detector.geo.places import Place
+from detector.geo.feed import GpsFeed
+from detector.geo.patrol import PatrolPipeline
+from detector.geo.places import Places
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import DEFAULT_CARD, LoadedCard, load_card
@@ -130,6 +133,8 @@ class Worker:
         self.step = InferenceStep(lambda images: self.detector.detect(images), batch=config.batch,
                                   recheck_s=config.static_recheck_s, on_batch=self._observe_batch)
         self.watchdog = Watchdog(self._readers, config.watchdog)
+        self.feeds: dict[str, GpsFeed] = {}  # GPS feeds by URL, shared by the cameras of a vehicle
+        self._patrol: tuple[Places, dict[str, Event]] | None = None
 
     def _observe_batch(self, _frames: int, seconds: float) -> None:
         if self.http is not None:
@@ -154,11 +159,14 @@ class Worker:
                   stored: list[Event]) -> CameraPipeline | LivePatrol:
         """A fixed camera resumes the events it left open; a patrol camera continues the store's places."""
         if camera.gps:
-            places = [Place.from_row(r) for r in store.places()]
-            wanted = {p.event_id for p in places if p.status == "open" and p.event_id}
-            events = [event_from_row(r) for r in store.events(status="open") if r["id"] in wanted]
-            return LivePatrol(camera, self.loaded.card, sink, places=places, events=events,
-                              model_sha256=self.loaded.model_sha256)
+            if self._patrol is None:  # one set of places and events for every patrol camera of the process
+                places, events = stored_places(store)
+                rule = PatrolPipeline.rule_of(camera.patrol_config())
+                self._patrol = (Places(places, rule), {e.id: e for e in events})
+            if camera.gps not in self.feeds:
+                self.feeds[camera.gps] = GpsFeed(camera.gps).start()
+            return LivePatrol(camera, self.loaded.card, sink, places=self._patrol[0], events=self._patrol[1],
+                              feed=self.feeds[camera.gps], model_sha256=self.loaded.model_sha256)
         now = time.time()
         stale = [e for e in stored if now - e.last_seen.timestamp() > self.config.resume_within_s]
         pending = [e for e in stored if e not in stale]
@@ -297,6 +305,8 @@ class Worker:
         finally:
             if self.delivery:  # what was not acknowledged stays in the outbox for the next start
                 self.delivery.close()
+            for feed in self.feeds.values():
+                feed.stop()
             try:
                 store.release_leases(self.holder)
             except StoreError as e:
@@ -364,7 +374,16 @@ class Worker:
             "events_opened": {c: r.pipeline.stats().events_opened for c, r in self.cameras.items()},
             "frames_inferred": {c: self.step.counts(c)[0] for c in self.cameras},
             "frames_unchanged": {c: self.step.counts(c)[1] for c in self.cameras},
+            **self._patrol_metrics(),
         }
+
+    def _patrol_metrics(self) -> dict[str, dict[str, int]]:
+        """Patrol cameras: frames without a GPS position (a silent receiver shows here) and fixes received."""
+        runs = {c: r.pipeline for c, r in self.cameras.items() if isinstance(r.pipeline, LivePatrol)}
+        if not runs:
+            return {}
+        return {"frames_untagged": {c: p.pipeline.stats.untagged for c, p in runs.items()},
+                "gps_fixes": {c: p.feed.fixes for c, p in runs.items()}}
 
 
 def _gone(holder: str) -> bool:
