@@ -1,7 +1,8 @@
 """`streetwatch review export`: operators' verdicts as a YOLO dataset for the next training.
 
-Confirmed events give their clean frame with the event's box under its kind; rejected events give their
-clean frame with an empty label file: a hard negative (the model saw that kind there, and was wrong).
+Confirmed events give their clean frame with the event's box under its kind; events rejected as "not a
+violation" give their clean frame without that box: a hard negative (the model saw that kind there, and
+was wrong). Rejections for "allowed here" or "duplicate" are left out: the object was real.
 `scripts/build_dataset.py --source DATASET` takes it (class `bike` maps to `bicycle`; COCO classes are
 pseudo-labelled there). Splits are fixed by event id (one in five to val), so a re-export keeps them.
 """
@@ -25,28 +26,49 @@ from detector.output.store import open_store
 CLASSES = ["garbage", "bike", "vending"]
 
 
+NEGATIVE_REASONS = {"not a violation"}  # the model was wrong about the object; "allowed here", "duplicate":
+# the object is real (it just should not be reported), so its frame is no lesson; "other": unknown.
+
+
 def export(events: list[dict[str, Any]], events_dir: Path, out: Path) -> Counter:
-    """Write the dataset; (kind, verdict, split) -> images, and ("skipped", reason, "") for the rest."""
+    """Write the dataset; (kind, verdict, split) -> images, and ("skipped", reason, "") for the rest. Events
+    seen in one frame (same source and time) share one image with every confirmed box of it."""
     counts: Counter = Counter()
+    frames: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for event in events:
-        clean = event.get("clean_frame")
-        source = (events_dir / clean) if clean else None
-        image = cv2.imread(str(source)) if source and source.is_file() else None
-        if image is None or event["kind"] not in CLASSES:
-            counts[("skipped", "no clean frame" if image is None else "unknown kind", "")] += 1
-            continue
-        split = "val" if int(hashlib.sha1(event["id"].encode()).hexdigest(), 16) % 5 == 0 else "train"
-        name = hashlib.sha1(event["id"].encode()).hexdigest()[:16]
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, out / "images" / split / f"{name}.jpg")  # type: ignore[arg-type]
-        verdict = event["review"]["verdict"]
-        line = _label(event, image.shape[1], image.shape[0]) if verdict == "confirmed" else ""
-        (out / "labels" / split / f"{name}.txt").write_text(line)
-        counts[(event["kind"], verdict, split)] += 1
+        review = event["review"]
+        if review["verdict"] == "rejected" and review.get("reason") not in NEGATIVE_REASONS:
+            counts[("skipped", f"rejected as {review.get('reason')}", "")] += 1
+        elif event["kind"] not in CLASSES:
+            counts[("skipped", "unknown kind", "")] += 1
+        else:
+            frames.setdefault((event["source"]["uri"], float(event["source"]["pts_s"])), []).append(event)
+    for group in frames.values():
+        _write_frame(group, events_dir, out, counts)
     (out / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val",
                                                    "names": dict(enumerate(CLASSES))}, sort_keys=False))
     return counts
+
+
+def _write_frame(group: list[dict[str, Any]], events_dir: Path, out: Path, counts: Counter) -> None:
+    """One image: the clean frame, labelled with the group's confirmed boxes (none: a hard negative)."""
+    source = next((events_dir / e["clean_frame"] for e in group
+                   if e.get("clean_frame") and (events_dir / e["clean_frame"]).is_file()), None)
+    image = cv2.imread(str(source)) if source else None
+    if image is None:
+        counts[("skipped", "no clean frame", "")] += len(group)
+        return
+    first = min(e["id"] for e in group)
+    split = "val" if int(hashlib.sha1(first.encode()).hexdigest(), 16) % 5 == 0 else "train"
+    name = hashlib.sha1(first.encode()).hexdigest()[:16]
+    (out / "images" / split).mkdir(parents=True, exist_ok=True)
+    (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, out / "images" / split / f"{name}.jpg")  # type: ignore[arg-type]
+    confirmed = [e for e in group if e["review"]["verdict"] == "confirmed"]
+    (out / "labels" / split / f"{name}.txt").write_text(
+        "".join(_label(e, image.shape[1], image.shape[0]) for e in confirmed))
+    for e in group:
+        counts[(e["kind"], e["review"]["verdict"], split)] += 1
 
 
 def _label(event: dict[str, Any], width: int, height: int) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from detector.output.messages import message_id
-from detector.output.store import EventStore, _from_row, events_t, outbox_t, reviews_t
+from detector.output.store import EventStore, _from_row, events_t, outbox_t, reviews_t, utc_iso
 
 VERDICTS = ("confirmed", "rejected")
 REASONS = ("not a violation", "allowed here", "duplicate", "other")
@@ -26,7 +26,7 @@ MAX_PAGE = 200
 
 
 def _cursor(row: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(f"{row['first_seen']}|{row['id']}".encode()).decode()
+    return base64.urlsafe_b64encode(f"{row['first_seen_utc']}|{row['id']}".encode()).decode()
 
 
 def _uncursor(cursor: str) -> tuple[str, str]:
@@ -46,10 +46,11 @@ class Reviews:
         self.store = store
 
     def page(self, *, kind: str | None = None, camera: str | None = None, status: str | None = None,
-             review: str | None = None, since: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+             review: str | None = None, since: str | None = None, limit: int = 50, cursor: str | None = None,
+             located: bool = False) -> tuple[list[dict[str, Any]], str | None]:
         """Events newest first (with `review`), and the cursor of the next page (None: the last one).
-        `review`: confirmed, rejected, or none (not reviewed yet). `since`: an ISO date or time."""
+        `review`: confirmed, rejected, or none (not reviewed yet). `since`: an ISO date or time (UTC unless
+        it has an offset). `located`: only events with a map position."""
         e, r = events_t, reviews_t
         query = sa.select(e, r.c.verdict, r.c.reason, r.c.reviewer, r.c.reviewed_at).select_from(
             e.outerjoin(r, r.c.event_id == e.c.id))
@@ -61,13 +62,15 @@ class Reviews:
         elif review:
             query = query.where(r.c.verdict == review)
         if since:
-            query = query.where(e.c.first_seen >= since)
+            query = query.where(e.c.first_seen_utc >= _utc(since))
+        if located:
+            query = query.where(e.c.lat.is_not(None))
         if cursor:
             first_seen, event_id = _uncursor(cursor)
-            query = query.where(sa.tuple_(e.c.first_seen, e.c.id) < sa.tuple_(sa.literal(first_seen),
-                                                                               sa.literal(event_id)))
+            query = query.where(sa.tuple_(e.c.first_seen_utc, e.c.id) < sa.tuple_(sa.literal(first_seen),
+                                                                                   sa.literal(event_id)))
         limit = max(1, min(limit, MAX_PAGE))
-        rows = self.store._rows(query.order_by(e.c.first_seen.desc(), e.c.id.desc()).limit(limit + 1))
+        rows = self.store._rows(query.order_by(e.c.first_seen_utc.desc(), e.c.id.desc()).limit(limit + 1))
         events = [_with_review(row) for row in rows[:limit]]
         return events, (_cursor(rows[limit - 1]) if len(rows) > limit else None)
 
@@ -80,11 +83,11 @@ class Reviews:
     def neighbours(self, event: dict[str, Any]) -> tuple[str | None, str | None]:
         """(newer, older) event ids around `event` in the list's order, for j/k on the event page."""
         e = events_t
-        key = sa.tuple_(e.c.first_seen, e.c.id)
-        here = sa.tuple_(sa.literal(event["first_seen"]), sa.literal(event["id"]))
-        newer = self.store._rows(sa.select(e.c.id).where(key > here).order_by(e.c.first_seen, e.c.id).limit(1))
+        key = sa.tuple_(e.c.first_seen_utc, e.c.id)
+        here = sa.tuple_(sa.literal(utc_iso(event["first_seen"])), sa.literal(event["id"]))
+        newer = self.store._rows(sa.select(e.c.id).where(key > here).order_by(e.c.first_seen_utc, e.c.id).limit(1))
         older = self.store._rows(sa.select(e.c.id).where(key < here)
-                                 .order_by(e.c.first_seen.desc(), e.c.id.desc()).limit(1))
+                                 .order_by(e.c.first_seen_utc.desc(), e.c.id.desc()).limit(1))
         return (newer[0]["id"] if newer else None), (older[0]["id"] if older else None)
 
     def review(self, event_id: str, verdict: str, reason: str | None, reviewer: str) -> dict[str, Any]:
@@ -110,6 +113,7 @@ class Reviews:
         sent = self.store.db.execute(sa.select(o.c.sink_id, o.c.body).where(o.c.event_id == event["id"])
                                      .order_by(o.c.seq)).mappings().all()
         latest = {r["sink_id"]: json.loads(r["body"]) for r in sent}
+        latest = {s: body for s, body in latest.items() if body.get("type") != "cancelled"}  # said once is enough
         now, mid = time.time(), message_id(event["id"], "cancelled", review["reviewed_at"])
         event = {k: v for k, v in event.items() if k != "review"}
         return [{"sink_id": sink_id, "message_id": mid, "event_id": event["id"], "camera_id": event["camera_id"],
@@ -144,8 +148,15 @@ class Reviews:
         query = sa.select(e, r.c.verdict, r.c.reason, r.c.reviewer, r.c.reviewed_at).select_from(
             e.join(r, r.c.event_id == e.c.id))
         if since:
-            query = query.where(r.c.reviewed_at >= since)
+            query = query.where(r.c.reviewed_at >= _utc(since))
         return [_with_review(row) for row in self.store._rows(query.order_by(e.c.first_seen, e.c.id))]
+
+
+def _utc(text: str) -> str:
+    try:
+        return utc_iso(text)
+    except ValueError:
+        raise ValueError(f"since {text!r} is not an ISO date or time (2026-12-01, 2026-12-01T08:00+08:00)") from None
 
 
 def _with_review(row: dict[str, Any]) -> dict[str, Any]:

@@ -47,9 +47,11 @@ events_t = sa.Table(
     # v4: events of moving cameras: where the object is (lat/lon, for maps), the rest of its geo fields
     # (accuracy, method, the vehicle, sightings, passes) as JSON, and `cleared` when a later pass found it gone.
     sa.Column("lat", _double), sa.Column("lon", _double), sa.Column("geo", _text), sa.Column("resolution", _text),
+    # ... and first_seen in UTC: cameras in several zones sort and filter as one timeline.
+    sa.Column("first_seen_utc", _text),
     sa.CheckConstraint("status IN ('open', 'closed')"),
     sa.Index("events_camera_time", "camera_id", "first_seen"), sa.Index("events_status", "status"),
-    sa.Index("events_newest", "first_seen", "id"),  # v4: the review desk's newest-first pages
+    sa.Index("events_newest", "first_seen_utc", "id"),  # v4: the review desk's newest-first pages
 )
 # v2: the re-scan manifest (one row per archive file and detection setup), scan runs (one per camera
 # and setup: model card, weights, rules, sampling) and every run's events, kept for audit when a
@@ -94,7 +96,7 @@ outbox_t = sa.Table(
     sa.Column("done_at", _double),
     sa.CheckConstraint("status IN ('pending', 'delivered', 'dead')"),
     sa.UniqueConstraint("sink_id", "message_id", name="outbox_message"),
-    sa.Index("outbox_due", "sink_id", "status", "seq"),
+    sa.Index("outbox_due", "sink_id", "status", "seq"), sa.Index("outbox_event", "event_id"),  # v4: cancellations
 )
 
 # Also v3: camera leases. Several watch processes may share one PostgreSQL store; a camera is watched by
@@ -130,14 +132,28 @@ reviews_t = sa.Table(
     sa.CheckConstraint("verdict IN ('confirmed', 'rejected')"),
 )
 
-_GEO_COLUMNS = ("lat DOUBLE PRECISION", "lon DOUBLE PRECISION", "geo TEXT", "resolution TEXT")
+_V4_COLUMNS = ("lat DOUBLE PRECISION", "lon DOUBLE PRECISION", "geo TEXT", "resolution TEXT", "first_seen_utc TEXT")
+
+
+def utc_iso(text: str) -> str:
+    """An ISO time in UTC, milliseconds, so that times of cameras in different zones compare as strings."""
+    from datetime import UTC, datetime
+
+    t = datetime.fromisoformat(text)
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _to_v4(c: sa.Connection) -> None:
-    for column in _GEO_COLUMNS:
+    for column in _V4_COLUMNS:
         c.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {column}")
+    rows = c.exec_driver_sql("SELECT id, first_seen FROM events").all()
+    update = sa.text("UPDATE events SET first_seen_utc = :u WHERE id = :i")
+    for start in range(0, len(rows), 500):
+        c.execute(update, [{"i": r[0], "u": utc_iso(r[1])} for r in rows[start:start + 500]])
     meta.create_all(c, tables=[places_t, reviews_t, patrol_sources_t])
-    c.exec_driver_sql("CREATE INDEX events_newest ON events (first_seen, id)")
+    c.exec_driver_sql("CREATE INDEX IF NOT EXISTS events_newest ON events (first_seen_utc, id)")
+    # (step 3 makes the outbox from its definition above, which has this index already)
+    c.exec_driver_sql("CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event_id)")
 
 
 # version -> the step from the version before. A new database gets every table at once (create_all) and
@@ -161,7 +177,7 @@ def _row(event: dict[str, Any]) -> dict[str, Any]:
         "track_id": event["track_id"], "snapshot": event["snapshot"], "clean_frame": event["clean_frame"],
         "crop": event["crop"], "source_uri": event["source"]["uri"], "source_pts_s": event["source"]["pts_s"],
         "model_card": event["model"]["card"], "model_sha256": event["model"]["sha256"], "status": event["status"],
-        **_geo_row(event),
+        "first_seen_utc": utc_iso(event["first_seen"]), **_geo_row(event),
     }
 
 

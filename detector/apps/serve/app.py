@@ -60,6 +60,10 @@ def create_app(desk: Desk) -> FastAPI:
                   openapi_url="/api/openapi.json", docs_url="/docs", redoc_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    if desk.gate.token is None:  # an open desk answers only to its own names: a rebound DNS name gets nothing
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"])
 
     def session(request: Request) -> Session | None:
         if desk.gate.bearer_ok(request.headers.get("authorization")):
@@ -78,7 +82,7 @@ def create_app(desk: Desk) -> FastAPI:
     def page(request: Request, name: str, user: Session | None, **context: Any) -> Response:
         """A page, or the login form; an open desk hands out its session (and CSRF token) here."""
         if user is None and desk.gate.token is not None:
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            return _to_login(request)
         issued = None
         if user is None or not user.via_cookie:
             issued = desk.gate.issue(user.name if user else "local")
@@ -97,6 +101,10 @@ def create_app(desk: Desk) -> FastAPI:
     return app
 
 
+def _to_login(request: Request) -> Response:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
 def _set_cookie(response: Response, value: str) -> None:
     response.set_cookie(COOKIE, value, max_age=SESSION_S, httponly=True, samesite="strict", path="/")
 
@@ -106,9 +114,12 @@ def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Cal
     def events_page(request: Request, kind: str | None = None, camera: str | None = None, status: str | None = None,
                     review: str | None = None, since: str | None = None, cursor: str | None = None,
                     user: Session | None = Depends(session)) -> Response:
+        if user is None and desk.gate.token is not None:
+            return _to_login(request)
         filters = {"kind": kind, "camera": camera, "status": status, "review": review, "since": since}
         events, next_cursor = _page(desk, filters, 50, cursor)
-        return page(request, "events.html", user, events=events, next=next_cursor, filters=filters)
+        return page(request, "events.html", user, events=events, next=next_cursor, filters=filters, cursor=cursor,
+                    more=_more(filters, next_cursor))
 
     @app.get("/fragments/rows", response_class=HTMLResponse, include_in_schema=False)
     def rows(request: Request, kind: str | None = None, camera: str | None = None, status: str | None = None,
@@ -119,22 +130,27 @@ def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Cal
             raise HTTPException(401, "log in")
         filters = {"kind": kind, "camera": camera, "status": status, "review": review, "since": since}
         events, next_cursor = _page(desk, filters, limit, cursor)
-        return page(request, "_rows.html", user, events=events, next=next_cursor)
+        return page(request, "_rows.html", user, events=events, next=next_cursor, more=_more(filters, next_cursor))
 
     @app.get("/events/{event_id}", response_class=HTMLResponse, include_in_schema=False)
     def event_page(request: Request, event_id: str, user: Session | None = Depends(session)) -> Response:
+        if user is None and desk.gate.token is not None:
+            return _to_login(request)  # before the store: a stranger learns nothing, not even whether it exists
         event = _event_or_404(desk, event_id)
         newer, older = desk.reviews().neighbours(event)
         return page(request, "event.html", user, event=event, newer=newer, older=older)
 
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request, user: Session | None = Depends(session)) -> Response:
-        events, _ = desk.reviews().page(limit=200)
-        placed = [e for e in events if e.get("location")]
+        if user is None and desk.gate.token is not None:
+            return _to_login(request)
+        placed, _ = desk.reviews().page(limit=200, located=True)
         return page(request, "map.html", user, events=placed)
 
     @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     def dashboard(request: Request, user: Session | None = Depends(session)) -> Response:
+        if user is None and desk.gate.token is not None:
+            return _to_login(request)
         health = json.loads(desk.health.healthz()[0]) if desk.health else None
         return page(request, "dashboard.html", user, stats=desk.reviews().stats(), health=health)
 
@@ -151,6 +167,13 @@ def _health(app: FastAPI, desk: Desk) -> None:
         from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
         return Response(desk.health.metrics(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _more(filters: dict[str, str | None], cursor: str | None) -> str | None:
+    """The link to the next page, with the filters of this one."""
+    from urllib.parse import urlencode
+
+    return "/?" + urlencode({**{k: v for k, v in filters.items() if v}, "cursor": cursor}) if cursor else None
 
 
 def _page(desk: Desk, filters: dict[str, str | None], limit: int, cursor: str | None) -> tuple[list, str | None]:

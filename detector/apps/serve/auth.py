@@ -46,11 +46,10 @@ def load_token(path: Path | None, host: str) -> str | None:
         except OSError as e:
             raise ConfigError(f"cannot read the token file ({e.strerror or e})", path=path,
                               fix="give a readable file holding the token") from None
-        if len(token) < 16:
-            raise ConfigError("the token is shorter than 16 characters", path=path,
-                              fix="write a long random token (python -c 'import secrets; "
-                              "print(secrets.token_urlsafe(32))')")
     token = token or os.environ.get(TOKEN_ENV) or None
+    if token is not None and len(token) < 16:
+        raise ConfigError("the token is shorter than 16 characters", path=path if path else Path(f"${TOKEN_ENV}"),
+                          fix="use a long random token (python -c 'import secrets; print(secrets.token_urlsafe(32))')")
     if token is None and not is_loopback(host):
         raise ConfigError(f"serving on {host} without a token would let anyone on the network review events",
                           fix=f"pass --token-file FILE or set ${TOKEN_ENV}, or bind --host 127.0.0.1")
@@ -77,7 +76,7 @@ class Gate:
         return hmac.compare_digest(header[7:].strip().encode(), self.token.encode())
 
     def token_ok(self, given: str) -> bool:
-        return self.token is None or hmac.compare_digest(given.encode(), self.token.encode())
+        return self.token is None or hmac.compare_digest(given.encode(), self.token.encode())  # bytes: any text
 
     def issue(self, name: str) -> str:
         body = base64.urlsafe_b64encode(json.dumps({"name": name[:64], "csrf": secrets.token_urlsafe(24),
@@ -88,7 +87,7 @@ class Gate:
         if not cookie or "." not in cookie:
             return None
         body, _, sig = cookie.rpartition(".")
-        if not hmac.compare_digest(sig, self._sign(body)):
+        if not hmac.compare_digest(sig.encode(), self._sign(body).encode()):  # bytes: a forged cookie may be any text
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(body.encode()))

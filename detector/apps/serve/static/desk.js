@@ -44,15 +44,18 @@ const Desk = (() => {
     const body = table.tBodies[0];
     const filters = JSON.parse(table.dataset.filters);
     const ask = reasons();
-    let current = 0;
+    let selected = null;  // the row element: rows added above it by live updates do not move the choice
     const rows = () => [...body.querySelectorAll("tr.event")];
+    const index = () => Math.max(0, rows().indexOf(selected));
     function select(i) {
       const all = rows();
       if (!all.length) return;
-      current = Math.max(0, Math.min(i, all.length - 1));
-      all.forEach((r, n) => r.classList.toggle("selected", n === current));
-      all[current].scrollIntoView({block: "nearest"});
-      if (current === all.length - 1) more();
+      const n = Math.max(0, Math.min(i, all.length - 1));
+      if (selected) selected.classList.remove("selected");
+      selected = all[n];
+      selected.classList.add("selected");
+      selected.scrollIntoView({block: "nearest"});
+      if (n === all.length - 1) more();
     }
     async function more() {  // the next page, appended: the keyboard never waits for a reload
       const link = body.querySelector("tr.more");
@@ -64,35 +67,33 @@ const Desk = (() => {
       link.remove();
     }
     async function judge(verdict, reason) {
-      const row = rows()[current];
+      const row = selected;
       if (!row) return;
       try {
         await review(row.dataset.id, verdict, reason);
-        const cell = row.querySelector(".verdict");
-        cell.replaceChildren(badge(verdict, reason));
-        select(current + 1);
+        row.querySelector(".verdict").replaceChildren(badge(verdict, reason));
+        if (row === selected) select(rows().indexOf(row) + 1);
       } catch (err) { alert(err.message); }
     }
     document.addEventListener("keydown", (e) => {
       if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
       if (ask.key(e)) { e.preventDefault(); return; }
-      if (e.key === "j") select(current + 1);
-      else if (e.key === "k") select(current - 1);
-      else if (e.key === "Enter" && rows()[current]) location.href = `/events/${rows()[current].dataset.id}`;
+      if (e.key === "j") select(index() + 1);
+      else if (e.key === "k") select(index() - 1);
+      else if (e.key === "Enter" && selected) location.href = `/events/${encodeURIComponent(selected.dataset.id)}`;
       else if (e.key === "y") judge("confirmed");
       else if (e.key === "n") ask.ask((reason) => judge("rejected", reason));
       else return;
       e.preventDefault();
     });
     select(0);
-    live(body, filters);
+    if (!table.dataset.cursor) live(body, filters);  // an older page gets no newer rows on top
   }
 
   function clean(obj) { return Object.fromEntries(Object.entries(obj).filter(([, v]) => v)); }
 
   // New events appear at the top without a reload: every 5 s, the rows newer than the newest shown.
   function live(body, filters) {
-    if (filters.cursor) return;
     setInterval(async () => {
       const top = body.querySelector("tr.event");
       const since = top ? top.dataset.firstSeen : "";
@@ -143,7 +144,12 @@ const Desk = (() => {
     L.control.scale({metric: true, imperial: false}).addTo(m);
     const points = locations.map((loc, i) => {
       const marker = L.marker([loc.lat, loc.lon]).addTo(m);
-      if (ids[i] && kinds[i]) marker.bindPopup(`<a href="/events/${encodeURIComponent(ids[i])}">${kinds[i]}</a>`);
+      if (ids[i] && kinds[i]) {
+        const link = document.createElement("a");  // text, never HTML, from event fields
+        link.href = `/events/${encodeURIComponent(ids[i])}`;
+        link.textContent = kinds[i];
+        marker.bindPopup(link);
+      }
       return [loc.lat, loc.lon];
     });
     if (points.length === 1) m.setView(points[0], zoom || 18);
