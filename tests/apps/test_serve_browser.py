@@ -130,3 +130,12 @@ def test_the_map_shows_geo_tagged_events_offline(browser, desk_out: Path) -> Non
         assert int(markers) == 50  # every other of the 100 made events is geo-tagged
         assert browser.execute_script("return document.querySelectorAll('.leaflet-marker-icon').length") == 50
         browser.save_screenshot(str(ARTIFACTS / "map.png"))
+
+
+def test_the_api_docs_render_from_the_package_without_a_network(browser, desk_out: Path) -> None:
+    with served(create_app(desk_for(desk_out, None, None))) as url:
+        browser.get(url + "/docs")
+        title = wait(browser, "const t = document.querySelector('.swagger-ui .info .title'); return t && t.textContent")
+        assert "review desk" in title
+        assert wait(browser, "return document.querySelectorAll('.opblock').length") >= 4  # the API's operations
+        browser.save_screenshot(str(ARTIFACTS / "docs.png"))

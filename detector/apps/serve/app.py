@@ -57,7 +57,7 @@ class ReviewIn(BaseModel):
 
 def create_app(desk: Desk) -> FastAPI:
     app = FastAPI(title="streetwatch review desk", description="Events, reviews, snapshots.",
-                  openapi_url="/api/openapi.json", docs_url="/docs", redoc_url=None)
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     if desk.gate.token is None:  # an open desk answers only to its own names: a rebound DNS name gets nothing
@@ -92,6 +92,15 @@ def create_app(desk: Desk) -> FastAPI:
         if issued:
             _set_cookie(response, issued)
         return response
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:  # Swagger UI from the package, not a CDN: the desk works on a closed network
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="streetwatch review desk API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/leaflet/images/marker-icon.png")
 
     if desk.health is not None:
         _health(app, desk)
