@@ -70,6 +70,18 @@ def videos(tmp_path_factory: pytest.TempPathFactory, shared: Path, bike_scene: m
 
 
 @pytest.fixture(scope="session")
+def demo_bikes_scanned(tmp_path_factory: pytest.TempPathFactory, videos: dict[str, Path], coco_card) -> Path:
+    """The parked-bike demo scanned for real, once (two bike events with snapshots): the review desk's
+    tests copy it before changing it."""
+    from detector.apps.scan import scan
+    from detector.config.camera import load_camera
+
+    out = tmp_path_factory.mktemp("demo-bikes") / "out"
+    scan([videos["bikes_90s"]], load_camera(REPO / "zones" / "demo-bikes.yaml"), coco_card, out, fps=1.0)
+    return out
+
+
+@pytest.fixture(scope="session")
 def openvino_exports(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
     """The COCO YOLOv8n exported to OpenVINO FP32 at 384x640, made once per session."""
     from scripts.bench import ensure_exports

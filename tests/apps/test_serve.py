@@ -24,18 +24,10 @@ from testkit.rtsp import REPO
 TOKEN = "a-long-enough-review-token-0123456789"
 
 
-@pytest.fixture(scope="module")
-def scanned(tmp_path_factory: pytest.TempPathFactory, videos, coco_card) -> Path:
-    """The parked-bike demo scanned for real (two bike events with snapshots)."""
-    out = tmp_path_factory.mktemp("desk") / "out"
-    scan([videos["bikes_90s"]], load_camera(REPO / "zones" / "demo-bikes.yaml"), coco_card, out, fps=1.0)
-    return out
-
-
 @pytest.fixture
-def out(scanned: Path, tmp_path: Path) -> Path:
+def out(demo_bikes_scanned: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "out"
-    shutil.copytree(scanned, copy)
+    shutil.copytree(demo_bikes_scanned, copy)
     return copy
 
 
@@ -240,3 +232,32 @@ def test_an_open_desk_answers_only_to_its_own_name_and_forged_cookies_are_just_s
         assert post.status_code == 401
     with served(create_app(desk_for(out, None, TOKEN))) as url:
         assert httpx.get(f"{url}/events/nope", follow_redirects=False).status_code == 303  # login before lookup
+
+
+def test_the_desk_on_postgresql_pages_reviews_and_keeps_who_and_when(out: Path) -> None:
+    from detector.camera.resume import event_from_row
+    from detector.output.store import open_store
+    from testkit import pg
+    from testkit.desk import multiply
+
+    local = EventStore(out / "events.sqlite")
+    real = [event_from_row(r) for r in local.events()]
+    local.close()
+    with pg.postgres_server() as url:
+        store = open_store(url)
+        store.upsert(real)
+        multiply(store, 60)
+        store.close()
+        with served(create_app(desk_for(out, url, TOKEN))) as base, httpx.Client(base_url=base) as client:
+            auth = {"Authorization": f"Bearer {TOKEN}", "X-Reviewer": "ann"}
+            first = client.get("/api/events", headers=auth, params={"limit": 50}).json()
+            second = client.get("/api/events", headers=auth, params={"cursor": first["next"]}).json()
+            assert len(first["events"]) + len(second["events"]) == 62 and second["next"] is None
+            target = second["events"][-1]["id"]
+            assert client.get(f"/api/events/{target}/crop.jpg", headers=auth).status_code == 200  # files from --out
+            client.post(f"/api/events/{target}/review", headers=auth,
+                        json={"verdict": "rejected", "reason": "not a violation"})
+            review = client.get(f"/api/events/{target}", headers=auth).json()["review"]
+            listed = client.get("/api/events", headers=auth, params={"review": "rejected"}).json()["events"]
+    assert review["reviewer"] == "ann" and review["reason"] == "not a violation" and review["reviewed_at"]
+    assert [e["id"] for e in listed] == [target]

@@ -6,9 +6,7 @@ sizes are small (a handful of images, imgsz 160, one epoch) so the chain is test
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -16,16 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from testkit import REPO
-
-
-def script(name: str):
-    spec = importlib.util.spec_from_file_location(f"scripts_{name}", REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
+from testkit import REPO, script
 
 build_dataset = script("build_dataset")
 

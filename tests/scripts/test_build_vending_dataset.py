@@ -8,9 +8,7 @@ split folders, the perceptual-hash dedupe across splits and the one-line error f
 from __future__ import annotations
 
 import csv
-import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -18,16 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from testkit import REPO
-
-
-def script(name: str):
-    spec = importlib.util.spec_from_file_location(f"scripts_{name}", REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
+from testkit import script
 
 build_vending = script("build_vending_dataset")
 COLUMNS = ["repo", "commit", "path", "license", "camera", "split", "boxes"]
