@@ -207,8 +207,7 @@ def _paste(image: np.ndarray, sprite: np.ndarray, u: float, v: float, height_px:
 
 def encode(path: Path, frames: list[np.ndarray] | object, fps: int, start: datetime, size: tuple[int, int]) -> None:
     with av.open(str(path), mode="w") as container:
-        container.metadata["creation_time"] = start.astimezone().strftime("%Y-%m-%dT%H:%M:%S.000000Z") \
-            if start.utcoffset() == timedelta(0) else start.isoformat()
+        container.metadata["creation_time"] = start.isoformat()  # with its offset: the file source reads it
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         stream.options = {"preset": "ultrafast", "g": str(2 * fps), "crf": "24"}
