@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -17,23 +14,15 @@ from detector.output.store import EventStore
 
 @contextmanager
 def served(app: Any) -> Iterator[str]:
-    """`app` served by uvicorn on 127.0.0.1 (a free port); yields its base URL."""
-    import uvicorn
+    """`app` served by uvicorn on 127.0.0.1 (a free port), as `watch` serves the desk; yields its base URL."""
+    from detector.apps.serve.run import AppServer
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    server = AppServer(app, "127.0.0.1", 0)
+    server.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.port}"
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.stop()
 
 
 def multiply(store: EventStore, count: int, *, geo: tuple[float, float] | None = None) -> list[str]:

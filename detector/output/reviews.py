@@ -52,8 +52,7 @@ class Reviews:
         `review`: confirmed, rejected, or none (not reviewed yet). `since`: an ISO date or time (UTC unless
         it has an offset). `located`: only events with a map position."""
         e, r = events_t, reviews_t
-        query = sa.select(e, r.c.verdict, r.c.reason, r.c.reviewer, r.c.reviewed_at).select_from(
-            e.outerjoin(r, r.c.event_id == e.c.id))
+        query = _with_reviews()
         for column, value in ((e.c.kind, kind), (e.c.camera_id, camera), (e.c.status, status)):
             if value:
                 query = query.where(column == value)
@@ -75,9 +74,7 @@ class Reviews:
         return events, (_cursor(rows[limit - 1]) if len(rows) > limit else None)
 
     def event(self, event_id: str) -> dict[str, Any] | None:
-        e, r = events_t, reviews_t
-        rows = self.store._rows(sa.select(e, r.c.verdict, r.c.reason, r.c.reviewer, r.c.reviewed_at)
-                                .select_from(e.outerjoin(r, r.c.event_id == e.c.id)).where(e.c.id == event_id))
+        rows = self.store._rows(_with_reviews().where(events_t.c.id == event_id))
         return _with_review(rows[0]) if rows else None
 
     def neighbours(self, event: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -145,11 +142,17 @@ class Reviews:
     def reviewed(self, since: str | None = None) -> list[dict[str, Any]]:
         """Every reviewed event (oldest first), for `review export`."""
         e, r = events_t, reviews_t
-        query = sa.select(e, r.c.verdict, r.c.reason, r.c.reviewer, r.c.reviewed_at).select_from(
-            e.join(r, r.c.event_id == e.c.id))
+        query = _with_reviews(reviewed_only=True)
         if since:
             query = query.where(r.c.reviewed_at >= _utc(since))
         return [_with_review(row) for row in self.store._rows(query.order_by(e.c.first_seen, e.c.id))]
+
+
+def _with_reviews(*, reviewed_only: bool = False) -> Any:
+    """Events with their review's columns (none where not reviewed, unless `reviewed_only`)."""
+    e, r = events_t, reviews_t
+    joined = e.join(r, r.c.event_id == e.c.id) if reviewed_only else e.outerjoin(r, r.c.event_id == e.c.id)
+    return sa.select(e, r.c.verdict, r.c.reason, r.c.reviewer, r.c.reviewed_at).select_from(joined)
 
 
 def _utc(text: str) -> str:

@@ -275,7 +275,7 @@ class EventStore:
 
     def _prepare(self, insert: Any) -> None:
         self._insert = insert
-        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t, places_t, reviews_t)}
+        self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t, reviews_t)}
         sinks = insert(sinks_t)  # a sink registered again keeps its first created_at
         self._upsert["sinks"] = sinks.on_conflict_do_update(
             index_elements=["id"], set_={"url": sinks.excluded.url, "options": sinks.excluded.options})

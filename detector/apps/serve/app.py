@@ -79,10 +79,15 @@ def create_app(desk: Desk) -> FastAPI:
                                 headers={"WWW-Authenticate": "Bearer"})
         return user
 
-    def page(request: Request, name: str, user: Session | None, **context: Any) -> Response:
-        """A page, or the login form; an open desk hands out its session (and CSRF token) here."""
+    def page_user(request: Request, user: Session | None = Depends(session)) -> Session | None:
+        """Who asks for a page; a stranger to a token desk goes to the login form before anything is looked
+        up (not even whether an event exists)."""
         if user is None and desk.gate.token is not None:
-            return _to_login(request)
+            raise HTTPException(303, "log in", headers={"Location": f"/login?next={request.url.path}"})
+        return user
+
+    def page(request: Request, name: str, user: Session | None, **context: Any) -> Response:
+        """A page; an open desk hands out its session (and CSRF token) here."""
         issued = None
         if user is None or not user.via_cookie:
             issued = desk.gate.issue(user.name if user else "local")
@@ -104,27 +109,24 @@ def create_app(desk: Desk) -> FastAPI:
 
     if desk.health is not None:
         _health(app, desk)
-    _pages(app, desk, page, session)
+    _pages(app, desk, page, page_user, session)
     _api(app, desk, api_user)
     _login(app, desk, templates)
     return app
-
-
-def _to_login(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
 
 def _set_cookie(response: Response, value: str) -> None:
     response.set_cookie(COOKIE, value, max_age=SESSION_S, httponly=True, samesite="strict", path="/")
 
 
-def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Callable[..., Any]) -> None:
+def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Callable[..., Any],
+           fragment_session: Callable[..., Any]) -> None:
+    """The HTML pages: `session` sends strangers to the login form; fragments (fetched by the pages'
+    scripts) answer them 401 instead, so a script never pastes the login form into a table."""
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def events_page(request: Request, kind: str | None = None, camera: str | None = None, status: str | None = None,
                     review: str | None = None, since: str | None = None, cursor: str | None = None,
                     user: Session | None = Depends(session)) -> Response:
-        if user is None and desk.gate.token is not None:
-            return _to_login(request)
         filters = {"kind": kind, "camera": camera, "status": status, "review": review, "since": since}
         events, next_cursor = _page(desk, filters, 50, cursor)
         return page(request, "events.html", user, events=events, next=next_cursor, filters=filters, cursor=cursor,
@@ -133,7 +135,7 @@ def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Cal
     @app.get("/fragments/rows", response_class=HTMLResponse, include_in_schema=False)
     def rows(request: Request, kind: str | None = None, camera: str | None = None, status: str | None = None,
              review: str | None = None, since: str | None = None, cursor: str | None = None, limit: int = 50,
-             user: Session | None = Depends(session)) -> Response:
+             user: Session | None = Depends(fragment_session)) -> Response:
         """Rows for the list's live updates (`since`: newer events) and for paging on without a reload."""
         if user is None:
             raise HTTPException(401, "log in")
@@ -143,23 +145,17 @@ def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Cal
 
     @app.get("/events/{event_id}", response_class=HTMLResponse, include_in_schema=False)
     def event_page(request: Request, event_id: str, user: Session | None = Depends(session)) -> Response:
-        if user is None and desk.gate.token is not None:
-            return _to_login(request)  # before the store: a stranger learns nothing, not even whether it exists
         event = _event_or_404(desk, event_id)
         newer, older = desk.reviews().neighbours(event)
         return page(request, "event.html", user, event=event, newer=newer, older=older)
 
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request, user: Session | None = Depends(session)) -> Response:
-        if user is None and desk.gate.token is not None:
-            return _to_login(request)
         placed, _ = desk.reviews().page(limit=200, located=True)
         return page(request, "map.html", user, events=placed)
 
     @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     def dashboard(request: Request, user: Session | None = Depends(session)) -> Response:
-        if user is None and desk.gate.token is not None:
-            return _to_login(request)
         health = json.loads(desk.health.healthz()[0]) if desk.health else None
         return page(request, "dashboard.html", user, stats=desk.reviews().stats(), health=health)
 

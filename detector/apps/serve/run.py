@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from detector.apps.serve.app import Desk, create_app
 from detector.apps.serve.auth import Gate, load_token
@@ -24,18 +25,16 @@ def desk_for(out: Path | None, db: str | None, token: str | None, tiles: str | N
                 tiles=tiles)
 
 
-class DeskServer:
-    """The desk (with a watch process's /healthz and /metrics) on uvicorn in a thread, for `watch`."""
+class AppServer:
+    """An ASGI app on uvicorn in a thread; port 0 takes a free one (`port` says which, once started)."""
 
-    def __init__(self, desk: Desk, host: str, port: int) -> None:
+    def __init__(self, app: Any, host: str, port: int) -> None:
         import uvicorn
 
-        self.health = desk.health
-        self.inference_seconds = desk.health.inference_seconds
-        self.server = uvicorn.Server(uvicorn.Config(create_app(desk), host=host, port=port, log_level="warning",
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                                     access_log=False))
         self.port = port
-        self._thread = threading.Thread(target=self.server.run, name="review-desk", daemon=True)
+        self._thread = threading.Thread(target=self.server.run, name="http-app", daemon=True)
 
     def start(self, timeout: float = 20.0) -> None:
         self._thread.start()
@@ -43,12 +42,20 @@ class DeskServer:
         while not self.server.started and self._thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         if not self.server.started:
-            raise OSError(f"the review desk did not start on port {self.port}")
+            raise OSError(f"the server did not start on port {self.port}")
         self.port = self.server.servers[0].sockets[0].getsockname()[1] if self.server.servers else self.port
 
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(10)
+
+
+class DeskServer(AppServer):
+    """The desk with a watch process's /healthz and /metrics (`desk.health`), for `watch`."""
+
+    def __init__(self, desk: Desk, host: str, port: int) -> None:
+        super().__init__(create_app(desk), host, port)
+        self.inference_seconds = desk.health.inference_seconds
 
 
 def run_cli(args: argparse.Namespace) -> int:
