@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import reduce
 
+from testkit import free_port
+
 Position = Callable[[float], tuple[float, float, float, float]]
 
 
@@ -40,7 +42,7 @@ class GpsServer:
 
     def __init__(self, kind: str, position: Position, rate_hz: float = 2.0, port: int | None = None) -> None:
         self.kind, self.position, self.rate_hz = kind, position, rate_hz
-        self.port = port or _free_port(udp=kind == "nmea-udp")
+        self.port = port or free_port(udp=kind == "nmea-udp")
         self.started = time.monotonic()
         self.sent = 0
         self._stop = threading.Event()
@@ -108,8 +110,3 @@ class GpsServer:
             while not self._stop.wait(1.0 / self.rate_hz):
                 sock.sendto(self._message(), ("127.0.0.1", self.port))
 
-
-def _free_port(udp: bool = False) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
