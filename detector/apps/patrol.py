@@ -26,7 +26,7 @@ from detector.camera.resume import event_from_row
 from detector.config.patrol import PatrolConfig, load_patrol
 from detector.config.sinks import sinks_from_urls
 from detector.errors import ConfigError, StreetwatchError
-from detector.geo.fences import Fences, load_fences
+from detector.geo.fences import Fences, fences_of
 from detector.geo.patrol import PatrolPipeline, PatrolStats
 from detector.geo.places import Place
 from detector.geo.track import Track, read_track
@@ -67,9 +67,8 @@ def patrol(videos: list[Path], track: Track, config: PatrolConfig, loaded: Loade
     skipped: list[str] = []
     sources = open_sources(videos, config.camera.tz, fps or config.patrol.fps, SampleMode.AUTO, None, failed)
     _check_overlap(sources, track)
-    fences = load_fences(config.fences, config.default) if config.fences else None
-    if fences is not None:
-        fences.check_near([(f.lat, f.lon) for f in track.fixes])
+    fences = fences_of(config.fences, config.default)
+    fences.check_near([(f.lat, f.lon) for f in track.fixes])
     detector = detector or Detector(loaded)
     out_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(db) if db else EventStore(out_dir / "events.sqlite")

@@ -76,6 +76,11 @@ def _distance(a: tuple[float, float], b: tuple[float, float]) -> float:
     return float(GEOD.inv(a[1], a[0], b[1], b[0])[2])
 
 
+def fences_of(path: Path | None, default: str = "prohibited") -> Fences:
+    """A patrol file's fences; without a fence file, none, and its `default` decides everywhere."""
+    return load_fences(path, default) if path is not None else Fences([], None, default)
+
+
 def load_fences(path: Path, default: str = "prohibited") -> Fences:
     fences, ids = [], set()
     for n, feature in enumerate(read_features(path, "fence", FIX)):

@@ -17,7 +17,7 @@ from detector.config.card import ModelCard
 from detector.config.watch import LiveCamera
 from detector.detections import Detections, Frame
 from detector.geo.feed import GpsFeed
-from detector.geo.fences import load_fences
+from detector.geo.fences import fences_of
 from detector.geo.patrol import PatrolPipeline, PlaceSink
 from detector.geo.places import Places
 
@@ -33,7 +33,7 @@ class LivePatrol:
                  events: dict[str, Event], feed: GpsFeed, model_sha256: str = "") -> None:
         self.camera = camera
         config = camera.patrol_config()
-        fences = load_fences(config.fences, config.default) if config.fences else None
+        fences = fences_of(config.fences, config.default)
         self.feed = feed
         self.pipeline = PatrolPipeline(config, card, sink, places=places, events=events, fences=fences,
                                        model_sha256=model_sha256)
