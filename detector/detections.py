@@ -28,6 +28,7 @@ class Detections:
     kind: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     track_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     zone_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    vendor_xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.float32))
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32)
@@ -47,6 +48,12 @@ class Detections:
         self.kind = _column(self.kind, n, object, "kind")
         self.track_id = _column(self.track_id, n, np.int64, "track_id")
         self.zone_id = _column(self.zone_id, n, object, "zone_id")
+        vendor = np.asarray(self.vendor_xyxy, dtype=np.float32).reshape(-1, 4)
+        if len(vendor) == 0 and n:
+            vendor = np.full((n, 4), np.nan, dtype=np.float32)
+        if len(vendor) != n:
+            raise ValueError(f"vendor_xyxy has {len(vendor)} rows, not {n}: one per box")
+        self.vendor_xyxy = vendor
 
     @classmethod
     def from_ultralytics(cls, result: Any, names: dict[int, str]) -> tuple[Detections, np.ndarray]:
@@ -74,6 +81,7 @@ class Detections:
             kind=self.kind[index],
             track_id=self.track_id[index],
             zone_id=self.zone_id[index],
+            vendor_xyxy=self.vendor_xyxy[index],
         )
 
     def with_(self, **columns: np.ndarray) -> Detections:
@@ -92,6 +100,7 @@ class Detections:
             kind=np.concatenate([p.kind for p in parts]),
             track_id=np.concatenate([p.track_id for p in parts]),
             zone_id=np.concatenate([p.zone_id for p in parts]),
+            vendor_xyxy=np.concatenate([p.vendor_xyxy for p in parts]),
         )
 
 

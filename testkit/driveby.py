@@ -184,11 +184,11 @@ class Renderer:
             if depth[0] > 1.0 and np.isfinite(u[0]):
                 placed.append((float(depth[0]), th, float(u[0]), float(v[0])))
         for depth, th, u, v in sorted(placed, key=lambda p: -p[0]):
-            _paste(image, th.sprite, u, v, self.camera.f * th.height_m / depth)
+            paste(image, th.sprite, u, v, self.camera.f * th.height_m / depth)
         return image
 
 
-def _paste(image: np.ndarray, sprite: np.ndarray, u: float, v: float, height_px: float) -> None:
+def paste(image: np.ndarray, sprite: np.ndarray, u: float, v: float, height_px: float) -> None:
     """The sprite standing on (u, v), `height_px` tall, alpha-blended; clipped at the frame's edges."""
     h = max(2, round(height_px))
     w = max(2, round(h * sprite.shape[1] / sprite.shape[0]))
@@ -218,7 +218,7 @@ def encode(path: Path, frames: list[np.ndarray] | object, fps: int, start: datet
             container.mux(packet)
 
 
-def _feather(alpha: np.ndarray, px: int = 2) -> np.ndarray:
+def feather(alpha: np.ndarray, px: int = 2) -> np.ndarray:
     return cv2.GaussianBlur(alpha, (2 * px + 1, 2 * px + 1), 0) if px else alpha
 
 
@@ -240,7 +240,7 @@ def bike_sprites(shared: Path, count: int) -> list[np.ndarray]:
                 x1, y1 = int((cx - w / 2) * W), int((cy - h / 2) * H)
                 x2, y2 = int((cx + w / 2) * W), int((cy + h / 2) * H)
                 crop = image[y1:y2, x1:x2]
-                alpha = _feather(np.full(crop.shape[:2], 255, np.uint8), 3)
+                alpha = feather(np.full(crop.shape[:2], 255, np.uint8), 3)
                 found.append(np.dstack([crop, alpha]))
                 break
         if len(found) == count:
@@ -264,7 +264,7 @@ def garbage_sprites(shared: Path, count: int) -> list[np.ndarray]:
         pts = [np.round(p * (W, H)).astype(np.int32) for p in polygons]
         cv2.fillPoly(mask, pts, 255)
         x, y, w, h = cv2.boundingRect(np.vstack(pts))
-        found.append(np.dstack([image[y:y + h, x:x + w], _feather(mask[y:y + h, x:x + w])]))
+        found.append(np.dstack([image[y:y + h, x:x + w], feather(mask[y:y + h, x:x + w])]))
         if len(found) == count:
             break
     return found
@@ -283,7 +283,7 @@ def person_sprites(shared: Path) -> list[np.ndarray]:
             if c == 0 and h * H > 120 and h * H > 1.3 * w * W:
                 x1, y1 = int((cx - w / 2) * W), int((cy - h / 2) * H)
                 crop = image[y1:int((cy + h / 2) * H), x1:int((cx + w / 2) * W)]
-                found.append(np.dstack([crop, _feather(np.full(crop.shape[:2], 255, np.uint8), 2)]))
+                found.append(np.dstack([crop, feather(np.full(crop.shape[:2], 255, np.uint8), 2)]))
     return found
 
 

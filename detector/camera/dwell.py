@@ -13,6 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
+from detector.camera.vendor import VendorWatch
 from detector.config.camera import Rule
 from detector.detections import Detections
 from detector.geometry import iou_matrix
@@ -29,6 +30,7 @@ class Placement:
     samples: int = 0  # sampled frames since it settled, seen or not
     hits: int = 0  # of those, the frames it was detected in
     confirmed: bool = False
+    vendor: VendorWatch | None = None  # with a rule's vendor_stays: who stands beside the stall
 
     @property
     def key(self) -> str:
@@ -70,6 +72,8 @@ class DwellRule:
     def update(self, dets: Detections, time: datetime) -> list[Violation]:
         for placement in self.placements.values():
             placement.samples += 1
+            if placement.vendor is not None:
+                placement.vendor.sample(time)
         violations = []
         for i in range(len(dets)):
             track_id = int(dets.track_id[i])
@@ -80,9 +84,13 @@ class DwellRule:
                 placement = Placement(track_id=track_id, since=time, box=box.copy(), samples=1)
                 self.placements[track_id] = placement
             placement.hits += 1
-            dwell = (time - placement.since).total_seconds()
-            if not placement.confirmed and dwell >= rule.min_dwell_s:
-                placement.confirmed = placement.hits / placement.samples >= rule.min_seen_ratio
+            if rule.vendor_stays is not None and not placement.confirmed:
+                if placement.vendor is None:
+                    placement.vendor = VendorWatch(rule.min_dwell_s)
+                    placement.vendor.sample(time)
+                placement.vendor.see(dets.vendor_xyxy[i])
+            if not placement.confirmed and (time - placement.since).total_seconds() >= rule.min_dwell_s:
+                placement.confirmed = _dwelt(placement, rule)
             if placement.confirmed:
                 violations.append(Violation(placement, dets[i]))
         return violations
@@ -94,3 +102,13 @@ class DwellRule:
     def clear(self) -> None:
         """Forget every placement (end of input, or the camera now shows another scene)."""
         self.placements.clear()
+
+
+def _dwelt(placement: Placement, rule: Rule) -> bool:
+    """Seen in enough of the dwell's frames and, where the rule asks, with a vendor staying beside it."""
+    if placement.hits / placement.samples < rule.min_seen_ratio:
+        return False
+    stay = rule.vendor_stays
+    if stay is None:
+        return True
+    return placement.vendor is not None and placement.vendor.share(stay.radius, stay.min_stay_s) >= stay.min_share

@@ -177,6 +177,29 @@ class Zone(ZoneRule):
         return Polygon(self.polygon)
 
 
+class VendorStay(Strict):
+    """A vending box becomes a violation only while one person stays beside it.
+
+    What a fixed camera sees that a photo does not: a vendor stands by the goods for minutes, while on a
+    busy pavement a bench or a parasol has someone passing next to it in most frames, each for a second
+    or two. Measured on the last `min_dwell_s` of the stall's dwell.
+    """
+
+    radius: float = Field(
+        0.6, gt=0, le=5,
+        description="How far the vendor may move about and still count as staying, in their own heights.",
+    )
+    min_stay_s: float = Field(
+        10.0, gt=0,
+        description="Shortest unbroken stay that counts (one missed frame is bridged): a passer-by is near "
+        "a spot for a second or two.",
+    )
+    min_share: float = Field(
+        0.5, gt=0, le=1,
+        description="Share of the sampled frames of the last min_dwell_s that such stays must cover.",
+    )
+
+
 class Rule(Strict):
     """When a detected object becomes a violation, and when its event ends."""
 
@@ -205,6 +228,17 @@ class Rule(Strict):
     min_confidence: float | None = Field(
         None, ge=0, le=1, description="Raises the model card's threshold for this kind on this camera."
     )
+    vendor_stays: VendorStay | None = Field(
+        None, description="Vending only: also require one person to stay beside the stall for most of the "
+        "dwell ({} for the defaults); off when omitted.",
+    )
+
+    @model_validator(mode="after")
+    def _check_stay(self) -> Rule:
+        if self.vendor_stays is not None and self.vendor_stays.min_stay_s > self.min_dwell_s:
+            raise ValueError(f"vendor_stays.min_stay_s ({self.vendor_stays.min_stay_s:g}) is longer than "
+                             f"min_dwell_s ({self.min_dwell_s:g}): no stay could count; lower it")
+        return self
 
 
 def _default_rules() -> dict[Kind, Rule]:
@@ -274,6 +308,10 @@ class CameraConfig(Strict):
             seen.add(zone.id)
         if not self.rules:
             raise ValueError("rules is empty: list at least one kind (bike, garbage or vending)")
+        for kind, rule in self.rules.items():
+            if rule.vendor_stays is not None and kind != Kind.VENDING:
+                raise ValueError(f"rules.{kind.value}.vendor_stays: only the vending rule has a vendor; "
+                                 "move it under rules.vending")
         return self
 
     def kinds(self) -> list[Kind]:

@@ -74,24 +74,47 @@ def compose_vending(dets: Detections, rule: VendingRule) -> Detections:
         stacked = w >= 0.5 * min(widths[i], widths[j])
         return stacked and box_gap(boxes[i], boxes[j]) <= 0.1 * min(heights[i], heights[j])
 
-    out_boxes, out_conf, out_names = [], [], []
+    person_boxes = dets.xyxy[persons]
+    out_boxes, out_conf, out_names, out_vendors = [], [], [], []
     for group in _groups(boxes, same_stall):
         stall_box = union_box(boxes[group])
-        best_person = 0.0
-        for p in persons:
-            person_box = dets.xyxy[p]
-            height = float(person_box[3] - person_box[1])
-            if box_gap(stall_box, person_box) <= rule.max_gap * height:
-                best_person = max(best_person, float(dets.confidence[p]))
-        if best_person == 0.0:
+        near = persons_near(stall_box, person_boxes, rule.max_gap)
+        if len(near) == 0:
             continue
         stall_conf = max(candidates[i][1] for i in group)
         out_boxes.append(stall_box)
-        out_conf.append(min(stall_conf, best_person))
+        out_conf.append(min(stall_conf, float(dets.confidence[persons[near]].max())))
         out_names.append("+".join(sorted({candidates[i][2] for i in group})) + "+person")
+        out_vendors.append(person_boxes[near[0]])
     return Detections(
         xyxy=np.array(out_boxes, np.float32).reshape(-1, 4),
         confidence=out_conf,
         class_name=out_names,
         kind=[Kind.VENDING.value] * len(out_boxes),
+        vendor_xyxy=np.array(out_vendors, np.float32).reshape(-1, 4),
     )
+
+
+def persons_near(stall: np.ndarray, persons: np.ndarray, max_gap: float) -> np.ndarray:
+    """Indices of the persons within `max_gap` of their own height of a stall, nearest first (ties: the
+    one overlapping it most, standing behind or at it)."""
+    gaps = np.array([box_gap(stall, p) for p in persons], np.float32).reshape(-1)
+    heights = persons[:, 3] - persons[:, 1] if len(persons) else np.zeros(0, np.float32)
+    near = np.flatnonzero(gaps <= max_gap * heights)
+    overlap = containment_matrix(persons[near], stall[None])[:, 0]
+    return near[np.lexsort((-overlap, gaps[near]))]
+
+
+def attach_vendors(dets: Detections, rule: VendingRule) -> Detections:
+    """Vending boxes a model found itself (a learnt stall class) get the person nearest to them, as the
+    composite ones have, so the camera's stay rule can tell a vendor from passers-by for both."""
+    own = np.flatnonzero((dets.kind == Kind.VENDING.value) & np.isnan(dets.vendor_xyxy[:, 0]))
+    persons = dets.xyxy[dets.class_name.astype(str) == rule.person_class]
+    if len(own) == 0 or len(persons) == 0:
+        return dets
+    vendors = dets.vendor_xyxy.copy()
+    for i in own:
+        near = persons_near(dets.xyxy[i], persons, rule.max_gap)
+        if len(near):
+            vendors[i] = persons[near[0]]
+    return dets.with_(vendor_xyxy=vendors)

@@ -14,7 +14,7 @@ import numpy as np
 from detector.detections import Detections
 from detector.errors import ConfigError, WeightsError, WeightsNotFound, cause
 from detector.geometry import suppress_duplicates
-from detector.model.composites import compose_vending
+from detector.model.composites import attach_vendors, compose_vending
 from detector.model.safeload import check_checkpoint
 from detector.model.weights import DOWNLOAD_ENV, LoadedCard
 
@@ -120,5 +120,6 @@ class Detector:
         keep = dets.confidence >= np.array([self._threshold[c] for c in class_ids], dtype=np.float32)
         dets = dets[keep].with_(kind=np.array([self._kind[c] for c in class_ids[keep]], dtype=object))
         if self.card.vending:
-            dets = Detections.merge([dets, compose_vending(dets, self.card.vending)])
+            dets = attach_vendors(Detections.merge([dets, compose_vending(dets, self.card.vending)]),
+                                  self.card.vending)
         return suppress_duplicates(dets[dets.kind != ""])

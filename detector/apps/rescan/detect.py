@@ -81,12 +81,14 @@ class FileDetections:
     class_name: np.ndarray
     kind: np.ndarray
     inferred: np.ndarray  # (n,) bool: the model ran on this frame (else the last inferred frame's boxes hold)
+    vendor_xyxy: np.ndarray  # (m, 4): the person beside each vending box (NaN: none; see Detections)
 
     def detections(self) -> list[Detections]:
         bounds = np.searchsorted(self.frame, np.arange(len(self.pts) + 1))
         return [
             Detections(xyxy=self.xyxy[a:b], confidence=self.confidence[a:b],
-                       class_name=self.class_name[a:b].astype(object), kind=self.kind[a:b].astype(object))
+                       class_name=self.class_name[a:b].astype(object), kind=self.kind[a:b].astype(object),
+                       vendor_xyxy=self.vendor_xyxy[a:b])
             for a, b in pairwise(bounds)
         ]
 
@@ -96,7 +98,7 @@ def pack(d: FileDetections) -> bytes:
     np.savez_compressed(
         buffer, pts=d.pts, size=np.array(d.size), scene=d.scene, first=d.first, last=d.last, frame=d.frame,
         xyxy=d.xyxy, confidence=d.confidence, class_name=d.class_name.astype(str), kind=d.kind.astype(str),
-        inferred=d.inferred,
+        inferred=d.inferred, vendor_xyxy=d.vendor_xyxy,
     )
     return buffer.getvalue()
 
@@ -106,7 +108,9 @@ def unpack(blob: bytes) -> FileDetections:
         return FileDetections(pts=z["pts"], size=(int(z["size"][0]), int(z["size"][1])), scene=z["scene"],
                               first=z["first"], last=z["last"], frame=z["frame"], xyxy=z["xyxy"],
                               confidence=z["confidence"], class_name=z["class_name"], kind=z["kind"],
-                              inferred=z["inferred"] if "inferred" in z else np.ones(len(z["pts"]), dtype=bool))
+                              inferred=z["inferred"] if "inferred" in z else np.ones(len(z["pts"]), dtype=bool),
+                              vendor_xyxy=z["vendor_xyxy"] if "vendor_xyxy" in z
+                              else np.full((len(z["xyxy"]), 4), np.nan, np.float32))
 
 
 _DETECTORS: dict[tuple[str, str | None, str], Detector] = {}
@@ -192,6 +196,7 @@ def _record(seen: _Observed, found: list[Detections], inferred: list[bool]) -> F
         frame=np.repeat(np.arange(len(found)), [len(d) for d in found]).astype(np.int32),
         xyxy=boxes.xyxy, confidence=boxes.confidence, class_name=np.array(list(boxes.class_name), dtype=str),
         kind=np.array(list(boxes.kind), dtype=str), inferred=np.array(inferred, dtype=bool),
+        vendor_xyxy=boxes.vendor_xyxy,
     )
 
 
