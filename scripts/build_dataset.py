@@ -392,6 +392,23 @@ def split_and_dedupe(items: list[Item], args: argparse.Namespace) -> list[Item]:
     return drop_duplicates(items, hashes, args.dup_distance, "test") if args.dup_distance >= 0 else items
 
 
+def repeats(items: list[Item], specs: list[str]) -> list[Item]:
+    """Extra copies of a small source's training images (`--repeat SOURCE=N`): a class with a few dozen photos
+    beside thousands of others is otherwise seen too rarely in an epoch to be learnt (ultralytics has no
+    sampling weights). Mosaic and flips make each copy a different picture."""
+    extra: list[Item] = []
+    for spec in specs:
+        source, _, count = spec.partition("=")
+        if not count.isdigit() or int(count) < 2:
+            raise ConfigError(f"--repeat {spec!r} is not SOURCE=N with N >= 2", fix="e.g. --repeat vending=4")
+        chosen = [i for i in items if i.split == "train" and i.name.startswith(f"{source}__")]
+        if not chosen:
+            raise ConfigError(f"--repeat {source}: no training images of that source", fix="name a --source folder")
+        extra += [Item(f"{source}__copy{k}_{i.name.split('__', 1)[1]}", i.split, i.image, list(i.boxes),
+                       set(i.labelled)) for k in range(1, int(count)) for i in chosen]
+    return extra
+
+
 def build(args: argparse.Namespace) -> dict[str, object]:
     mapping = parse_map(args.map)
     chosen = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
@@ -410,6 +427,7 @@ def build(args: argparse.Namespace) -> dict[str, object]:
         if chosen and item.name.startswith("frames__"):
             item.labelled = set(classes)  # a street video shows none of the chosen classes
     items = split_and_dedupe(items, args)
+    items += repeats(items, args.repeat)
     if not args.no_pseudo:
         added = pseudo_label(items, classes, args.pseudo_weights, args.pseudo_conf, args.pseudo_imgsz)
         print(f"pseudo-labels added: {added} (COCO {args.pseudo_weights.name}, conf >= {args.pseudo_conf})")
@@ -445,6 +463,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "classes); e.g. garbage,garbage_bin,overflow for a head that learns only those")
     p.add_argument("--holdout", action="append", default=[], metavar="SOURCE=FRACTION",
                    help="move this share of a source's training photos (near-identical ones together) to test")
+    p.add_argument("--repeat", action="append", default=[], metavar="SOURCE=N",
+                   help="use a source's training images N times (a small class among large ones)")
     p.add_argument("--dup-distance", type=int, default=6,
                    help="phash bits within which a training image is a near-copy of a val/test one (6; -1: keep)")
     return p.parse_args(argv)

@@ -219,7 +219,8 @@ def print_counts(entries: list[Entry]) -> None:
 
 
 def write_index(entries: list[Entry], out: Path) -> None:
-    """data.yaml, and sources.csv (file -> source, camera, vending yes/no) for per-camera evaluation."""
+    """data.yaml, sources.csv (file -> source, camera, vending yes/no), and per split a labels-SPLIT.csv
+    that `streetwatch eval images/SPLIT --labels labels-SPLIT.csv` reads for image-level, per-camera rates."""
     (out / "data.yaml").write_text(yaml.safe_dump({
         "path": ".", "train": "images/train", "val": "images/val", "test": "images/test",
         "names": {0: "vending"}}, sort_keys=False))
@@ -229,6 +230,13 @@ def write_index(entries: list[Entry], out: Path) -> None:
         for e in entries:
             writer.writerow([e.split, e.image.name if e.image else "", e.camera, "yes" if e.boxes else "no",
                              len(e.boxes), e.repo, e.commit, e.path, e.license])
+    for split in SPLITS:
+        with (out / f"labels-{split}.csv").open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", "vending", "camera"])
+            for e in entries:
+                if e.split == split and e.image is not None:
+                    writer.writerow([e.image.name, "yes" if e.boxes else "no", e.camera])
 
 
 def build(args: argparse.Namespace) -> list[Entry]:

@@ -169,7 +169,8 @@ def fit(args: argparse.Namespace, data_yaml: Path, run: Path, freeze: int) -> tu
         raise ConfigError("nothing to resume: no last.pt", path=last, fix="train without --resume first")
     started = time.monotonic()
     if not (args.resume and finished(last)):
-        model = YOLO(str(last)) if args.resume else YOLO(str(args.base))
+        start = args.base if args.init_head is None else start_from_head(args, data_yaml, run)
+        model = YOLO(str(last)) if args.resume else YOLO(str(start))
         model.train(
             resume=args.resume, freeze=freeze, data=str(data_yaml), epochs=args.epochs, imgsz=args.imgsz,
             batch=args.batch, device=args.device, workers=args.workers, project=str(run.parent), name=run.name,
@@ -185,6 +186,31 @@ def fit(args: argparse.Namespace, data_yaml: Path, run: Path, freeze: int) -> tu
     best = best if best.exists() else last
     epochs = len((run / "results.csv").read_text().splitlines()) - 1 if (run / "results.csv").exists() else 1
     return best, spent, epochs
+
+
+def start_from_head(args: argparse.Namespace, data_yaml: Path, run: Path) -> Path:
+    """The base with an earlier card's head grown to this dataset's classes (`--init-head`), as a checkpoint
+    ultralytics trains from: every layer matches the model it builds, so all of it carries over."""
+    import torch
+    from ultralytics import YOLO
+
+    from detector.model.heads import grown_head
+    from detector.model.safeload import load_checkpoint
+
+    saved = load_checkpoint(args.init_head)
+    if not isinstance(saved, dict) or "head" not in saved or saved.get("base_sha256") != sha256_of(args.base):
+        raise ConfigError("not a head trained on this --base", path=args.init_head,
+                          fix="pass a .head.pt written by train.py --head-only on the same --base")
+    names = dataset_names(data_yaml)
+    classes = [names[k] for k in sorted(names)]
+    net = YOLO(str(args.base)).model.float()
+    net.model[-1] = grown_head(saved["head"], {int(k): str(v) for k, v in saved["names"].items()}, classes)
+    net.names, net.nc = dict(enumerate(classes)), len(classes)
+    net.yaml["nc"] = len(classes)
+    out = run / "init-from-head.pt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": net.half(), "epoch": -1, "train_args": {}}, out)
+    return out
 
 
 def finished(last: Path) -> bool:
@@ -234,6 +260,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True, help="data.yaml (or its folder) from build_dataset.py")
     p.add_argument("--base", type=Path, default=REPO.parent / "shared" / "models" / "yolov8s.pt")
+    p.add_argument("--init-head", type=Path, default=None,
+                   help="with --head-only: start from this earlier head (e.g. streetwatch-v3.head.pt), grown to the "
+                        "dataset's classes, instead of the base's COCO head")
     p.add_argument("--card", type=Path, default=REPO / "detector" / "cards" / "streetwatch-v3.yaml",
                    help="card to write; the weights go beside it as CARD.pt (CARD.head.pt with --head-only)")
     p.add_argument("--head-only", action="store_true",

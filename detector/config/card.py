@@ -76,7 +76,9 @@ class ModelCard(Strict):
     )
     imgsz: int | tuple[int, int] = Field(640, description="Inference size, a side or (height, width).")
     classes: dict[str, ClassSpec] = Field(description="Model class name -> meaning; other classes are dropped.")
-    vending: VendingRule | None = Field(None, description="Composite vending rule for models without a stall class.")
+    vending: VendingRule | None = Field(
+        None, description="Composite vending rule: for models without a stall class, or beside one (the union of "
+        "both, one box per stall after duplicate suppression) where that measured better.")
     metrics: dict[str, object] = Field(default_factory=dict, description="Validation metrics, for the record.")
 
     @model_validator(mode="after")
@@ -86,8 +88,6 @@ class ModelCard(Strict):
             missing = [c for c in needed if c not in self.classes]
             if missing:
                 raise ValueError(f"vending rule uses classes not listed under classes: {missing}")
-            if any(self.classes[c].kind == Kind.VENDING for c in self.classes):
-                raise ValueError("a class already reports vending; drop the composite vending rule")
         if self.head_classes and not self.head:
             raise ValueError("head_classes needs a head")
         if not self.kinds():

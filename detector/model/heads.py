@@ -110,3 +110,31 @@ def attach_head(model: YOLO, loaded: LoadedCard) -> None:
     net.nc = len(names)
     if isinstance(getattr(net, "yaml", None), dict):
         net.yaml["nc"] = len(names)
+
+
+def grown_head(head: nn.Module, names: dict[int, str], classes: list[str]) -> nn.Module:
+    """A copy of a trained head for a longer class list: classes it knew keep their learnt score rows,
+    new ones start from the bias ultralytics gives a fresh head (a prior of about 0.01 per anchor).
+
+    Why: a new class (vending) can be learnt from a few hundred photos starting from a head that already
+    knows garbage, instead of re-learning garbage from scratch with it.
+    """
+    import copy
+    import math
+
+    grown = copy.deepcopy(head).float()
+    known = {name: i for i, name in names.items()}
+    for branch, stride in zip(grown.cv3, grown.stride.tolist() or [8, 16, 32], strict=False):
+        old = branch[-1]
+        new = nn.Conv2d(old.in_channels, len(classes), 1)
+        with torch.no_grad():
+            new.weight.normal_(0, 0.01)
+            new.bias.fill_(math.log(5 / len(classes) / (640 / stride) ** 2))
+            for row, name in enumerate(classes):
+                if name in known:
+                    new.weight[row] = old.weight[known[name]]
+                    new.bias[row] = old.bias[known[name]]
+        branch[-1] = new
+    grown.nc = len(classes)
+    grown.no = len(classes) + grown.reg_max * 4
+    return grown

@@ -2,7 +2,7 @@ import numpy as np
 
 from detector.config.card import VendingRule
 from detector.detections import Detections
-from detector.model.composites import compose_vending
+from detector.model.composites import attach_vendors, compose_vending
 
 RULE = VendingRule(stall_classes=["umbrella", "dining table"], produce_classes=["apple", "orange", "banana"],
                    min_produce=3, person_class="person", max_gap=0.5)
@@ -41,3 +41,18 @@ def test_produce_cluster_makes_a_stall() -> None:
     assert len(two) == 0
     scattered = [("apple", [200 + 300 * i, 250, 225 + 300 * i, 275], 0.5) for i in range(3)]
     assert len(compose_vending(dets([PERSON, *scattered]), RULE)) == 0
+
+
+def test_each_vending_box_carries_the_person_nearest_to_it() -> None:
+    far_person = ("person", [10, 100, 60, 300], 0.95)  # 120 px from the stall: within 0.5 heights too
+    out = compose_vending(dets([far_person, PERSON, ("umbrella", [180, 80, 320, 200], 0.6)]), RULE)
+    assert out.vendor_xyxy.tolist() == [PERSON[1]]  # the nearer one, though less confident
+    assert out.confidence[0] == np.float32(0.6)  # confidence still the weaker link with the best person
+
+
+def test_a_learnt_vending_box_gets_its_vendor_too() -> None:
+    learnt = dets([PERSON, ("vending", [160, 150, 300, 300], 0.7), ("vending", [600, 150, 700, 300], 0.7)])
+    learnt = learnt.with_(kind=np.array(["", "vending", "vending"], dtype=object))
+    out = attach_vendors(learnt, RULE)
+    assert out.vendor_xyxy[1].tolist() == PERSON[1]
+    assert np.isnan(out.vendor_xyxy[2]).all() and np.isnan(out.vendor_xyxy[0]).all()  # nobody near; not vending

@@ -336,3 +336,44 @@ def test_tune_thresholds_keeps_every_report_within_the_false_alarm_cap(tmp_path:
     chosen = json.loads(best[: best.index("}") + 1])
     assert 0.1 < chosen["garbage"] <= 0.25 and 0.6 < chosen["overflow"] <= 0.8
     assert tune.rates(a, "garbage", chosen) == (1.0, 0.0) and tune.rates(b, "garbage", chosen) == (1.0, 0.0)
+
+
+def test_a_vending_class_trains_for_an_epoch_from_the_v3_head_and_keeps_its_garbage(tmp_path: Path,
+                                                                                      shared: Path) -> None:
+    """`--init-head`: the default card's head grown by a `vending` class (rows of the classes it knew copied,
+    so before training it scores garbage exactly as v3 does), trained one epoch on real photos, shipped as a
+    card that reports vending from the head."""
+    import torch
+
+    from detector.kinds import Kind
+    from detector.model.heads import grown_head
+    from detector.model.safeload import load_checkpoint
+    from detector.model.weights import load_card
+
+    v3 = REPO / "detector" / "cards" / "streetwatch-v3.head.pt"
+    saved = load_checkpoint(v3)
+    classes = ["garbage", "garbage_bin", "overflow", "vending"]
+    head, grown = saved["head"].float().eval(), grown_head(saved["head"], saved["names"], classes).eval()
+    features = [torch.randn(1, c, 80 // 2**i, 80 // 2**i) for i, c in enumerate((128, 256, 512))]
+    with torch.no_grad():
+        before, after = head(features)[0], grown(features)[0]
+    assert after.shape[1] == before.shape[1] + 1
+    assert torch.allclose(after[:, :7], before, atol=1e-4)  # boxes and the three known classes
+    assert float(after[:, 7].max()) < 0.05  # vending starts from the prior
+
+    src = tiny_source(tmp_path, shared, "stalls", "cn-street-garbage", 4, ["garbage", "garbage_bin", "overflow"])
+    label = next((src / "labels" / "train").iterdir())
+    label.write_text(label.read_text() + "3 0.5 0.6 0.3 0.3\n")  # a vending box, for the smoke run only
+    (src / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val",
+                                                   "names": dict(enumerate(classes))}))
+    out, card = tmp_path / "data", tmp_path / "models" / "tiny-vending.yaml"
+    assert build_dataset.main(["--out", str(out), "--source", str(src), "--classes", ",".join(classes),
+                               "--repeat", "stalls=2", "--no-pseudo"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["images"]["train"] == 8  # each training photo twice
+    assert script("train").main([
+        "--data", str(out / "data.yaml"), "--card", str(card), "--epochs", "1", "--imgsz", "160", "--batch", "4",
+        "--workers", "0", "--project", str(tmp_path / "runs"), "--head-only", "--init-head", str(v3),
+        "--no-val"]) == 0
+    loaded = load_card(card)
+    assert loaded.card.classes["vending"].kind == Kind.VENDING
+    assert set(loaded.card.head_classes) == set(classes)
