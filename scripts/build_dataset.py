@@ -397,6 +397,9 @@ def repeats(items: list[Item], specs: list[str]) -> list[Item]:
     beside thousands of others is otherwise seen too rarely in an epoch to be learnt (ultralytics has no
     sampling weights). Mosaic and flips make each copy a different picture."""
     extra: list[Item] = []
+    sources = [spec.partition("=")[0] for spec in specs]
+    if len(set(sources)) < len(sources):
+        raise ConfigError(f"--repeat names a source twice: {specs}", fix="give each source one --repeat SOURCE=N")
     for spec in specs:
         source, _, count = spec.partition("=")
         if not count.isdigit() or int(count) < 2:
@@ -427,10 +430,10 @@ def build(args: argparse.Namespace) -> dict[str, object]:
         if chosen and item.name.startswith("frames__"):
             item.labelled = set(classes)  # a street video shows none of the chosen classes
     items = split_and_dedupe(items, args)
-    items += repeats(items, args.repeat)
     if not args.no_pseudo:
         added = pseudo_label(items, classes, args.pseudo_weights, args.pseudo_conf, args.pseudo_imgsz)
         print(f"pseudo-labels added: {added} (COCO {args.pseudo_weights.name}, conf >= {args.pseudo_conf})")
+    items += repeats(items, args.repeat)
     if args.night_every:
         night = night_copies(items, args.night_every, args.out)
         items += night

@@ -169,8 +169,10 @@ def fit(args: argparse.Namespace, data_yaml: Path, run: Path, freeze: int) -> tu
         raise ConfigError("nothing to resume: no last.pt", path=last, fix="train without --resume first")
     started = time.monotonic()
     if not (args.resume and finished(last)):
-        start = args.base if args.init_head is None else start_from_head(args, data_yaml, run)
-        model = YOLO(str(last)) if args.resume else YOLO(str(start))
+        if args.resume:
+            model = YOLO(str(last))
+        else:
+            model = YOLO(str(args.base if args.init_head is None else start_from_head(args, data_yaml, run)))
         model.train(
             resume=args.resume, freeze=freeze, data=str(data_yaml), epochs=args.epochs, imgsz=args.imgsz,
             batch=args.batch, device=args.device, workers=args.workers, project=str(run.parent), name=run.name,
@@ -261,7 +263,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, required=True, help="data.yaml (or its folder) from build_dataset.py")
     p.add_argument("--base", type=Path, default=REPO.parent / "shared" / "models" / "yolov8s.pt")
     p.add_argument("--init-head", type=Path, default=None,
-                   help="with --head-only: start from this earlier head (e.g. streetwatch-v3.head.pt), grown to the "
+                   help="start from this earlier head (e.g. streetwatch-v3.head.pt), grown to the "
                         "dataset's classes, instead of the base's COCO head")
     p.add_argument("--card", type=Path, default=REPO / "detector" / "cards" / "streetwatch-v3.yaml",
                    help="card to write; the weights go beside it as CARD.pt (CARD.head.pt with --head-only)")

@@ -30,8 +30,9 @@ def load(report: Path) -> list[dict[str, Any]]:
     return data["per_image"]
 
 
-def rates(records: list[dict[str, Any]], kind: str, thresholds: dict[str, float]) -> tuple[float, float]:
-    """(recall, false-alarm rate) of the kind at per-class thresholds."""
+def rates(records: list[dict[str, Any]], kind: str, thresholds: dict[str, float]) -> tuple[float | None, float]:
+    """(recall, false-alarm rate) of the kind at per-class thresholds; recall None on a set of negatives only
+    (photos without the kind, measuring its false alarms), which then does not count for the worst recall."""
     tp = fn = fp = n_no = 0
     for r in records:
         label = r["labels"].get(kind)
@@ -45,7 +46,7 @@ def rates(records: list[dict[str, Any]], kind: str, thresholds: dict[str, float]
         else:
             n_no += 1
             fp += raised
-    return (tp / (tp + fn) if tp + fn else 0.0), (fp / n_no if n_no else 0.0)
+    return (tp / (tp + fn) if tp + fn else None), (fp / n_no if n_no else 0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         thresholds = dict(zip(classes, combo, strict=True))
         results = {name: rates(records, args.kind, thresholds) for name, records in reports.items()}
         worst_fa = max(fa for _, fa in results.values())
-        rows.append((min(r for r, _ in results.values()), -worst_fa, thresholds, results))
+        rows.append((min((r for r, _ in results.values() if r is not None), default=0.0), -worst_fa, thresholds,
+                     results))
     ok = [r for r in rows if -r[1] <= args.max_false_alarm]
     ranked = sorted(ok or rows, key=lambda r: (r[0], r[1]), reverse=True)
     if not ok:
@@ -71,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     names = list(reports)
     print(f"{'thresholds':<36}" + "".join(f"{n[:22]:>26}" for n in names))
     for worst, _, thresholds, results in ranked[:args.top]:
-        cells = "".join(f"{results[n][0]:>13.3f} / {results[n][1]:.3f}" for n in names)
+        cells = "".join(f"{'-' if results[n][0] is None else f'{results[n][0]:.3f}':>13} / {results[n][1]:.3f}"
+                        for n in names)
         print(f"{json.dumps(thresholds):<36}{cells}   (worst recall {worst:.3f})")
     return 0
 

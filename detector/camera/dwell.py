@@ -9,7 +9,7 @@ object settled starts its dwell again, as a new placement.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -27,6 +27,7 @@ class Placement:
     track_id: int
     since: datetime
     box: np.ndarray
+    kind: str = ""
     samples: int = 0  # sampled frames since it settled, seen or not
     hits: int = 0  # of those, the frames it was detected in
     confirmed: bool = False
@@ -52,8 +53,16 @@ class DwellRule:
         self.placements: dict[int, Placement] = {}
 
     def reconfigure(self, rules: dict[Kind, Rule]) -> None:
-        """New rules for the placements to come and those still dwelling; confirmed ones stay confirmed."""
+        """New rules for the placements to come and those still dwelling; confirmed ones stay confirmed.
+        A stall still dwelling is watched over the new window (a watch started late must cover it whole)."""
         self.rules = {k.value: r for k, r in rules.items()}
+        for placement in self.placements.values():
+            rule = self.rules.get(placement.kind)
+            if placement.vendor is not None and not placement.confirmed:
+                if rule is None or rule.vendor_stays is None:
+                    placement.vendor = None
+                else:
+                    placement.vendor.window = timedelta(seconds=rule.min_dwell_s)
 
     def adopt(self, track_id: int, since: datetime, box: np.ndarray) -> Placement:
         """A placement whose dwell was proven before (a resumed event): confirmed from the start."""
@@ -70,6 +79,8 @@ class DwellRule:
         return dets[dets.confidence >= floor]
 
     def update(self, dets: Detections, time: datetime) -> list[Violation]:
+        """Detections held over frames the static-scene gate did not infer count as seen, vendors included:
+        the gate found the picture unchanged."""
         for placement in self.placements.values():
             placement.samples += 1
             if placement.vendor is not None:
@@ -81,7 +92,8 @@ class DwellRule:
             box = dets.xyxy[i]
             placement = self.placements.get(track_id)
             if placement is None or iou_matrix(placement.box[None], box[None])[0, 0] < 1 - rule.max_shift:
-                placement = Placement(track_id=track_id, since=time, box=box.copy(), samples=1)
+                placement = Placement(track_id=track_id, since=time, box=box.copy(), kind=str(dets.kind[i]),
+                                      samples=1)
                 self.placements[track_id] = placement
             placement.hits += 1
             if rule.vendor_stays is not None and not placement.confirmed:
@@ -91,6 +103,8 @@ class DwellRule:
                 placement.vendor.see(dets.vendor_xyxy[i])
             if not placement.confirmed and (time - placement.since).total_seconds() >= rule.min_dwell_s:
                 placement.confirmed = _dwelt(placement, rule)
+                if placement.confirmed:
+                    placement.vendor = None  # proven; the event goes on whoever stands there now
             if placement.confirmed:
                 violations.append(Violation(placement, dets[i]))
         return violations
@@ -111,4 +125,5 @@ def _dwelt(placement: Placement, rule: Rule) -> bool:
     stay = rule.vendor_stays
     if stay is None:
         return True
-    return placement.vendor is not None and placement.vendor.share(stay.radius, stay.min_stay_s) >= stay.min_share
+    watch = placement.vendor
+    return watch is not None and watch.covers() and watch.share(stay.radius, stay.min_stay_s) >= stay.min_share

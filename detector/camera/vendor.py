@@ -22,11 +22,18 @@ class VendorWatch:
 
     def __init__(self, window_s: float) -> None:
         self.window = timedelta(seconds=window_s)
+        self.started: datetime | None = None
         self._times: deque[datetime] = deque()
         self._feet: deque[tuple[float, float, float] | None] = deque()  # x, y, height of the person
 
+    def covers(self) -> bool:
+        """Watched for a whole window: a share of a shorter watch would not be 'most of the dwell'."""
+        return self.started is not None and bool(self._times) and self._times[-1] - self.started >= self.window
+
     def sample(self, time: datetime) -> None:
         """A sampled frame went by: nobody seen yet; frames older than the window are dropped."""
+        if self.started is None:
+            self.started = time
         self._times.append(time)
         self._feet.append(None)
         while self._times and time - self._times[0] > self.window:
@@ -42,17 +49,18 @@ class VendorWatch:
     def share(self, radius: float, min_stay_s: float) -> float:
         """The largest share of the window's frames in which someone stayed at one spot (within `radius`
         of their height of a sighting) in a run of at least `min_stay_s`."""
-        seen = np.array([i for i, f in enumerate(self._feet) if f is not None], np.int64)
+        all_feet, times = list(self._feet), list(self._times)
+        seen = np.array([i for i, f in enumerate(all_feet) if f is not None], np.int64)
         if not len(seen):
             return 0.0
-        feet = np.array([self._feet[i] for i in seen], np.float32)
-        seconds = np.array([(self._times[i] - self._times[0]).total_seconds() for i in seen])
+        feet = np.array([all_feet[i] for i in seen], np.float32)
+        seconds = np.array([(times[i] - times[0]).total_seconds() for i in seen])
         spots = np.unique(np.linspace(0, len(seen) - 1, min(len(seen), MAX_SPOTS)).round().astype(int))
         best = 0
         for s in spots:  # each candidate spot: where someone stood in one of the frames
             near = np.hypot(*(feet[:, :2] - feet[s, :2]).T) <= radius * feet[s, 2]
             best = max(best, _frames_in_long_runs(seen[near], seconds[near], min_stay_s))
-        return best / len(self._times)
+        return best / len(times)
 
 
 MAX_SPOTS = 64  # candidate spots tried per call, evenly over the sightings: the cost stays flat with fps
@@ -63,8 +71,6 @@ def _frames_in_long_runs(frames: np.ndarray, seconds: np.ndarray, min_stay_s: fl
     if not len(frames):
         return 0
     breaks = np.flatnonzero(np.diff(frames) > 2) + 1
-    total = 0
-    for run in np.split(np.arange(len(frames)), breaks):
-        if seconds[run[-1]] - seconds[run[0]] >= min_stay_s:
-            total += len(run)
-    return total
+    starts, ends = np.r_[0, breaks], np.r_[breaks, len(frames)] - 1
+    long = seconds[ends] - seconds[starts] >= min_stay_s
+    return int((ends - starts + 1)[long].sum())

@@ -178,7 +178,7 @@ class Zone(ZoneRule):
 
 
 class VendorStay(Strict):
-    """A vending box becomes a violation only while one person stays beside it.
+    """A vending box becomes a violation only once someone has stayed beside it (then its event goes on as any).
 
     What a fixed camera sees that a photo does not: a vendor stands by the goods for minutes, while on a
     busy pavement a bench or a parasol has someone passing next to it in most frames, each for a second

@@ -129,6 +129,9 @@ class PatrolFields(Strict):
                              "sense; draw allowed and prohibited places as geo-fences (fences:)")
         if self.patrol.cover_range_m > self.patrol.max_range_m:
             raise ValueError("patrol.cover_range_m must not exceed patrol.max_range_m")
+        if any(rule.vendor_stays is not None for rule in getattr(self, "rules", {}).values()):
+            raise ValueError("rules.vending.vendor_stays needs a fixed camera watching one stall; a passing "
+                             "vehicle sees it for seconds: remove it from the patrol file")
 
 
 class PatrolConfig(CameraConfig, PatrolFields):

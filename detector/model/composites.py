@@ -55,6 +55,16 @@ def _stall_candidates(dets: Detections, rule: VendingRule) -> list[tuple[np.ndar
     return candidates
 
 
+def same_stall(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two boxes of one stall: overlapping (by a third of the smaller), or stacked (an umbrella right above a
+    table, a learnt stall box under the canopy the COCO head saw)."""
+    if containment_matrix(a[None], b[None])[0, 0] > 0.3:
+        return True
+    width = min(a[2], b[2]) - max(a[0], b[0])  # side by side: no overlap
+    stacked = width >= 0.5 * min(a[2] - a[0], b[2] - b[0])
+    return bool(stacked and box_gap(a, b) <= 0.1 * min(a[3] - a[1], b[3] - b[1]))
+
+
 def compose_vending(dets: Detections, rule: VendingRule) -> Detections:
     """One `vending` box per stall (overlapping stall objects merged) that has a person beside it."""
     candidates = _stall_candidates(dets, rule)
@@ -62,21 +72,9 @@ def compose_vending(dets: Detections, rule: VendingRule) -> Detections:
     if not candidates or len(persons) == 0:
         return Detections()
     boxes = np.stack([c[0] for c in candidates])
-    overlap = containment_matrix(boxes, boxes)
-
-    widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-
-    def same_stall(i: int, j: int) -> bool:
-        """Overlapping, or stacked (an umbrella right above a table)."""
-        if overlap[i, j] > 0.3:
-            return True
-        w = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])  # side by side: no overlap
-        stacked = w >= 0.5 * min(widths[i], widths[j])
-        return stacked and box_gap(boxes[i], boxes[j]) <= 0.1 * min(heights[i], heights[j])
-
     person_boxes = dets.xyxy[persons]
     out_boxes, out_conf, out_names, out_vendors = [], [], [], []
-    for group in _groups(boxes, same_stall):
+    for group in _groups(boxes, lambda i, j: same_stall(boxes[i], boxes[j])):
         stall_box = union_box(boxes[group])
         near = persons_near(stall_box, person_boxes, rule.max_gap)
         if len(near) == 0:
@@ -95,26 +93,36 @@ def compose_vending(dets: Detections, rule: VendingRule) -> Detections:
     )
 
 
+def pool_vending(dets: Detections, rule: VendingRule) -> Detections:
+    """The frame's detections plus the composite stalls that no learnt vending box already covers: with a
+    card that has both, the union, one box per stall (the learnt one)."""
+    composite = compose_vending(dets, rule)
+    learnt = dets.xyxy[dets.kind == Kind.VENDING.value]
+    if len(learnt) and len(composite):
+        composite = composite[np.array([not any(same_stall(c, b) for b in learnt) for c in composite.xyxy])]
+    return Detections.merge([dets, composite])
+
+
 def persons_near(stall: np.ndarray, persons: np.ndarray, max_gap: float) -> np.ndarray:
     """Indices of the persons within `max_gap` of their own height of a stall, nearest first (ties: the
     one overlapping it most, standing behind or at it)."""
     gaps = np.array([box_gap(stall, p) for p in persons], np.float32).reshape(-1)
-    heights = persons[:, 3] - persons[:, 1] if len(persons) else np.zeros(0, np.float32)
+    heights = persons.reshape(-1, 4)[:, 3] - persons.reshape(-1, 4)[:, 1]
     near = np.flatnonzero(gaps <= max_gap * heights)
     overlap = containment_matrix(persons[near], stall[None])[:, 0]
     return near[np.lexsort((-overlap, gaps[near]))]
 
 
-def attach_vendors(dets: Detections, rule: VendingRule) -> Detections:
+def attach_vendors(dets: Detections, person_class: str, max_gap: float) -> Detections:
     """Vending boxes a model found itself (a learnt stall class) get the person nearest to them, as the
     composite ones have, so the camera's stay rule can tell a vendor from passers-by for both."""
     own = np.flatnonzero((dets.kind == Kind.VENDING.value) & np.isnan(dets.vendor_xyxy[:, 0]))
-    persons = dets.xyxy[dets.class_name.astype(str) == rule.person_class]
+    persons = dets.xyxy[dets.class_name.astype(str) == person_class]
     if len(own) == 0 or len(persons) == 0:
         return dets
     vendors = dets.vendor_xyxy.copy()
     for i in own:
-        near = persons_near(dets.xyxy[i], persons, rule.max_gap)
+        near = persons_near(dets.xyxy[i], persons, max_gap)
         if len(near):
             vendors[i] = persons[near[0]]
     return dets.with_(vendor_xyxy=vendors)

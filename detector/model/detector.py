@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from detector.config.card import ModelCard
 from detector.detections import Detections
 from detector.errors import ConfigError, WeightsError, WeightsNotFound, cause
 from detector.geometry import suppress_duplicates
-from detector.model.composites import attach_vendors, compose_vending
+from detector.model.composites import attach_vendors, pool_vending
 from detector.model.safeload import check_checkpoint
 from detector.model.weights import DOWNLOAD_ENV, LoadedCard
 
@@ -70,6 +71,14 @@ def load_yolo(loaded: LoadedCard, threads: int | None = None) -> YOLO:
     return model
 
 
+def _vendor_search(card: ModelCard) -> tuple[str, float] | None:
+    """Among whom, and how near, a vending box's vendor is looked for: the composite rule's person class and
+    gap, or for a learnt stall class alone `person` at the rule's default gap; None if the card has no persons."""
+    if card.vending:
+        return card.vending.person_class, card.vending.max_gap
+    return ("person", 0.5) if "person" in card.classes else None
+
+
 class Detector:
     """The model of a card: `detect()` turns BGR images into per-image `Detections`.
 
@@ -98,6 +107,7 @@ class Detector:
         self._threshold = {by_name[c]: spec.confidence for c, spec in self.card.classes.items()}
         self._kind = {by_name[c]: (spec.kind.value if spec.kind else "") for c, spec in self.card.classes.items()}
         self._min_conf = min(self._threshold.values())
+        self._vendor = _vendor_search(self.card)
         self._one_at_a_time = loaded.is_export
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
@@ -120,6 +130,7 @@ class Detector:
         keep = dets.confidence >= np.array([self._threshold[c] for c in class_ids], dtype=np.float32)
         dets = dets[keep].with_(kind=np.array([self._kind[c] for c in class_ids[keep]], dtype=object))
         if self.card.vending:
-            dets = attach_vendors(Detections.merge([dets, compose_vending(dets, self.card.vending)]),
-                                  self.card.vending)
+            dets = pool_vending(dets, self.card.vending)
+        if self._vendor is not None:
+            dets = attach_vendors(dets, *self._vendor)
         return suppress_duplicates(dets[dets.kind != ""])

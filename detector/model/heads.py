@@ -114,7 +114,7 @@ def attach_head(model: YOLO, loaded: LoadedCard) -> None:
 
 def grown_head(head: nn.Module, names: dict[int, str], classes: list[str]) -> nn.Module:
     """A copy of a trained head for a longer class list: classes it knew keep their learnt score rows,
-    new ones start from the bias ultralytics gives a fresh head (a prior of about 0.01 per anchor).
+    new ones start from the bias ultralytics gives a fresh head (about 5 objects of the class per 640 px image).
 
     Why: a new class (vending) can be learnt from a few hundred photos starting from a head that already
     knows garbage, instead of re-learning garbage from scratch with it.
@@ -124,7 +124,8 @@ def grown_head(head: nn.Module, names: dict[int, str], classes: list[str]) -> nn
 
     grown = copy.deepcopy(head).float()
     known = {name: i for i, name in names.items()}
-    for branch, stride in zip(grown.cv3, grown.stride.tolist() or [8, 16, 32], strict=False):
+    strides = [s if s > 0 else 8 * 2**i for i, s in enumerate(grown.stride.tolist() or [0.0] * len(grown.cv3))]
+    for branch, stride in zip(grown.cv3, strides, strict=True):
         old = branch[-1]
         new = nn.Conv2d(old.in_channels, len(classes), 1)
         with torch.no_grad():

@@ -230,3 +230,26 @@ def test_rebuilt_events_go_to_the_sinks_once(archive, coco_card, clean, tmp_path
         assert report.assembled == [] and len(receiver.accepted()) == len(got)
     finally:
         receiver.stop()
+
+
+def test_records_keep_each_vending_boxs_vendor_and_old_records_read_as_none(tmp_path):
+    """Pure logic: a record packs the vendor boxes; one written before they existed unpacks with none (and
+    its cache key differs, so it is detected again rather than read: RECORD_FORMAT)."""
+    import io
+
+    import numpy as np
+
+    from detector.apps.rescan.detect import FileDetections, pack, unpack
+
+    thumb = np.zeros((4, 4, 3), np.uint8)
+    record = FileDetections(
+        pts=np.array([0.0, 0.5]), size=(64, 48), scene=np.array([False, False]), first=thumb, last=thumb,
+        frame=np.array([0, 1], np.int32), xyxy=np.array([[1, 2, 3, 4], [5, 6, 7, 8]], np.float32),
+        confidence=np.array([0.9, 0.8], np.float32), class_name=np.array(["umbrella+person", "bicycle"]),
+        kind=np.array(["vending", "bike"]), inferred=np.array([True, True]),
+        vendor_xyxy=np.array([[0, 0, 2, 6], [np.nan] * 4], np.float32))
+    frames = unpack(pack(record)).detections()
+    assert frames[0].vendor_xyxy.tolist() == [[0, 0, 2, 6]] and np.isnan(frames[1].vendor_xyxy).all()
+    old = io.BytesIO()
+    np.savez_compressed(old, **{k: v for k, v in np.load(io.BytesIO(pack(record))).items() if k != "vendor_xyxy"})
+    assert np.isnan(unpack(old.getvalue()).vendor_xyxy).all()

@@ -28,12 +28,16 @@ def stall_frame(vendor: list[float]) -> Detections:
                       track_id=[1], vendor_xyxy=[vendor])
 
 
-def rule(**stay: float) -> DwellRule:
+def rules(**stay: float) -> dict:
     camera = CameraConfig.model_validate({
         "camera": {"id": "cam", "timezone": "Asia/Shanghai"},
         "rules": {"vending": {"min_dwell_s": 30, "vendor_stays": stay}},
     })
-    return DwellRule(camera.rules)
+    return camera.rules
+
+
+def rule(**stay: float) -> DwellRule:
+    return DwellRule(rules(**stay))
 
 
 def run(dwell: DwellRule, vendors: list[list[float]], fps: float = 2.0) -> int:
@@ -95,3 +99,15 @@ def test_vendor_stays_belongs_to_the_vending_rule_and_fits_its_dwell() -> None:
     with pytest.raises(ValidationError, match="longer than min_dwell_s"):
         CameraConfig.model_validate({"camera": {"id": "cam", "timezone": "UTC"},
                                      "rules": {"vending": {"min_dwell_s": 30, "vendor_stays": {"min_stay_s": 40}}}})
+
+
+def test_a_rule_switched_on_mid_dwell_needs_a_whole_window_of_watching() -> None:
+    plain = {Kind.VENDING: rules()[Kind.VENDING].model_copy(update={"vendor_stays": None})}
+    dwell = DwellRule(plain)
+    for i in range(50):  # 25 s with the rule off: no watch, and not yet 30 s
+        assert not dwell.update(stall_frame(person(360)), T0 + timedelta(seconds=i / 2))
+    dwell.reconfigure(rules())
+    frames = range(50, 200)
+    confirmed_at = next(i for i in frames if dwell.update(stall_frame(person(360)), T0 + timedelta(seconds=i / 2)))
+    assert confirmed_at == 50 + 60  # 30 s of watching from the switch, not 10 s of stay
+

@@ -2,7 +2,7 @@ import numpy as np
 
 from detector.config.card import VendingRule
 from detector.detections import Detections
-from detector.model.composites import attach_vendors, compose_vending
+from detector.model.composites import attach_vendors, compose_vending, pool_vending
 
 RULE = VendingRule(stall_classes=["umbrella", "dining table"], produce_classes=["apple", "orange", "banana"],
                    min_produce=3, person_class="person", max_gap=0.5)
@@ -53,6 +53,17 @@ def test_each_vending_box_carries_the_person_nearest_to_it() -> None:
 def test_a_learnt_vending_box_gets_its_vendor_too() -> None:
     learnt = dets([PERSON, ("vending", [160, 150, 300, 300], 0.7), ("vending", [600, 150, 700, 300], 0.7)])
     learnt = learnt.with_(kind=np.array(["", "vending", "vending"], dtype=object))
-    out = attach_vendors(learnt, RULE)
+    out = attach_vendors(learnt, RULE.person_class, RULE.max_gap)
     assert out.vendor_xyxy[1].tolist() == PERSON[1]
     assert np.isnan(out.vendor_xyxy[2]).all() and np.isnan(out.vendor_xyxy[0]).all()  # nobody near; not vending
+
+
+def test_a_card_with_both_reports_one_box_per_stall_the_learnt_one() -> None:
+    """The learnt box covers table and goods; COCO saw the parasol above it: one stall, not two events."""
+    frame = dets([PERSON, ("vending", [170, 200, 330, 300], 0.7), ("umbrella", [175, 120, 325, 198], 0.6),
+                  ("umbrella", [600, 120, 700, 200], 0.6), ("person", [600, 200, 650, 400], 0.9)])
+    frame = frame.with_(kind=np.array(["", "vending", "", "", ""], dtype=object))
+    pooled = pool_vending(frame, RULE)
+    vending = pooled[pooled.kind == "vending"]
+    assert vending.class_name.tolist() == ["vending", "umbrella+person"]  # the far parasol has its own vendor
+    assert vending.xyxy[1].tolist() == [600, 120, 700, 200]

@@ -336,6 +336,8 @@ def test_tune_thresholds_keeps_every_report_within_the_false_alarm_cap(tmp_path:
     chosen = json.loads(best[: best.index("}") + 1])
     assert 0.1 < chosen["garbage"] <= 0.25 and 0.6 < chosen["overflow"] <= 0.8
     assert tune.rates(a, "garbage", chosen) == (1.0, 0.0) and tune.rates(b, "garbage", chosen) == (1.0, 0.0)
+    negatives = [record("no", garbage=0.2), record("no")]  # a set without the kind: false alarms only
+    assert tune.rates(negatives, "garbage", {"garbage": 0.15}) == (None, 0.5)
 
 
 def test_a_vending_class_trains_for_an_epoch_from_the_v3_head_and_keeps_its_garbage(tmp_path: Path,

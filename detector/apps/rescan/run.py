@@ -87,9 +87,13 @@ class Setup:
     runtime: str = "pytorch"  # see detector.model.compiled; the CLI's default is auto
 
 
+RECORD_FORMAT = 2  # 2: records carry each vending box's vendor (rules.vending.vendor_stays needs it)
+
+
 def detect_key(loaded: LoadedCard, setup: Setup) -> str:
     """What phase 1 depends on: the card (classes, thresholds, size), the weights, the sampling, the gate."""
-    key = {"card": loaded.card.model_dump(mode="json"), "weights": loaded.model_sha256, "fps": setup.fps,
+    key = {"record": RECORD_FORMAT, "card": loaded.card.model_dump(mode="json"), "weights": loaded.model_sha256,
+           "fps": setup.fps,
            **({"runtime": runtime_identity(setup.runtime)} if setup.runtime != "pytorch" else {}),
            "mode": setup.mode, "recheck_s": setup.recheck_s}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
