@@ -69,8 +69,9 @@ def export(args: argparse.Namespace) -> dict[str, Path]:
         source.unlink()
         card = loaded.card.model_dump(mode="json", exclude_defaults=False)
         card.update(name=f"{stem}-{fmt}", weights=str(produced.relative_to(args.out)), imgsz=imgsz,
-                    head=None, head_classes=[])  # the export is base and head as one network
-        made_from = " + ".join(p.name for p in (loaded.weights_path, loaded.head_path) if p is not None)
+                    head=None, head_classes=[], more_heads=[])  # the export is base and head as one network
+        made_from = " + ".join(p.name for p in (loaded.weights_path, loaded.head_path, *loaded.more_head_paths)
+                               if p is not None)
         card["description"] = f"{fmt} export of {loaded.card.name} ({made_from}); " + card["description"]
         card["metrics"] = {"export": {"format": fmt, "from_sha256": loaded.model_sha256,
                                       "seconds": round(time.monotonic() - started),
@@ -106,7 +107,7 @@ def compare(args: argparse.Namespace, loaded: object, cards: dict[str, Path]) ->
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--card", type=Path, default=REPO / "detector" / "cards" / "streetwatch-v3.yaml")
+    p.add_argument("--card", type=Path, default=REPO / "detector" / "cards" / "streetwatch-v4.yaml")
     p.add_argument("--formats", nargs="+", default=["onnx", "openvino", "openvino-int8"], help=", ".join(FORMATS))
     p.add_argument("--data", type=Path, help="data.yaml of the training set: INT8 calibration (train split), --val")
     p.add_argument("--calib-images", type=int, default=300, help="training images for INT8 calibration (300)")

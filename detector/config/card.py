@@ -54,6 +54,14 @@ class VendingRule(Strict):
     )
 
 
+class MoreHead(Strict):
+    """A further trained head on the same frozen base, for classes of its own (e.g. `vending`, learnt after
+    `garbage`): a new class is added without retraining, or disturbing, the head the card already trusts."""
+
+    head: str = Field(description="The head file (from scripts/train.py --head-only on the same base weights).")
+    classes: list[str] = Field(min_length=1, description="The classes taken from this head.")
+
+
 class ModelCard(Strict):
     """A model and the meaning of its classes."""
 
@@ -74,6 +82,9 @@ class ModelCard(Strict):
         description="With `head`: the classes taken from the trained head; every other class comes from the "
         "base weights' own head, run on the same features (empty: the trained head replaces the base's).",
     )
+    more_heads: list[MoreHead] = Field(
+        default_factory=list, description="Further trained heads on the same base, each giving its own classes "
+        "(all heads and the base's own run on one backbone pass).")
     imgsz: int | tuple[int, int] = Field(640, description="Inference size, a side or (height, width).")
     classes: dict[str, ClassSpec] = Field(description="Model class name -> meaning; other classes are dropped.")
     vending: VendingRule | None = Field(
@@ -90,6 +101,13 @@ class ModelCard(Strict):
                 raise ValueError(f"vending rule uses classes not listed under classes: {missing}")
         if self.head_classes and not self.head:
             raise ValueError("head_classes needs a head")
+        if self.more_heads:
+            if not self.head_classes:
+                raise ValueError("more_heads needs a head with head_classes (the base gives the other classes)")
+            taken = [c for h in self.more_heads for c in h.classes] + self.head_classes
+            twice = sorted({c for c in taken if taken.count(c) > 1})
+            if twice:
+                raise ValueError(f"classes {twice} are taken from two heads; give each class one head")
         if not self.kinds():
             raise ValueError("no class reports a kind; give at least one class a kind")
         return self

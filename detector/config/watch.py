@@ -126,7 +126,7 @@ class WatchConfig(Strict):
     lease_s: float = Field(30.0, ge=3, description="A camera's lease is renewed every third of this; a process "
                            "that died frees its cameras for another after this long.")
     model: str | None = Field(
-        None, description="Model card file or bundled card name; default detector/cards/streetwatch-v3.yaml."
+        None, description="Model card file or bundled card name; default detector/cards/streetwatch-v4.yaml."
     )
     weights: Path | None = Field(None, description="Weights file overriding the card's.")
     fps: float = Field(2.0, gt=0, description="Frames per second sampled from each camera for detection.")

@@ -45,6 +45,7 @@ def export_folder(loaded: LoadedCard) -> Path:
     import openvino
 
     key = json.dumps({"model": loaded.model_sha256, "imgsz": loaded.card.imgsz, "from_head": loaded.card.head_classes,
+                      **({"more": [h.classes for h in loaded.card.more_heads]} if loaded.card.more_heads else {}),
                       "openvino": openvino.__version__, "precision": "fp32"}, sort_keys=True)
     return cache_dir() / f"{loaded.card.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}_openvino_model"
 
@@ -68,7 +69,7 @@ def compiled_card(loaded: LoadedCard, *, announce: bool = True) -> LoadedCard:
         except Exception as e:  # an export the exporter cannot do: run the PyTorch model instead
             raise NotCompiled(f"the OpenVINO export failed ({cause(e)})") from e
     card = loaded.card.model_copy(update={"name": f"{loaded.card.name}-openvino", "weights": str(folder),
-                                          "head": None, "head_classes": []})
+                                          "head": None, "head_classes": [], "more_heads": []})
     return LoadedCard(card=card, path=loaded.path, weights_override=folder)
 
 

@@ -9,6 +9,7 @@ trained head adds what it lacked (garbage).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -24,48 +25,47 @@ if TYPE_CHECKING:
 
 
 class MergedHeads(nn.Module):
-    """Two detection heads on one set of features; their boxes are pooled for one NMS.
+    """Detection heads on one set of features; their boxes are pooled for one NMS.
 
-    Each anchor is reported twice, once with the base head's box and the base's scores for its classes,
-    once with the trained head's box and scores for `from_head` classes; a class is zero in the other copy.
-    `names` is the merged class list: a head that learnt only new classes adds the base classes the card uses.
+    Each anchor is reported once per head, with that head's box and its scores for the classes it gives
+    (`from_heads[k]` for trained head k; the base's own head every other class); a class is zero in the
+    other copies. `names` is the merged class list: heads that learnt only new classes add the base classes
+    the card uses.
     """
 
-    def __init__(self, base: nn.Module, head: nn.Module, base_names: dict[int, str], head_names: dict[int, str],
-                 names: dict[int, str], from_head: list[str]) -> None:
+    def __init__(self, base: nn.Module, heads: list[nn.Module], base_names: dict[int, str],
+                 head_names: list[dict[int, str]], names: dict[int, str], from_heads: list[list[str]]) -> None:
         super().__init__()
-        self.base, self.head = base, head
+        self.base, self.heads = base, nn.ModuleList(heads)
         for attr in ("f", "i", "type", "np", "stride"):  # what ultralytics' model graph reads off its last layer
             if hasattr(base, attr):
                 setattr(self, attr, getattr(base, attr))
         self.nc = len(names)
         self.end2end = False
-        in_base = {name: i for i, name in base_names.items()}
-        in_head = {name: i for i, name in head_names.items()}
         ordered = [names[i] for i in sorted(names)]
-        self.register_buffer("base_rows", torch.tensor([in_base.get(n, 0) for n in ordered]))
-        self.register_buffer("head_rows", torch.tensor([in_head.get(n, 0) for n in ordered]))
-        self.register_buffer("base_mask", torch.tensor([float(n not in from_head) for n in ordered]).view(1, -1, 1))
-        self.register_buffer("head_mask", torch.tensor([float(n in from_head) for n in ordered]).view(1, -1, 1))
+        taken = {c for classes in from_heads for c in classes}
+        sources = [(base_names, [n for n in ordered if n not in taken]), *zip(head_names, from_heads, strict=True)]
+        for k, (source_names, given) in enumerate(sources):
+            index = {name: i for i, name in source_names.items()}
+            self.register_buffer(f"rows{k}", torch.tensor([index.get(n, 0) for n in ordered]))
+            self.register_buffer(f"mask{k}", torch.tensor([float(n in given) for n in ordered]).view(1, -1, 1))
 
     def forward(self, x: list[torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, dict]:
         if self.training:
             raise RuntimeError("merged heads are for inference; train the head with scripts/train.py --head-only")
-        a, b = self.base(list(x)), self.head(list(x))
-        ya, yb = (a[0], b[0]) if isinstance(a, tuple) else (a, b)  # export mode returns predictions alone
-        from_base = torch.cat([ya[:, :4], ya[:, 4:][:, self.base_rows] * self.base_mask], 1)
-        from_head = torch.cat([yb[:, :4], yb[:, 4:][:, self.head_rows] * self.head_mask], 1)
-        y = torch.cat([from_base, from_head], 2)
-        return (y, {}) if isinstance(a, tuple) else y
+        outs = [self.base(list(x)), *(head(list(x)) for head in self.heads)]
+        exporting = not isinstance(outs[0], tuple)  # export mode returns predictions alone
+        parts = []
+        for k, out in enumerate(outs):
+            y = out if exporting else out[0]
+            rows, mask = getattr(self, f"rows{k}"), getattr(self, f"mask{k}")
+            parts.append(torch.cat([y[:, :4], y[:, 4:][:, rows] * mask], 1))
+        y = torch.cat(parts, 2)
+        return y if exporting else (y, {})
 
 
-def attach_head(model: YOLO, loaded: LoadedCard) -> None:
-    """Put the card's trained head on a PyTorch model made from exactly the weights it was trained on.
-
-    The head only means something on top of the features it was trained on, so the base weights' hash
-    must be the one the head recorded; anything else is refused rather than run with meaningless outputs.
-    """
-    path = loaded.head_path
+def _read_head(path: Path, loaded: LoadedCard) -> tuple[nn.Module, dict[int, str]]:
+    """A trained head and its class names, refused unless it was trained on exactly these base weights."""
     fix = "restore it from the repository, or re-train it with scripts/train.py --head-only"
     try:
         saved = load_checkpoint(path)
@@ -81,31 +81,44 @@ def attach_head(model: YOLO, loaded: LoadedCard) -> None:
             path=loaded.weights_path,
             fix=f"give the base weights the head was trained on ({saved.get('base', 'see the card')})",
         )
+    return head.float().eval(), {int(k): str(v) for k, v in names.items()}
+
+
+def attach_head(model: YOLO, loaded: LoadedCard) -> None:
+    """Put the card's trained heads on a PyTorch model made from exactly the weights they were trained on.
+
+    A head only means something on top of the features it was trained on, so the base weights' hash must
+    be the one each head recorded; anything else is refused rather than run with meaningless outputs.
+    """
     net = model.model
     layers = getattr(net, "model", None)
-    if not isinstance(layers, nn.Sequential) or type(layers[-1]) is not type(head):
+    head, names = _read_head(loaded.head_path, loaded)  # type: ignore[arg-type]
+    more = [_read_head(path, loaded) for path in loaded.more_head_paths]
+    if not isinstance(layers, nn.Sequential) or any(type(layers[-1]) is not type(h) for h, _ in [(head, 0), *more]):
         raise WeightsError("a head fits PyTorch .pt weights of the same architecture only", path=loaded.weights_path,
-                              fix="point the card's weights at the .pt the head was trained on (not an export)")
-    names = {int(k): str(v) for k, v in names.items()}
-    head = head.float().eval()
-    from_head = loaded.card.head_classes
-    if from_head:
+                           fix="point the card's weights at the .pt the head was trained on (not an export)")
+    card = loaded.card
+    if not card.head_classes:
+        layers[-1] = head
+    else:
         base_names = {int(k): str(v) for k, v in net.names.items()}
-        head_names = names
-        unknown = [n for n in from_head if n not in head_names.values()]
-        # the head's classes first (its dataset's indices stay valid), then base classes only the card names
-        ordered = [*head_names.values(), *(c for c in loaded.card.classes if c not in head_names.values())]
-        lacking = [n for n in ordered if n not in from_head and n not in base_names.values()]
+        heads = [(card.head_classes, names), *((h.classes, n) for h, (_, n) in zip(card.more_heads, more, strict=True))]
+        unknown = [c for given, head_names in heads for c in given if c not in head_names.values()]
+        # each head's classes first (the first head's dataset indices stay valid), then base classes the card names
+        ordered = list(dict.fromkeys([*names.values(), *(c for given, _ in heads[1:] for c in given),
+                                      *card.classes]))
+        ordered = [c for c in ordered if c in card.classes or c in names.values()]
+        taken = {c for given, _ in heads for c in given}
+        lacking = [n for n in ordered if n not in taken and n not in base_names.values()]
         if unknown or lacking:
             raise ConfigError(
-                f"head_classes {unknown} are not in the head; {lacking} are in neither head",
+                f"head classes {unknown} are not in their heads; {lacking} are in no head",
                 path=loaded.path,
-                fix=f"list head_classes among {sorted(head_names.values())}; the base must know every other class",
+                fix="list each head's classes among the classes it was trained on; the base must know every other",
             )
         names = dict(enumerate(ordered))
-        layers[-1] = MergedHeads(layers[-1], head, base_names, head_names, names, from_head).eval()
-    else:
-        layers[-1] = head
+        layers[-1] = MergedHeads(layers[-1], [head, *(h for h, _ in more)], base_names, [n for _, n in heads],
+                                 names, [given for given, _ in heads]).eval()
     net.names = names
     net.nc = len(names)
     if isinstance(getattr(net, "yaml", None), dict):

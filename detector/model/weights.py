@@ -21,7 +21,7 @@ WEIGHTS_ENV = "STREETWATCH_WEIGHTS_DIR"
 DOWNLOAD_ENV = "STREETWATCH_ALLOW_DOWNLOAD"
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent  # a checkout's root (meaningless when installed)
 CARDS_DIR = Path(__file__).resolve().parent.parent / "cards"  # the bundled cards: package data
-DEFAULT_CARD = CARDS_DIR / "streetwatch-v3.yaml"
+DEFAULT_CARD = CARDS_DIR / "streetwatch-v4.yaml"
 
 
 class LoadedCard(BaseModel):
@@ -45,6 +45,10 @@ class LoadedCard(BaseModel):
     def head_path(self) -> Path | None:
         return resolve_weights(self.card.head, card_dir=self.path.parent, head=True) if self.card.head else None
 
+    @cached_property
+    def more_head_paths(self) -> list[Path]:
+        return [resolve_weights(h.head, card_dir=self.path.parent, head=True) for h in self.card.more_heads]
+
     @property
     def is_export(self) -> bool:
         """Weights exported for a runtime (an OpenVINO folder, ONNX), not a PyTorch checkpoint."""
@@ -56,7 +60,8 @@ class LoadedCard(BaseModel):
         """What identifies the model an event came from: the weights, or the weights and the head."""
         if self.head_path is None:
             return self.weights_sha256
-        return hashlib.sha256(f"{self.weights_sha256}+{sha256_of(self.head_path)}".encode()).hexdigest()
+        parts = [self.weights_sha256, *(sha256_of(p) for p in [self.head_path, *self.more_head_paths])]
+        return hashlib.sha256("+".join(parts).encode()).hexdigest()
 
 
 def weights_search_dirs(card_dir: Path) -> list[Path]:

@@ -115,7 +115,7 @@ def test_default_card_finds_garbage_and_bikes_on_real_street_photos(shared: Path
     result = streetwatch("eval", str(shared / DEV), "--out", str(out))
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert report["card"] == "streetwatch-v3"
+    assert report["card"] == "streetwatch-v4"
     garbage, bike = report["kinds"]["garbage"], report["kinds"]["bike"]
     assert garbage["detectable"] and garbage["yes"] == 88 and garbage["no"] == 32
     assert garbage["recall"] >= 0.40 and garbage["false_alarm_rate"] <= 0.13

@@ -13,6 +13,7 @@ from detector.apps.scan import scan
 from detector.config.camera import CameraConfig
 from detector.geometry import iou_matrix
 from detector.output.store import SCHEMA_VERSION
+from testkit import REPO
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
 BAY = [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]  # the right photo of the bike scene
@@ -155,16 +156,17 @@ def test_one_file_spelled_two_ways_is_one_input(tmp_path, videos, coco_card, det
 
 
 def test_a_vendor_staying_by_a_parasol_is_vending_and_people_passing_one_are_not(tmp_path, shared):
-    """The composed plaza (testkit/stalls.py), through the default card: two parasols, a vendor staying by
-    the left one, a stream of people passing the right one. Without `vendor_stays` both become events;
-    with it only the staffed one does."""
+    """The composed plaza (testkit/stalls.py): two parasols, a vendor staying by the left one, a stream of
+    people passing the right one, through the card with both the learnt vending class and the composite
+    rule (a parasol is the rule's stall). Without `vendor_stays` both become events; with it only the
+    staffed one does."""
     from detector.model.detector import Detector
-    from detector.model.weights import DEFAULT_CARD, load_card
+    from detector.model.weights import load_card
     from testkit import stalls
 
     clip = tmp_path / "plaza.mp4"
     truth = stalls.compose(clip, shared, START)
-    card = load_card(DEFAULT_CARD)
+    card = load_card(REPO / "detector" / "cards" / "streetwatch-v4-union.yaml")
     detector = Detector(card)
 
     def vending_events(stay: dict | None) -> list[dict]:

@@ -27,11 +27,11 @@ def test_the_compiled_default_card_gives_pytorchs_events_and_is_compiled_once(tm
     scan = ["scan", str(videos["bikes_90s"]), "--camera", str(camera), "--start", "2026-11-20T10:00:00"]
     assert main([*scan, "--out", str(tmp_path / "torch"), "--runtime", "pytorch"]) == 0
     assert main([*scan, "--out", str(tmp_path / "ov"), "--runtime", "auto"]) == 0
-    [export] = (tmp_path / "cache").glob("streetwatch-v3-*_openvino_model")
+    [export] = (tmp_path / "cache").glob("streetwatch-v4-*_openvino_model")
     assert (export / READY).exists()
     reference, compiled = events(tmp_path / "torch"), events(tmp_path / "ov")
     assert len(reference) == 2 and [e[:4] for e in compiled] == [e[:4] for e in reference]  # same ids and times
-    assert {e[4] for e in compiled} == {"streetwatch-v3-openvino"} and {e[4] for e in reference} == {"streetwatch-v3"}
+    assert {e[4] for e in compiled} == {"streetwatch-v4-openvino"} and {e[4] for e in reference} == {"streetwatch-v4"}
     stamp = (export / READY).stat().st_mtime_ns
     assert main(["models", "export"]) == 0  # ahead of time: already there, not made again
     assert (export / READY).stat().st_mtime_ns == stamp

@@ -96,3 +96,29 @@ def test_a_card_cannot_point_the_loader_outside_its_folder(tmp_path: Path, named
     with pytest.raises(WeightsError, match="outside its folder"):
         resolve_weights(named, card_dir=card_dir)
     assert resolve_weights(named, card_dir=card_dir, explicit=tmp_path / "w.pt") == tmp_path / "w.pt"  # --weights
+
+
+def test_the_default_card_adds_a_vending_head_and_leaves_v3s_garbage_as_it_was(shared: Path) -> None:
+    """streetwatch-v4 = v3's garbage head + a head giving only `vending`, on one backbone pass: on a real
+    street photo its garbage boxes are v3's to the digit, and a class cannot come from two heads."""
+    import cv2
+    import yaml
+
+    from detector.config.card import ModelCard
+    from detector.model.detector import Detector
+    from detector.model.weights import DEFAULT_CARD
+
+    v3, v4 = (load_card(REPO / "detector" / "cards" / f"streetwatch-v{n}.yaml") for n in (3, 4))
+    assert DEFAULT_CARD.name == "streetwatch-v4.yaml" and v4.card.more_heads[0].classes == ["vending"]
+    image = cv2.imread(str(shared / "datasets" / "cn-street-garbage" / "images" / "val" / "000142.jpg"))
+    old, new = (Detector(card).detect([image])[0] for card in (v3, v4))
+
+    def garbage(d) -> list:
+        return sorted((str(n), round(float(c), 4), [round(float(v)) for v in b])
+                      for n, c, b, k in zip(d.class_name, d.confidence, d.xyxy, d.kind, strict=True) if k == "garbage")
+
+    assert garbage(new) == garbage(old) and garbage(old)
+    data = yaml.safe_load((REPO / "detector" / "cards" / "streetwatch-v4.yaml").read_text())
+    data["more_heads"][0]["classes"] = ["vending", "garbage"]
+    with pytest.raises(ValueError, match=r"\['garbage'\] are taken from two heads"):
+        ModelCard.model_validate(data)
