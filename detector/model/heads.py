@@ -4,7 +4,8 @@ A head trained with `scripts/train.py --head-only` sits on features that are exa
 ships as a few MB next to its card. When the card lists `head_classes`, only those classes come from
 the trained head and every other class from the base's own head (both run on the one backbone pass):
 the base keeps the accuracy it had on what it already knew (COCO bikes, people, stall objects), and the
-trained head adds what it lacked (garbage).
+trained head adds what it lacked (garbage). A card's `more_heads` add further trained heads the same way,
+each for its own classes (vending), so a new class never disturbs the head already trusted.
 """
 
 from __future__ import annotations
