@@ -89,7 +89,7 @@ class ModelCard(Strict):
     classes: dict[str, ClassSpec] = Field(description="Model class name -> meaning; other classes are dropped.")
     vending: VendingRule | None = Field(
         None, description="Composite vending rule: for models without a stall class, or beside one (the union of "
-        "both, one box per stall after duplicate suppression) where that measured better.")
+        "both; a composite stall that a learnt box covers is dropped) where that measured better.")
     metrics: dict[str, object] = Field(default_factory=dict, description="Validation metrics, for the record.")
 
     @model_validator(mode="after")

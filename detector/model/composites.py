@@ -107,7 +107,7 @@ def persons_near(stall: np.ndarray, persons: np.ndarray, max_gap: float) -> np.n
     """Indices of the persons within `max_gap` of their own height of a stall, nearest first (ties: the
     one overlapping it most, standing behind or at it)."""
     gaps = np.array([box_gap(stall, p) for p in persons], np.float32).reshape(-1)
-    heights = persons.reshape(-1, 4)[:, 3] - persons.reshape(-1, 4)[:, 1]
+    heights = persons[:, 3] - persons[:, 1]
     near = np.flatnonzero(gaps <= max_gap * heights)
     overlap = containment_matrix(persons[near], stall[None])[:, 0]
     return near[np.lexsort((-overlap, gaps[near]))]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from detector.config.card import ModelCard
+from detector.config.card import ModelCard, VendingRule
 from detector.detections import Detections
 from detector.errors import ConfigError, WeightsError, WeightsNotFound, cause
 from detector.geometry import suppress_duplicates
@@ -74,9 +74,8 @@ def load_yolo(loaded: LoadedCard, threads: int | None = None) -> YOLO:
 def _vendor_search(card: ModelCard) -> tuple[str, float] | None:
     """Among whom, and how near, a vending box's vendor is looked for: the composite rule's person class and
     gap, or for a learnt stall class alone `person` at the rule's default gap; None if the card has no persons."""
-    if card.vending:
-        return card.vending.person_class, card.vending.max_gap
-    return ("person", 0.5) if "person" in card.classes else None
+    rule = card.vending or VendingRule(stall_classes=[])  # a learnt class alone: the rule's defaults
+    return (rule.person_class, rule.max_gap) if rule.person_class in card.classes else None
 
 
 class Detector:
