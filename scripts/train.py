@@ -15,6 +15,13 @@ garbage,garbage_bin,overflow`, is merged with the base classes the card lists: b
         --epochs 12          # 96 min on 2 cores; a checkpoint per epoch: add --resume after an interruption
     python scripts/train.py --data data/streetwatch-v3/data.yaml --epochs 80 --imgsz 640 --device 0   # a GPU, full
 
+`--branch-from N` goes deeper on the same terms: layers N and on (N=10: YOLOv8s's whole neck and a head) train
+for the dataset's classes on the frozen backbone, and ship as a branch beside the base's own neck and head,
+which keep giving the COCO classes exactly as before (the backbone runs once for both):
+
+    python scripts/train.py --data data/streetwatch-v5/data.yaml --branch-from 10 --init-head \
+        detector/cards/streetwatch-v4.head.pt --imgsz 640 --epochs 16 --card detector/cards/streetwatch-v5.yaml
+
 Writes detector/cards/streetwatch-v3.yaml and either detector/cards/streetwatch-v3.head.pt (--head-only) or
 detector/cards/streetwatch-v3.pt (the best epoch, optimizer stripped). `--resume` on a finished run only writes
 the card.
@@ -117,12 +124,16 @@ def train(args: argparse.Namespace) -> dict:
     use_cores()  # ultralytics would train on one thread of a 2-core machine
     base_classes = set(YOLO(str(args.base)).names.values())
     run = args.project.resolve() / args.card.stem
-    freeze = len(YOLO(str(args.base)).model.model) - 1 if args.head_only else args.freeze
+    layers = len(YOLO(str(args.base)).model.model)
+    if args.branch_from is not None and not 0 < args.branch_from < layers - 1:
+        raise ConfigError(f"--branch-from {args.branch_from} is not a layer before the head",
+                          fix=f"give 1..{layers - 2} (10: the whole neck of YOLOv8)")
+    freeze = layers - 1 if args.head_only else args.branch_from or args.freeze
     best, seconds, epochs_done = fit(args, data_yaml, run, freeze)
     args.card.parent.mkdir(parents=True, exist_ok=True)
-    if args.head_only:
-        weights_out = args.card.with_suffix(".head.pt")
-        save_head(best, args.base, weights_out)
+    if args.head_only or args.branch_from:
+        weights_out = args.card.with_suffix(".branch.pt" if args.branch_from else ".head.pt")
+        save_head(best, args.base, weights_out, start=freeze)
         # Classes the base already knows keep the base's own head (trained on far more of them than we have);
         # the new ones come from the trained head. --all-from-head uses the trained head for every class.
         new = [] if args.all_from_head else [c for c in classes if c not in base_classes]
@@ -177,7 +188,7 @@ def fit(args: argparse.Namespace, data_yaml: Path, run: Path, freeze: int) -> tu
             resume=args.resume, freeze=freeze, data=str(data_yaml), epochs=args.epochs, imgsz=args.imgsz,
             batch=args.batch, device=args.device, workers=args.workers, project=str(run.parent), name=run.name,
             exist_ok=True, seed=0, deterministic=True, fraction=args.fraction, time=args.hours,
-            patience=args.epochs,
+            patience=args.epochs, close_mosaic=args.close_mosaic,
             hsv_v=0.6,  # darker and brighter frames: night shots and low sun are common in street reports
             plots=False, verbose=False, val=False,  # validated once at the end, by the card (below)
         )
@@ -222,8 +233,9 @@ def finished(last: Path) -> bool:
     return int(load_checkpoint(last).get("epoch", 0)) == -1  # type: ignore[union-attr]
 
 
-def save_head(best: Path, base: Path, out: Path) -> None:
-    """Keep the trained head alone, after checking the frozen layers are still the base's."""
+def save_head(best: Path, base: Path, out: Path, start: int) -> None:
+    """Keep the trained layers alone (the head, or a branch of layers `start` on), after checking the frozen
+    layers before them are still the base's."""
     import torch
     from ultralytics import YOLO
 
@@ -232,16 +244,17 @@ def save_head(best: Path, base: Path, out: Path) -> None:
     saved = load_checkpoint(best)
     trained = (saved.get("model") or saved["ema"]).float()  # type: ignore[union-attr]  # ema: an unfinished run
     base_net = YOLO(str(base)).model.float()
-    head_prefix = f"model.{len(trained.model) - 1}."
     mine, theirs = trained.state_dict(), base_net.state_dict()
     drift = max((mine[k].float() - v.float()).abs().max().item() for k, v in theirs.items()
-                if not k.startswith(head_prefix) and k in mine)
+                if int(k.split(".")[1]) < start and k in mine)
     if drift > 1e-3:  # fp16 storage rounds to the same values; more means the features moved under the head
         raise ConfigError(f"frozen layers drifted from the base by up to {drift:.2g}", path=best,
                           fix="train with --head-only from the same --base, or ship the full weights")
     tmp = out.with_suffix(".tmp")
-    torch.save({"head": trained.model[-1].half(), "names": dict(trained.names), "base": base.name,
-                "base_sha256": sha256_of(base)}, tmp)
+    last = len(trained.model) - 1
+    kept = ({"head": trained.model[-1].half()} if start == last else
+            {"branch": torch.nn.ModuleList(trained.model[start:]).half(), "start": start})
+    torch.save({**kept, "names": dict(trained.names), "base": base.name, "base_sha256": sha256_of(base)}, tmp)
     tmp.replace(out)
 
 
@@ -269,10 +282,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="card to write; the weights go beside it as CARD.pt (CARD.head.pt with --head-only)")
     p.add_argument("--head-only", action="store_true",
                    help="train the detection head alone on the frozen base and ship just the head")
+    p.add_argument("--branch-from", type=int, metavar="N",
+                   help="train layers N and on (10: YOLOv8's neck and head) on the frozen backbone and ship them as "
+                   "a branch beside the base's own neck and head")
     p.add_argument("--all-from-head", action="store_true",
                    help="with --head-only: every class from the trained head (default: only classes the base lacks)")
     p.add_argument("--freeze", type=int, default=0, help="freeze the first N layers (ignored with --head-only)")
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--close-mosaic", type=int, default=10,
+                   help="the last N epochs train without mosaic (10, ultralytics' default)")
     p.add_argument("--hours", type=float, help="training time budget in hours (stops early; overrides epochs)")
     p.add_argument("--imgsz", type=int, default=416, help="training size (416 on CPU; 640 on a GPU)")
     p.add_argument("--card-imgsz", type=int, help="inference size written to the card (default: --imgsz)")

@@ -6,6 +6,11 @@ the trained head and every other class from the base's own head (both run on the
 the base keeps the accuracy it had on what it already knew (COCO bikes, people, stall objects), and the
 trained head adds what it lacked (garbage). A card's `more_heads` add further trained heads the same way,
 each for its own classes (vending), so a new class never disturbs the head already trusted.
+
+A head file may instead hold a *branch* (`scripts/train.py --branch-from N`): a trained copy of the base's
+layers from N on (the neck and a head), fed by the frozen layers before N. The base's own neck and head stay
+as they are beside it, so its classes are exactly the base's, while the branch's classes get features of
+their own; the backbone still runs once.
 """
 
 from __future__ import annotations
@@ -25,13 +30,45 @@ if TYPE_CHECKING:
     from detector.model.weights import LoadedCard
 
 
+class Branch(nn.Module):
+    """Trained copies of a network's layers from `start` to its last (a neck and its head), run on the frozen
+    layers before `start`; each layer keeps ultralytics' `f` (where its input comes from) and `i` (its index)."""
+
+    def __init__(self, layers: nn.ModuleList, start: int) -> None:
+        super().__init__()
+        self.layers, self.start = layers, start
+
+    @property
+    def head(self) -> nn.Module:
+        return self.layers[-1]
+
+    def needs(self) -> list[int]:
+        """Indices of the frozen layers whose outputs the branch reads."""
+        wanted: list[int] = []
+        for k, layer in enumerate(self.layers):
+            sources = layer.f if isinstance(layer.f, list) else [layer.f]
+            wanted += [self.start - 1 if (j == -1 and k == 0) else j for j in sources if j != -1 or k == 0]
+        return sorted({j for j in wanted if j < self.start})
+
+    def forward(self, features: dict[int, torch.Tensor]) -> torch.Tensor | tuple:
+        saved = dict(features)
+        x: object = features[self.start - 1]
+        for layer in self.layers:
+            if layer.f != -1:
+                x = saved[layer.f] if isinstance(layer.f, int) else [x if j == -1 else saved[j] for j in layer.f]
+            x = layer(x)
+            saved[layer.i] = x
+        return x  # type: ignore[return-value]
+
+
 class MergedHeads(nn.Module):
     """Detection heads on one set of features; their boxes are pooled for one NMS.
 
     Each anchor is reported once per head, with that head's box and its scores for the classes it gives
     (`from_heads[k]` for trained head k; the base's own head every other class); a class is zero in the
     other copies. `names` is the merged class list: heads that learnt only new classes add the base classes
-    the card uses.
+    the card uses. A `Branch` among the heads reads the frozen layers it needs, so `f` lists them after the
+    base head's own inputs.
     """
 
     def __init__(self, base: nn.Module, heads: list[nn.Module], base_names: dict[int, str],
@@ -41,6 +78,10 @@ class MergedHeads(nn.Module):
         for attr in ("f", "i", "type", "np", "stride"):  # what ultralytics' model graph reads off its last layer
             if hasattr(base, attr):
                 setattr(self, attr, getattr(base, attr))
+        self.inputs = list(base.f)
+        for head in heads:
+            self.inputs += [j for j in (head.needs() if isinstance(head, Branch) else []) if j not in self.inputs]
+        self.f = list(self.inputs)
         self.nc = len(names)
         self.end2end = False
         ordered = [names[i] for i in sorted(names)]
@@ -54,7 +95,10 @@ class MergedHeads(nn.Module):
     def forward(self, x: list[torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, dict]:
         if self.training:
             raise RuntimeError("merged heads are for inference; train the head with scripts/train.py --head-only")
-        outs = [self.base(list(x)), *(head(list(x)) for head in self.heads)]
+        given = len(self.base.f)
+        features = dict(zip(self.inputs, x, strict=True))
+        outs = [self.base(list(x[:given])),
+                *(head(features) if isinstance(head, Branch) else head(list(x[:given])) for head in self.heads)]
         exporting = not isinstance(outs[0], tuple)  # export mode returns predictions alone
         parts = []
         for k, out in enumerate(outs):
@@ -70,7 +114,8 @@ def _read_head(path: Path, loaded: LoadedCard) -> tuple[nn.Module, dict[int, str
     fix = "restore it from the repository, or re-train it with scripts/train.py --head-only"
     try:
         saved = load_checkpoint(path)
-        head, names, base_sha = saved["head"], saved["names"], saved["base_sha256"]
+        head = Branch(saved["branch"], int(saved["start"])) if "branch" in saved else saved["head"]
+        names, base_sha = saved["names"], saved["base_sha256"]
     except WeightsError:
         raise
     except Exception as e:  # a truncated file, a pickle of something else
@@ -95,10 +140,14 @@ def attach_head(model: YOLO, loaded: LoadedCard) -> None:
     layers = getattr(net, "model", None)
     head, names = _read_head(loaded.head_path, loaded)  # type: ignore[arg-type]
     more = [_read_head(path, loaded) for path in loaded.more_head_paths]
-    if not isinstance(layers, nn.Sequential) or any(type(layers[-1]) is not type(h) for h, _ in [(head, 0), *more]):
+    if not isinstance(layers, nn.Sequential) or any(type(layers[-1]) is not type(_detect_of(h))
+                                                    for h, _ in [(head, 0), *more]):
         raise WeightsError("a head fits PyTorch .pt weights of the same architecture only", path=loaded.weights_path,
                            fix="point the card's weights at the .pt the head was trained on (not an export)")
     card = loaded.card
+    if isinstance(head, Branch) and not card.head_classes:
+        raise ConfigError("a branch runs beside the base's own head: list the classes it gives", path=loaded.path,
+                          fix="add head_classes (the branch's classes) to the card")
     if not card.head_classes:
         layers[-1] = head
     else:
@@ -124,6 +173,10 @@ def attach_head(model: YOLO, loaded: LoadedCard) -> None:
     net.nc = len(names)
     if isinstance(getattr(net, "yaml", None), dict):
         net.yaml["nc"] = len(names)
+
+
+def _detect_of(head: nn.Module) -> nn.Module:
+    return head.head if isinstance(head, Branch) else head
 
 
 def grown_head(head: nn.Module, names: dict[int, str], classes: list[str]) -> nn.Module:

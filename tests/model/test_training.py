@@ -379,3 +379,38 @@ def test_a_vending_class_trains_for_an_epoch_from_the_v3_head_and_keeps_its_garb
     loaded = load_card(card)
     assert loaded.card.classes["vending"].kind == Kind.VENDING
     assert set(loaded.card.head_classes) == set(classes)
+
+
+def test_a_branch_trains_the_neck_and_leaves_the_base_classes_exactly_the_base(tmp_path: Path, shared: Path) -> None:
+    """`--branch-from 10`: YOLOv8's neck and a head train on the frozen backbone and ship as a branch beside the
+    base's own neck and head. Merged, the base's classes are the base's detections to the pixel, the branch's
+    classes those of the model training produced; the export of the merged network detects the same."""
+    from ultralytics import YOLO
+
+    from detector.model.detector import load_yolo
+    from detector.model.safeload import load_checkpoint
+    from detector.model.weights import load_card
+
+    src = tiny_source(tmp_path, shared, "cn", "cn-street-garbage", 4, ["garbage", "garbage_bin", "overflow"])
+    data, card = tmp_path / "data", tmp_path / "cards" / "tiny-branch.yaml"
+    assert build_dataset.main(["--out", str(data), "--source", str(src), "--classes",
+                               "garbage,garbage_bin,overflow", "--no-pseudo"]) == 0
+    assert script("train").main(["--data", str(data), "--card", str(card), "--epochs", "1", "--imgsz", "160",
+                                 "--batch", "4", "--workers", "0", "--project", str(tmp_path / "runs"),
+                                 "--branch-from", "10", "--no-val", "--base", str(shared / "models/yolov8n.pt")]) == 0
+    loaded = load_card(card)
+    assert loaded.card.head == "tiny-branch.branch.pt" and loaded.card.metrics["training"]["frozen_layers"] == 10
+    saved = load_checkpoint(loaded.head_path)
+    assert saved["start"] == 10 and len(saved["branch"]) == 13  # layers 10..22: the neck and the head
+    image = str(shared / "datasets/coco8/images/val/000000000049.jpg")
+
+    def boxes(model: YOLO, name: str, conf: float) -> list[tuple[float, ...]]:
+        index = next(i for i, n in model.names.items() if n == name)
+        r = model.predict(image, imgsz=160, conf=conf, classes=[index], verbose=False)[0]
+        return sorted((round(float(s), 2), *(round(float(v)) for v in xy))
+                      for s, xy in zip(r.boxes.conf, r.boxes.xyxy, strict=True))
+
+    merged, base = load_yolo(loaded), YOLO(str(shared / "models/yolov8n.pt"))
+    best = YOLO(str(tmp_path / "runs/tiny-branch/weights/last.pt"))
+    assert boxes(merged, "person", 0.1) == boxes(base, "person", 0.1) and boxes(base, "person", 0.1)
+    assert boxes(merged, "garbage", 0.001) == boxes(best, "garbage", 0.001) and boxes(best, "garbage", 0.001)
