@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from detector.kinds import extra_width
+
 
 @dataclass
 class Detections:
@@ -19,7 +21,8 @@ class Detections:
 
     `xyxy` are pixels of the frame they were found in. `kind` is the violation kind each box stands for,
     `class_name` the model's own label. `track_id` is -1 until a tracker assigns one; `zone_id` is
-    "" until the zone filter says which zone made the box a violation.
+    "" until the zone filter says which zone made the box a violation. `data` holds the per-box columns a
+    kind adds of its own (its registry entry's `extras`, e.g. vending's vendor box), one row per box.
     """
 
     xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.float32))
@@ -28,7 +31,7 @@ class Detections:
     kind: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     track_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     zone_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
-    vendor_xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.float32))
+    data: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32)
@@ -48,12 +51,18 @@ class Detections:
         self.kind = _column(self.kind, n, object, "kind")
         self.track_id = _column(self.track_id, n, np.int64, "track_id")
         self.zone_id = _column(self.zone_id, n, object, "zone_id")
-        vendor = np.asarray(self.vendor_xyxy, dtype=np.float32).reshape(-1, 4)
-        if len(vendor) == 0 and n:
-            vendor = np.full((n, 4), np.nan, dtype=np.float32)
-        if len(vendor) != n:
-            raise ValueError(f"vendor_xyxy has {len(vendor)} rows, not {n}: one per box")
-        self.vendor_xyxy = vendor
+        data = {}
+        for name, values in self.data.items():
+            column = np.asarray(values, dtype=np.float32).reshape(-1, extra_width(name))
+            if len(column) != n:
+                raise ValueError(f"data[{name!r}] has {len(column)} rows, not {n}: one per box")
+            data[name] = column
+        self.data = data
+
+    def extra(self, name: str) -> np.ndarray:
+        """A kind's per-box column (see `data`); NaN rows where no box has it."""
+        found = self.data.get(name)
+        return found if found is not None else np.full((len(self), extra_width(name)), np.nan, np.float32)
 
     @classmethod
     def from_ultralytics(cls, result: Any, names: dict[int, str]) -> tuple[Detections, np.ndarray]:
@@ -81,7 +90,7 @@ class Detections:
             kind=self.kind[index],
             track_id=self.track_id[index],
             zone_id=self.zone_id[index],
-            vendor_xyxy=self.vendor_xyxy[index],
+            data={name: column[index] for name, column in self.data.items()},
         )
 
     def with_(self, **columns: np.ndarray) -> Detections:
@@ -100,7 +109,7 @@ class Detections:
             kind=np.concatenate([p.kind for p in parts]),
             track_id=np.concatenate([p.track_id for p in parts]),
             zone_id=np.concatenate([p.zone_id for p in parts]),
-            vendor_xyxy=np.concatenate([p.vendor_xyxy for p in parts]),
+            data={name: np.concatenate([p.extra(name) for p in parts]) for name in {n for p in parts for n in p.data}},
         )
 
 

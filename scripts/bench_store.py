@@ -9,7 +9,7 @@ Without --impl: the hand-written store (sqlite3 and psycopg, as of 900c317, the 
 store moved to SQLAlchemy Core) against the current one; the first --impl is the base of the ratios.
 
 The workload is the pipeline's: `--frames` frames of one camera, each one transaction (`upsert`) with
-the 1..8 events changed in that frame (events open, move, close and new ones open, as `StoreSink.flush`
+the 1..8 events changed in that frame (events open, move, close and new ones open, as `StoreRecorder.flush`
 writes them), then `--runs` re-scan commits (`commit_run`) of `--run-events` events each, alternating
 two rule sets so that each commit supersedes the previous run. Every repetition starts from an empty
 database (a new SQLite file; a new PostgreSQL database on one server from `testkit.pg`), opening it

@@ -24,18 +24,18 @@ def run_check(files: list[Path]) -> int:
             keys = read_mapping(path, "file", fix="give a camera file, watch file or model card").keys()
             if "cameras" in keys:
                 watch = load_watch(path)
-                print(f"{path}: ok (watch file, cameras {[c.camera.id for c in watch.cameras]})")
+                print(f"{path}: ok (watch file, cameras {[c.id for c in watch.cameras]})")
             elif "mount" in keys or "calibration" in keys:
                 patrol = load_patrol(path)
                 fences = f", {len(load_fences(patrol.fences).fences)} fences" if patrol.fences else ""
                 kinds = [k.value for k in patrol.rules]
-                print(f"{path}: ok (patrol camera {patrol.camera.id!r}{fences}, kinds {kinds})")
+                print(f"{path}: ok (patrol camera {patrol.id!r}{fences}, kinds {kinds})")
             elif "camera" not in keys and ("weights" in keys or "extends" in keys):
                 card = load_card(path).card
                 print(f"{path}: ok (model card {card.name!r}, kinds {sorted(k.value for k in card.kinds())})")
             else:
                 camera = load_camera(path)
-                print(f"{path}: ok (camera {camera.camera.id!r}, {len(camera.zones)} zones, "
+                print(f"{path}: ok (camera {camera.id!r}, {len(camera.zones)} zones, "
                       f"kinds {[k.value for k in camera.rules]})")
         except StreetwatchError as e:
             print(f"error: {e}", file=sys.stderr)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from detector.apps.scan import delivery_lines
 from detector.config.sinks import SinkConfig, sinks_from_urls, stored_url
 from detector.errors import ConfigError
-from detector.output.delivery import DeliveryPool, undelivered
+from detector.output.delivery import DeliveryPool, delivery_lines, undelivered
 from detector.output.outbox import Outbox
 from detector.output.store import open_store
 

@@ -25,7 +25,8 @@ import yaml
 from detector.apps.step import InferenceStep
 from detector.detections import Detections, Frame
 from detector.errors import ConfigError, StreetwatchError
-from detector.kinds import Kind
+from detector.kinds import dataset_kinds, is_kind
+from detector.kinds import kinds as all_kinds
 from detector.model.compiled import for_runtime
 from detector.model.weights import LoadedCard, load_card
 
@@ -112,18 +113,11 @@ def evaluate_dataset(loaded: LoadedCard, data: Path, *, split: str = "val", batc
     }
 
 
-# Dataset class -> the kind an image with such a box is "yes" for; None: "no" (a plain bin is not dumping).
-DATASET_KINDS: dict[str, str | None] = {
-    "garbage": "garbage", "overflow": "garbage", "garbage_bin": None, "general_trashbag": "garbage",
-    "other_trashbag": "garbage", "trashbag": "garbage", "bicycle": "bike", "motorcycle": "bike", "bike": "bike",
-    "vending": "vending", "stall": "vending",
-}
-
-
 def parse_kind_map(pairs: list[str]) -> dict[str, str | None]:
-    """`CLASS=KIND` (or `CLASS=none`) pairs on top of DATASET_KINDS."""
-    mapping = dict(DATASET_KINDS)
-    kinds = {k.value for k in Kind}
+    """`CLASS=KIND` (or `CLASS=none`) pairs on top of the registry's dataset classes of each kind (a class in
+    neither, e.g. `garbage_bin`, makes an image "no": a plain bin is not dumping)."""
+    mapping: dict[str, str | None] = {name: kind.value for name, kind in dataset_kinds().items()}
+    kinds = {k.value for k in all_kinds()}
     for pair in pairs:
         name, _, kind = pair.partition("=")
         if not name.strip() or kind.strip() not in kinds | {"none"}:
@@ -184,10 +178,10 @@ def read_labels(csv_path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if "file" not in columns:
         raise ConfigError("label CSV has no 'file' column", path=csv_path, fix="first row: file,garbage,bike")
     kinds = [c for c in columns if c not in ("file", "camera")]
-    unknown = [c for c in kinds if c not in {k.value for k in Kind}]
+    unknown = [c for c in kinds if not is_kind(c)]
     if unknown or not kinds:
         raise ConfigError(f"label columns {unknown or '(none)'} are not kinds", path=csv_path,
-                          fix=f"use columns named after kinds: {', '.join(k.value for k in Kind)}")
+                          fix=f"use columns named after kinds: {', '.join(k.value for k in all_kinds())}")
     clean = [{k: v.strip() if k == "file" else v.strip().lower() for k, v in row.items()} for row in rows]
     odd = sorted({r.get("camera", "") for r in clean} - {*CAMERAS, ""})
     if odd:

@@ -19,25 +19,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from detector.apps.scan import delivering, delivery_lines
 from detector.apps.step import InferenceStep
-from detector.camera.events import Event
-from detector.camera.resume import event_from_row
 from detector.config.patrol import PatrolConfig, load_patrol
 from detector.config.sinks import sinks_from_urls
 from detector.errors import ConfigError, StreetwatchError
 from detector.geo.fences import Fences, fences_of
 from detector.geo.patrol import PatrolPipeline, PatrolStats
-from detector.geo.places import Place
+from detector.geo.places import stored_places
 from detector.geo.track import Track, read_track
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import LoadedCard, load_card
-from detector.output.delivery import undelivered
-from detector.output.jsonl import JsonlLog
-from detector.output.sink import StoreSink
-from detector.output.snapshots import SnapshotWriter, write_bytes_atomic
-from detector.output.store import EventStore, open_store
+from detector.output.delivery import delivery_lines, undelivered
+from detector.output.outputs import Outputs
+from detector.output.recorder import StoreRecorder
+from detector.output.store import EventStore
 from detector.timing import Stopwatch, timed
 from detector.video.file import VideoSource, open_sources
 from detector.video.prefetch import prefetch
@@ -65,57 +61,42 @@ def patrol(videos: list[Path], track: Track, config: PatrolConfig, loaded: Loade
     began, watch = time.perf_counter(), Stopwatch()
     failed: list[str] = []
     skipped: list[str] = []
-    sources = open_sources(videos, config.camera.tz, fps or config.patrol.fps, SampleMode.AUTO, None, failed)
+    sources = open_sources(videos, config.tz, fps or config.patrol.fps, SampleMode.AUTO, None, failed)
     _check_overlap(sources, track)
     fences = fences_of(config.fences, config.default)
     fences.check_near([(f.lat, f.lon) for f in track.fixes])
     detector = detector or Detector(loaded)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(db) if db else EventStore(out_dir / "events.sqlite")
     step = InferenceStep(detector.detect, batch=batch_size, recheck_s=10.0, watch=watch)
-    stats, delivery = PatrolStats(), {}
-    try:
-        with delivering(store, config, config.sinks if sinks is None else sinks, out_dir) as (messages, pool):
-            sink = StoreSink(store, JsonlLog(out_dir / "events.jsonl"), SnapshotWriter(out_dir, config),
-                             snapshot_every_s=0.0, watch=watch, remember_closed=True, messages=messages)
-            pipeline = _pipeline(store, config, detector, sink, fences)
-            done = store.patrol_sources()
-            try:
-                for source in sources:
-                    if source.uri in done:
-                        skipped.append(f"{source.uri}: already counted in this store; given again, its sightings "
-                                       "would count twice (use another --out or --db to process it afresh)")
-                        continue
-                    _run_source(source, track, step, pipeline, watch)
-                    store.record_patrol_source(source.uri, config.camera.id, source.start_time.isoformat())
-            finally:
-                pipeline.end(complete=sys.exc_info()[1] is None)
-                stats = pipeline.stats
-                if pool:
-                    delivery = pool.finish(0.0 if sys.exc_info()[1] else deliver_timeout_s)
-        events = _write_outputs(store, out_dir, sink, pipeline)
-    finally:
-        store.close()
-    result = PatrolResult(events=events, stats=stats, failed=failed, video_s=sum(s.report.decoded_until_s
-                                                                                 for s in sources))
+    routes = {config.id: config.sinks if sinks is None else sinks}
+    with Outputs.open(db or out_dir / "events.sqlite", out_dir, routes, watch=watch) as outputs:
+        recorder = outputs.recorder(config, snapshot_every_s=0.0, remember_closed=True)
+        pipeline = _pipeline(outputs.store, config, detector, recorder, fences)
+        done = outputs.store.patrol_sources()
+        try:
+            for source in sources:
+                if source.uri in done:
+                    skipped.append(f"{source.uri}: already counted in this store; given again, its sightings "
+                                   "would count twice (use another --out or --db to process it afresh)")
+                    continue
+                _run_source(source, track, step, pipeline, watch)
+                outputs.store.record_patrol_source(source.uri, config.id, source.start_time.isoformat())
+        finally:
+            pipeline.end(complete=sys.exc_info()[1] is None)
+            delivery = outputs.finish(0.0 if sys.exc_info()[1] else deliver_timeout_s)
+        events = [e for e in outputs.write_final(geojson=True) if e.get("location") and e["id"] in pipeline.touched]
+    result = PatrolResult(events=events, stats=pipeline.stats, failed=failed,
+                          video_s=sum(s.report.decoded_until_s for s in sources))
     result.problems = [f"{s.uri}: {p}" for s in sources for p in s.report.problems] + skipped
     result.delivery = delivery
     result.wall_s, result.stages = time.perf_counter() - began, {**watch.seconds, **detector.timings}
     return result
 
 
-def stored_places(store: EventStore) -> tuple[list[Place], list[Event]]:
-    """The store's places and the open events of the open ones: where a pass (or a live feed) goes on from."""
-    places = [Place.from_row(r) for r in store.places()]
-    wanted = {p.event_id for p in places if p.status == "open" and p.event_id}
-    return places, [event_from_row(e) for e in store.events(status="open") if e["id"] in wanted]
-
-
-def _pipeline(store: EventStore, config: PatrolConfig, detector: Detector, sink: StoreSink,
+def _pipeline(store: EventStore, config: PatrolConfig, detector: Detector, recorder: StoreRecorder,
               fences: Fences | None) -> PatrolPipeline:
     places, events = stored_places(store)
     model = detector.loaded
-    return PatrolPipeline(config, model.card, sink, places=places, events=events, fences=fences,
+    return PatrolPipeline(config, model.card, recorder, places=places, events=events, fences=fences,
                           model_sha256=model.model_sha256)
 
 
@@ -131,7 +112,7 @@ def _check_overlap(sources: list[VideoSource], track: Track) -> None:
 
 def _run_source(source: VideoSource, track: Track, step: InferenceStep, pipeline: PatrolPipeline,
                 watch: Stopwatch) -> None:
-    key = pipeline.config.camera.id
+    key = pipeline.config.id
     step.gate(key).reset()
     max_gap = pipeline.config.patrol.max_gap_s
     frames = ((key, frame) for frame in prefetch(timed(source, watch, "decode"), size=step.batch))
@@ -140,25 +121,6 @@ def _run_source(source: VideoSource, track: Track, step: InferenceStep, pipeline
             pipeline.process(frame, dets, track.at(frame.time, max_gap))
     for problem in source.report.problems:
         log.warning("%s: %s", source.uri, problem)
-
-
-def _write_outputs(store: EventStore, out_dir: Path, sink: StoreSink, pipeline: PatrolPipeline) -> list[dict]:
-    """events.jsonl with every event of the store, events.geojson with the geo-tagged ones; returns the events
-    this run opened, updated or closed."""
-    stored = store.events()
-    sink.jsonl.rewrite(stored)
-    placed = [e for e in stored if e.get("location")]
-    write_bytes_atomic(out_dir / "events.geojson", json.dumps(geojson(placed), ensure_ascii=False, indent=1)
-                       .encode("utf-8"))
-    return [e for e in placed if e["id"] in pipeline.touched]
-
-
-def geojson(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """One Point per event ([lon, lat], as GeoJSON orders them); properties are the event."""
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "id": e["id"],
-         "geometry": {"type": "Point", "coordinates": [e["location"]["lon"], e["location"]["lat"]]},
-         "properties": e} for e in events]}
 
 
 def run_cli(args: argparse.Namespace) -> int:

@@ -20,11 +20,9 @@ import cv2
 import yaml
 
 from detector.errors import ConfigError
+from detector.kinds import export_classes
 from detector.output.reviews import Reviews
 from detector.output.store import open_store
-
-CLASSES = ["garbage", "bike", "vending"]
-
 
 NEGATIVE_REASONS = {"not a violation"}  # the model was wrong about the object; "allowed here", "duplicate":
 # the object is real (it just should not be reported), so its frame is no lesson; "other": unknown.
@@ -34,23 +32,25 @@ def export(events: list[dict[str, Any]], events_dir: Path, out: Path) -> Counter
     """Write the dataset; (kind, verdict, split) -> images, and ("skipped", reason, "") for the rest. Events
     seen in one frame (same source and time) share one image with every confirmed box of it."""
     counts: Counter = Counter()
+    classes = [k.value for k in export_classes()]
     frames: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for event in events:
         review = event["review"]
         if review["verdict"] == "rejected" and review.get("reason") not in NEGATIVE_REASONS:
             counts[("skipped", f"rejected as {review.get('reason')}", "")] += 1
-        elif event["kind"] not in CLASSES:
+        elif event["kind"] not in classes:
             counts[("skipped", "unknown kind", "")] += 1
         else:
             frames.setdefault((event["source"]["uri"], float(event["source"]["pts_s"])), []).append(event)
     for group in frames.values():
-        _write_frame(group, events_dir, out, counts)
+        _write_frame(group, events_dir, out, counts, classes)
     (out / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val",
-                                                   "names": dict(enumerate(CLASSES))}, sort_keys=False))
+                                                   "names": dict(enumerate(classes))}, sort_keys=False))
     return counts
 
 
-def _write_frame(group: list[dict[str, Any]], events_dir: Path, out: Path, counts: Counter) -> None:
+def _write_frame(group: list[dict[str, Any]], events_dir: Path, out: Path, counts: Counter,
+                 classes: list[str]) -> None:
     """One image: the clean frame, labelled with the group's confirmed boxes (none: a hard negative)."""
     source = next((events_dir / e["clean_frame"] for e in group
                    if e.get("clean_frame") and (events_dir / e["clean_frame"]).is_file()), None)
@@ -66,17 +66,17 @@ def _write_frame(group: list[dict[str, Any]], events_dir: Path, out: Path, count
     shutil.copyfile(source, out / "images" / split / f"{name}.jpg")  # type: ignore[arg-type]
     confirmed = [e for e in group if e["review"]["verdict"] == "confirmed"]
     (out / "labels" / split / f"{name}.txt").write_text(
-        "".join(_label(e, image.shape[1], image.shape[0]) for e in confirmed))
+        "".join(_label(e, image.shape[1], image.shape[0], classes) for e in confirmed))
     for e in group:
         counts[(e["kind"], e["review"]["verdict"], split)] += 1
 
 
-def _label(event: dict[str, Any], width: int, height: int) -> str:
+def _label(event: dict[str, Any], width: int, height: int, classes: list[str]) -> str:
     x1, y1, x2, y2 = (float(v) for v in event["bbox"])
     x1, x2 = max(0.0, min(x1, width)), max(0.0, min(x2, width))
     y1, y2 = max(0.0, min(y1, height)), max(0.0, min(y2, height))
     cx, cy, w, h = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height
-    return f"{CLASSES.index(event['kind'])} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n"
+    return f"{classes.index(event['kind'])} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n"
 
 
 def run_cli(args: argparse.Namespace) -> int:

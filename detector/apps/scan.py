@@ -12,8 +12,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,16 +27,12 @@ from detector.errors import StreetwatchError
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import LoadedCard, load_card
-from detector.output.delivery import DeliveryPool, undelivered
-from detector.output.jsonl import JsonlLog
-from detector.output.outbox import Messages, Outbox
-from detector.output.sink import StoreSink
-from detector.output.snapshots import SnapshotWriter
-from detector.output.store import EventStore
+from detector.output.delivery import delivery_lines, undelivered
+from detector.output.outputs import Outputs
 from detector.timing import Stopwatch, timed
 from detector.video.file import SourceReport, VideoSource, open_sources
 from detector.video.prefetch import prefetch
-from detector.video.sampling import SAMPLES_PER_DWELL, SampleMode, fps_for_dwell
+from detector.video.sampling import SampleMode, sampling_rate
 
 log = logging.getLogger(__name__)
 
@@ -86,67 +81,38 @@ def scan(
     began = time.perf_counter()
     watch = Stopwatch()
     failed: list[str] = []
-    sources = open_sources(videos, camera.camera.tz, fps, mode, start, failed)
+    sources = open_sources(videos, camera.tz, fps, mode, start, failed)
     result = ScanResult(events=[], reports=[s.report for s in sources], failed=failed)
     if not sources:
         result.wall_s = time.perf_counter() - began
         return result
     detector = detector or Detector(loaded)
     model = detector.loaded  # the model that runs (a compiled card names itself) is the one events record
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = EventStore(out_dir / "events.sqlite")
     step = InferenceStep(detector.detect, batch=batch_size, recheck_s=static_recheck_s, watch=watch)
-    try:
-        with delivering(store, camera, camera.sinks if sinks is None else sinks, out_dir) as (messages, pool):
-            sink = StoreSink(store, JsonlLog(out_dir / "events.jsonl"), SnapshotWriter(out_dir, camera),
-                             watch=watch, remember_closed=True, messages=messages)
-            pipeline = CameraPipeline(camera, model.card, sink, model_sha256=model.model_sha256)
-            try:
-                for source in sources:
-                    _scan_source(source, step, pipeline, watch, progress)
-            finally:  # also on Ctrl-C: open events close at their last sighting, so nothing is left half-done
-                _finish(pipeline, sink, store, result, watch)
-                if pool:  # after Ctrl-C, no wait: what is left stays in the outbox
-                    with watch.time("deliver"):
-                        result.delivery = pool.finish(0.0 if sys.exc_info()[1] else deliver_timeout_s)
-    finally:
-        store.close()
+    routes = {camera.id: camera.sinks if sinks is None else sinks}  # delivered while the scan runs
+    with Outputs.open(out_dir / "events.sqlite", out_dir, routes, watch=watch) as outputs:
+        recorder = outputs.recorder(camera, remember_closed=True)
+        pipeline = CameraPipeline(camera, model.card, recorder, model_sha256=model.model_sha256)
+        try:
+            for source in sources:
+                _scan_source(source, step, pipeline, watch, progress)
+        finally:  # also on Ctrl-C: open events close at their last sighting, so nothing is left half-done
+            with watch.time("pipeline"):
+                pipeline.end()
+            run_ids = set(recorder.closed_ids)
+            result.events = [e for e in outputs.write_final() if e["id"] in run_ids]
+            # after Ctrl-C, no wait: what is left stays in the outbox
+            result.delivery = outputs.finish(0.0 if sys.exc_info()[1] else deliver_timeout_s)
     result.wall_s = time.perf_counter() - began
     result.stages = {**watch.seconds, **detector.timings}
-    result.inferred, result.skipped = step.counts(camera.camera.id)
+    result.inferred, result.skipped = step.counts(camera.id)
     return result
-
-
-def _finish(pipeline: CameraPipeline, sink: StoreSink, store: EventStore, result: ScanResult,
-            watch: Stopwatch) -> None:
-    with watch.time("pipeline"):
-        pipeline.end()
-    stored = store.events()
-    sink.jsonl.rewrite(stored)
-    run_ids = set(sink.closed_ids)
-    result.events = [e for e in stored if e["id"] in run_ids]
-
-
-@contextmanager
-def delivering(store: EventStore, camera: CameraConfig, sinks: list[SinkConfig],
-              out_dir: Path) -> Iterator[tuple[Messages | None, DeliveryPool | None]]:
-    """Deliverers run while the scan does, so messages leave as events open, not only at the end."""
-    if not sinks:
-        yield None, None
-        return
-    messages = Messages(sinks, camera, out_dir)
-    Outbox(store).register(sinks)
-    pool = DeliveryPool(store.target, sinks, messages.wake, cameras=[camera.camera.id]).start()
-    try:
-        yield messages, pool
-    finally:
-        pool.close()
 
 
 def _scan_source(source: VideoSource, step: InferenceStep[Detections], pipeline: CameraPipeline, watch: Stopwatch,
                  progress: Callable[[VideoSource], Any] | None) -> None:
     bar = progress(source) if progress else None
-    key = pipeline.camera.camera.id
+    key = pipeline.camera.id
     step.gate(key).reset()
     # Decoded a batch ahead, not more: a 1080p frame is 6 MB, and the step holds a batch of its own.
     frames = ((key, frame) for frame in prefetch(timed(source, watch, "decode"), size=step.batch))
@@ -200,16 +166,6 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 
-def sampling_rate(camera: CameraConfig, fps: float | None) -> tuple[float, str]:
-    """`--fps`, else the rate the camera's rules need (see `fps_for_dwell`); and why, for the summary."""
-    if fps is not None:
-        return fps, f"{fps:g} fps (--fps)"
-    kind, rule = min(camera.rules.items(), key=lambda item: item[1].min_dwell_s)
-    fps = fps_for_dwell(rule.min_dwell_s)
-    why = f"{SAMPLES_PER_DWELL} samples within the shortest dwell, {kind.value} {rule.min_dwell_s:g} s"
-    return fps, f"{fps:.3g} fps ({why})"
-
-
 def print_result(result: Any, out: Path, *, as_json: bool, sampling: str = "") -> None:
     for event in result.events:
         if as_json:
@@ -240,13 +196,4 @@ def print_result(result: Any, out: Path, *, as_json: bool, sampling: str = "") -
         summary.append(f"error: {failure}")
     summary += delivery_lines(getattr(result, "delivery", {}))
     print("\n".join(summary), file=sys.stderr if as_json else sys.stdout)
-
-
-def delivery_lines(delivery: dict[str, dict[str, int]]) -> list[str]:
-    lines = []
-    for sink_id, c in sorted(delivery.items()):
-        left = f"; {c['pending']} left in the outbox (streetwatch deliver)" if c.get("pending") else ""
-        dead = f", {c['dead']} dead-lettered" if c.get("dead") else ""
-        lines.append(f"sink {sink_id}: {c.get('delivered', 0)} messages delivered{dead}{left}")
-    return lines
 

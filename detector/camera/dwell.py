@@ -17,7 +17,7 @@ from detector.camera.vendor import VendorWatch
 from detector.config.camera import Rule
 from detector.detections import Detections
 from detector.geometry import iou_matrix
-from detector.kinds import Kind
+from detector.kinds import VENDOR, Kind
 
 
 @dataclass
@@ -100,7 +100,7 @@ class DwellRule:
                 if placement.vendor is None:
                     placement.vendor = VendorWatch(rule.min_dwell_s)
                     placement.vendor.sample(time)
-                placement.vendor.see(dets.vendor_xyxy[i])
+                placement.vendor.see(dets.extra(VENDOR)[i])
             if not placement.confirmed and (time - placement.since).total_seconds() >= rule.min_dwell_s:
                 placement.confirmed = _dwelt(placement, rule)
                 if placement.confirmed:

@@ -2,13 +2,14 @@
 closed when it has been gone for its kind's `close_after_s` or the input ends.
 
 The manager only decides *when*; what happens on open, update and close (snapshots, the store, the
-JSONL log) is the sink's business, so `scan`, `watch` and `rescan` share this lifecycle.
+JSONL log, the outbox) is the recorder's business, so `scan`, `watch`, `patrol` and `rescan` share this
+lifecycle.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 from detector.camera.dwell import Violation
 from detector.detections import Frame
+from detector.kinds import Kind
 
 
 class Status(StrEnum):
@@ -25,9 +27,13 @@ class Status(StrEnum):
 
 @dataclass
 class Event:
+    """One violation's record. It changes only through its own methods (`open`, `seen`, `locate`, `close`,
+    and the snapshot bookkeeping), so the lifecycle has one owner whoever drives it: a fixed camera's
+    `EventManager`, a patrol's places, a re-scan."""
+
     id: str
     camera_id: str
-    kind: str
+    kind: Kind
     category: dict[str, str]
     zone_id: str | None
     first_seen: datetime
@@ -52,6 +58,61 @@ class Event:
     best_frame: Frame | None = field(default=None, repr=False, compare=False)
     best_dirty: bool = field(default=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        self.kind = Kind(self.kind)
+
+    @classmethod
+    def open(cls, *, camera_id: str, kind: str, category: dict[str, str], zone_id: str | None,
+             first_seen: datetime, last_seen: datetime, frame: Frame, confidence: float, bbox: Sequence[float],
+             track_id: int, model: dict[str, str], origin: str) -> Event:
+        """A new event; its id follows from the camera, kind, first sighting and `origin` (the source file, or
+        a patrol's place), so the same input opens the same event again."""
+        return cls(id=event_id(camera_id, kind, first_seen, origin, track_id), camera_id=camera_id, kind=Kind(kind),
+                   category=category, zone_id=zone_id, first_seen=first_seen, last_seen=last_seen,
+                   confidence=confidence, bbox=[float(v) for v in bbox], track_id=track_id,
+                   source=_source(frame), model=model, best_frame=frame, best_dirty=True)
+
+    def seen(self, at: datetime, frame: Frame | None = None, confidence: float = 0.0, bbox: Sequence[float] = (),
+             *, better: bool | None = None) -> bool:
+        """Seen again at `at`; the sighting in `frame` becomes the best one when it is more confident (or when
+        `better` says so). True when it did."""
+        self._check_open()
+        self.last_seen = at
+        if frame is None or not (confidence > self.confidence if better is None else better):
+            return False
+        self.confidence, self.bbox, self.source = confidence, [float(v) for v in bbox], _source(frame)
+        self.best_frame, self.best_dirty = frame, True
+        return True
+
+    def locate(self, location: dict[str, Any], vehicle: dict[str, Any] | None, sightings: int, passes: int,
+               resolution: str | None = None) -> None:
+        """Where a moving camera placed it on the map, and how often and on how many passes it was seen."""
+        self.location, self.vehicle = location, vehicle
+        self.sightings, self.passes, self.resolution = sightings, passes, resolution
+
+    def close(self, resolution: str | None = None) -> None:
+        """It has gone (`resolution`, e.g. `cleared`: a later pass looked and did not see it)."""
+        self._check_open()
+        self.status = Status.CLOSED
+        if resolution is not None:
+            self.resolution = resolution
+
+    def shown_in(self, frame: Frame) -> None:
+        """Its best frame again, with pixels (a re-scan decodes it once its events are known)."""
+        self.best_frame, self.best_dirty = frame, True
+
+    def snapshots_written(self, snapshot: str, clean_frame: str, crop: str) -> None:
+        self.snapshot, self.clean_frame, self.crop = snapshot, clean_frame, crop
+        self.best_dirty = False
+
+    def let_go(self) -> None:
+        """Its best frame is not needed any more (written, or the input ended)."""
+        self.best_frame = None
+
+    def _check_open(self) -> None:
+        if self.status != Status.OPEN:
+            raise ValueError(f"event {self.id} is closed")
+
     @property
     def dwell_s(self) -> float:
         return round((self.last_seen - self.first_seen).total_seconds(), 3)
@@ -67,7 +128,7 @@ class Event:
         return {
             "id": self.id,
             "camera_id": self.camera_id,
-            "kind": self.kind,
+            "kind": self.kind.value,
             "category": self.category,
             "zone_id": self.zone_id,
             "first_seen": self.first_seen.isoformat(timespec="milliseconds"),
@@ -85,11 +146,14 @@ class Event:
         }
 
 
-class EventSink(Protocol):
-    """Where lifecycle changes go; `opened`/`updated` may be called many times, `closed` once.
+def _source(frame: Frame) -> dict[str, Any]:
+    return {"uri": frame.source_uri, "pts_s": round(frame.pts_s, 3)}
 
-    `flush()` ends a frame: a sink may batch the changes of one frame into one write.
-    """
+
+class EventRecorder(Protocol):
+    """Where lifecycle changes go (the store, the JSONL log, snapshots, the outbox: `detector.output`);
+    `opened`/`updated` may be called many times, `closed` once. `flush()` ends a frame: a recorder may
+    batch the changes of one frame into one write."""
 
     def opened(self, event: Event) -> None: ...
     def updated(self, event: Event) -> None: ...
@@ -112,13 +176,13 @@ class EventManager:
         model: dict[str, str],
         close_after_s: dict[str, float],
         category: Callable[[str, str], dict[str, str]],
-        sink: EventSink,
+        recorder: EventRecorder,
     ) -> None:
         self.camera_id = camera_id
         self.model = model
         self.close_after_s = close_after_s
         self.category = category  # (class_name, kind) -> {"code", "name"}
-        self.sink = sink
+        self.recorder = recorder
         self.open: dict[str, Event] = {}
         self.opened_total = 0  # events opened here (resumed ones are not new)
 
@@ -131,8 +195,8 @@ class EventManager:
 
     def close_stored(self, event: Event) -> None:
         """Close an event that is not open here (stored by an earlier run) at its last sighting."""
-        event.status = Status.CLOSED
-        self.sink.closed(event)
+        event.close()
+        self.recorder.closed(event)
 
     def update(self, violations: list[Violation], frame: Frame) -> None:
         for violation in violations:
@@ -142,35 +206,17 @@ class EventManager:
             event = self.open.get(key)
             if event is None:
                 kind = str(det.kind[0])
-                first_seen = violation.placement.since
-                event = Event(
-                    id=event_id(self.camera_id, kind, first_seen, frame.source_uri, violation.placement.track_id),
-                    camera_id=self.camera_id,
-                    kind=kind,
-                    category=self.category(str(det.class_name[0]), kind),
-                    zone_id=str(det.zone_id[0]) or None,
-                    first_seen=first_seen,
-                    last_seen=frame.time,
-                    confidence=conf,
-                    bbox=[float(v) for v in det.xyxy[0]],
-                    track_id=violation.placement.track_id,
-                    source={"uri": frame.source_uri, "pts_s": round(frame.pts_s, 3)},
-                    model=self.model,
-                    best_frame=frame,
-                    best_dirty=True,
-                )
+                event = Event.open(
+                    camera_id=self.camera_id, kind=kind, category=self.category(str(det.class_name[0]), kind),
+                    zone_id=str(det.zone_id[0]) or None, first_seen=violation.placement.since, last_seen=frame.time,
+                    frame=frame, confidence=conf, bbox=det.xyxy[0], track_id=violation.placement.track_id,
+                    model=self.model, origin=frame.source_uri)
                 self.open[key] = event
                 self.opened_total += 1
-                self.sink.opened(event)
+                self.recorder.opened(event)
                 continue
-            event.last_seen = frame.time
-            if conf > event.confidence:
-                event.confidence = conf
-                event.bbox = [float(v) for v in det.xyxy[0]]
-                event.source = {"uri": frame.source_uri, "pts_s": round(frame.pts_s, 3)}
-                event.best_frame = frame
-                event.best_dirty = True
-            self.sink.updated(event)
+            event.seen(frame.time, frame, conf, det.xyxy[0])
+            self.recorder.updated(event)
 
     def close_stale(self, now: datetime) -> list[Event]:
         stale = [
@@ -184,8 +230,7 @@ class EventManager:
 
     def _close(self, key: str) -> Event:
         event = self.open.pop(key)
-        event.status = Status.CLOSED
-        self.sink.closed(event)
-        event.best_frame = None
+        event.close()
+        self.recorder.closed(event)
+        event.let_go()
         return event
-

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from detector.camera.dwell import DwellRule
-from detector.camera.events import Event, EventManager, EventSink
+from detector.camera.events import Event, EventManager, EventRecorder
 from detector.camera.resume import Resumer, close_stored
 from detector.camera.scene import SceneChangeDetector
 from detector.camera.tracking import IouTracker
@@ -48,21 +48,21 @@ class CameraPipeline:
     place (see `detector.camera.resume`). `model_sha256` identifies the model in every event.
     """
 
-    def __init__(self, camera: CameraConfig, card: ModelCard, sink: EventSink, *, model_sha256: str = "",
+    def __init__(self, camera: CameraConfig, card: ModelCard, recorder: EventRecorder, *, model_sha256: str = "",
                  resume: Sequence[Event] = ()) -> None:
         self._camera = camera
-        self._sink = sink
+        self._recorder = recorder
         self._zones = ZoneFilter(camera)
         self._tracker = IouTracker(max_age_s=_close_after(camera))
         self._dwell = DwellRule(camera.rules)
         self._scene = SceneChangeDetector()
         self._resumer = Resumer(list(resume), camera.rules)
         self._events = EventManager(
-            camera_id=camera.camera.id,
+            camera_id=camera.id,
             model={"card": card.name, "sha256": model_sha256},
             close_after_s=_close_after(camera),
             category=lambda class_name, kind: card.category(class_name, kind),  # type: ignore[arg-type]
-            sink=sink,
+            recorder=recorder,
         )
         self._last_detections = Detections()
         self._frames = 0
@@ -74,8 +74,8 @@ class CameraPipeline:
 
     def reconfigure(self, camera: CameraConfig) -> None:
         """New zones and rules from a reloaded camera file; tracks and open events carry on."""
-        if camera.camera.id != self._camera.camera.id:
-            raise ValueError(f"camera {self._camera.camera.id} cannot become {camera.camera.id}")
+        if camera.id != self._camera.id:
+            raise ValueError(f"camera {self._camera.id} cannot become {camera.id}")
         self._camera = camera
         self._zones = ZoneFilter(camera)
         self._dwell.reconfigure(camera.rules)
@@ -118,13 +118,13 @@ class CameraPipeline:
         self._events.update(self._dwell.update(dets, frame.time), frame)
         self._dwell.forget([t.id for t in self._tracker.expire(frame.time)])
         self._events.close_stale(frame.time)
-        self._sink.flush()
+        self._recorder.flush()
 
     def close_stored(self, events: Sequence[Event]) -> None:
         """Close stored open events too old to resume (their worker was down too long) at their last sighting."""
         for event in events:
             close_stored(event, self._events)
-        self._sink.flush()
+        self._recorder.flush()
 
     def expire_resumed(self) -> list[Event]:
         """Close the stored open events not seen again within their kind's `close_after_s` of the first frame."""
@@ -132,7 +132,7 @@ class CameraPipeline:
             return []
         gone = self._resumer.expire(self.last_time, self._events)
         if gone:
-            self._sink.flush()
+            self._recorder.flush()
         return gone
 
     def end(self) -> None:
@@ -140,4 +140,4 @@ class CameraPipeline:
         self._events.close_all()
         self._tracker.clear()
         self._dwell.clear()
-        self._sink.flush()
+        self._recorder.flush()

@@ -49,15 +49,15 @@ class ZoneFilter:
             polygon = self._polygons[key] = zone.to_pixels(width, height)
             if not polygon.intersects(box(0, 0, width, height)):
                 log.warning("%s: zone %r lies wholly outside the %dx%d frame; it never applies — check its "
-                            "polygon (pixels of a larger stream?)", self.camera.camera.id, zone.id, width, height,
-                            extra={"camera": self.camera.camera.id, "zone": zone.id})
+                            "polygon (pixels of a larger stream?)", self.camera.id, zone.id, width, height,
+                            extra={"camera": self.camera.id, "zone": zone.id})
         return self._polygons[key]
 
     def filter(self, dets: Detections, frame_size: tuple[int, int], time: datetime) -> Detections:
         if len(dets) == 0:
             return dets
         width, height = frame_size
-        local = time.astimezone(self.camera.camera.tz)
+        local = time.astimezone(self.camera.tz)
         kinds = dets.kind.astype(str)
         keep = np.isin(kinds, [k.value for k in self.camera.rules])
         zone_ids = np.full(len(dets), "", dtype=object)

@@ -124,7 +124,7 @@ def load_archive(root: Path, config_path: Path) -> Archive:
     config = validate_file(ArchiveConfig, data, config_path, fix="see README, `streetwatch rescan`")
     files = {key: (config_path.parent / value) for key, value in config.cameras.items()}
     cameras = {key: load_camera(path) for key, path in files.items()}
-    ids = [camera.camera.id for camera in cameras.values()]
+    ids = [camera.id for camera in cameras.values()]
     if len(set(ids)) < len(ids):
         raise ConfigError(f"two cameras share a camera id ({sorted(i for i in ids if ids.count(i) > 1)[0]})",
                           path=config_path, fix="give every camera file its own camera.id")

@@ -21,7 +21,7 @@ from shapely.validation import explain_validity
 from detector.config.base import Strict, read_mapping, validate_file
 from detector.config.places import load_categories, load_grid
 from detector.config.sinks import SinkConfig
-from detector.kinds import DEFAULT_DWELL_S, Kind
+from detector.kinds import Kind, default_dwell_s
 
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 _SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -242,7 +242,7 @@ class Rule(Strict):
 
 
 def _default_rules() -> dict[Kind, Rule]:
-    return {kind: Rule(min_dwell_s=dwell) for kind, dwell in DEFAULT_DWELL_S.items()}
+    return {kind: Rule(min_dwell_s=dwell) for kind, dwell in default_dwell_s().items()}
 
 
 class Location(Strict):
@@ -316,6 +316,16 @@ class CameraConfig(Strict):
 
     def kinds(self) -> list[Kind]:
         return list(self.rules)
+
+    @property
+    def id(self) -> str:
+        """The camera's id (`camera.id` in the file)."""
+        return self.camera.id
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The camera's time zone (`camera.timezone` in the file)."""
+        return self.camera.tz
 
 
 def load_camera(path: str | Path) -> CameraConfig:

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from detector.config.base import Strict, read_mapping, validate_file
 from detector.errors import ConfigError
-from detector.kinds import CATEGORIES, DEFAULT_CATEGORY, Kind
+from detector.kinds import CATEGORIES, Kind, default_category
 
 
 class ClassSpec(Strict):
@@ -118,7 +118,7 @@ class ModelCard(Strict):
 
     def category(self, class_name: str, kind: Kind) -> dict[str, str]:
         spec = self.classes.get(class_name)
-        code = spec.category if spec and spec.category else DEFAULT_CATEGORY[kind]
+        code = spec.category if spec and spec.category else default_category(kind)
         return {"code": code, "name": CATEGORIES[code].name}
 
 

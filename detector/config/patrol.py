@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from detector.config.base import Strict, read_mapping, validate_file
 from detector.config.camera import CameraConfig, Rule, ZoneType, with_places
-from detector.kinds import DEFAULT_DWELL_S, Kind
+from detector.kinds import Kind, is_kind, kinds
 
 M = TypeVar("M", bound=Strict)
 GPS_SCHEMES = {"gpsd": 2947, "nmea+tcp": 10110, "nmea+udp": 10110}
@@ -110,12 +110,12 @@ class PatrolFields(Strict):
         """`kinds: [garbage, bike]`, shorthand for rules with their defaults (a moving camera times no dwell)."""
         if isinstance(data, dict) and "kinds" in data:
             data = dict(data)
-            kinds = data.pop("kinds")
+            given = data.pop("kinds")
             if "rules" in data:
                 raise ValueError("give kinds or rules, not both")
-            if not isinstance(kinds, list) or not all(k in Kind._value2member_map_ for k in kinds):
-                raise ValueError(f"kinds {kinds!r}: list of {', '.join(k.value for k in Kind)}")
-            data["rules"] = {k: Rule(min_dwell_s=DEFAULT_DWELL_S[Kind(k)]) for k in kinds}
+            if not isinstance(given, list) or not all(is_kind(k) for k in given):
+                raise ValueError(f"kinds {given!r}: list of {', '.join(k.value for k in kinds())}")
+            data["rules"] = {k: Rule(min_dwell_s=Kind(k).spec.dwell_s) for k in given}
         return data
 
     def check_moving(self, zones: list) -> None:

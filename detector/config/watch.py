@@ -156,7 +156,7 @@ class WatchConfig(Strict):
 
     @model_validator(mode="after")
     def _check_camera_ids(self) -> WatchConfig:
-        ids = [c.camera.id for c in self.cameras]
+        ids = [c.id for c in self.cameras]
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
             raise ValueError(f"camera ids {twice} are used more than once; camera ids must be unique")

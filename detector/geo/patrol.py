@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from detector.camera.dwell import DwellRule
-from detector.camera.events import Event, EventSink, Status, event_id
+from detector.camera.events import Event, EventRecorder, Status
 from detector.camera.zones import ZoneFilter
 from detector.config.card import ModelCard
 from detector.config.patrol import PatrolConfig
@@ -62,8 +62,8 @@ class _Visit:
     seen: bool = False
 
 
-class PlaceSink(EventSink, Protocol):
-    """An event sink that also stores places, in the transaction of the events they open or close."""
+class PlaceRecorder(EventRecorder, Protocol):
+    """An event recorder that also stores places, in the transaction of the events they open or close."""
 
     def places_changed(self, rows: list[dict]) -> None: ...
 
@@ -74,11 +74,11 @@ MIN_COVER_SPEED_MPS = 0.5
 class PatrolPipeline:
     """One vehicle camera's pass (or live feed); `process()` each sampled frame with its pose, `end()`."""
 
-    def __init__(self, config: PatrolConfig, card: ModelCard, sink: PlaceSink, *, places: Places | Sequence[Place] = (),
-                 events: dict[str, Event] | Sequence[Event] = (), fences: Fences | None = None,
-                 model_sha256: str = "") -> None:
+    def __init__(self, config: PatrolConfig, card: ModelCard, recorder: PlaceRecorder, *,
+                 places: Places | Sequence[Place] = (), events: dict[str, Event] | Sequence[Event] = (),
+                 fences: Fences | None = None, model_sha256: str = "") -> None:
         """`places` and `events` may be shared (a `Places`, a dict by id) by the cameras of one vehicle."""
-        self.config, self.card, self.sink = config, card, sink
+        self.config, self.card, self.recorder = config, card, recorder
         self.fences = fences or Fences([], None, config.default)  # no fence file: the patrol file's default
         self.rule = self.rule_of(config)
         self.places = places if isinstance(places, Places) else Places(list(places), self.rule)
@@ -132,7 +132,7 @@ class PatrolPipeline:
                 self._best[id(candidate)] = best
         if pose.speed_mps >= MIN_COVER_SPEED_MPS:  # standing at a light proves nothing about what is gone
             self._cover(frame, pose, [s for s, _, _ in located])  # a fence allowing it now: still there
-        self.sink.flush()
+        self.recorder.flush()
 
     def _locate(self, frame: Frame, dets: Detections, i: int,
                 pose: Pose) -> tuple[Sighting, _Best, bool] | None:
@@ -146,7 +146,7 @@ class PatrolPipeline:
             return None
         lat, lon = to_latlon(pose, ground)
         kind, conf = str(dets.kind[i]), float(dets.confidence[i])
-        violation, zone_id = self.fences.decide(Kind(kind), lat, lon, frame.time.astimezone(self.config.camera.tz))
+        violation, zone_id = self.fences.decide(Kind(kind), lat, lon, frame.time.astimezone(self.config.tz))
         self.stats.allowed += not violation
         accuracy = accuracy_m(projector, u, v) or self.config.patrol.max_range_m
         self.stats.sightings += violation
@@ -160,7 +160,7 @@ class PatrolPipeline:
         if place is not None:
             self._report(place, candidate)
         elif candidate.place is not None:  # a place waiting for a second pass
-            self.sink.places_changed([candidate.place.to_row()])
+            self.recorder.places_changed([candidate.place.to_row()])
         self._best.pop(id(candidate), None)
 
     def _report(self, place: Place, candidate: Candidate) -> None:
@@ -170,43 +170,30 @@ class PatrolPipeline:
         new = event is None
         if event is None:
             event = self._open(place, best)
+            vehicle = _vehicle(best.pose)
         else:
-            event.last_seen = place.last_seen
-            if best.frame is not event.best_frame and (best.confidence > event.confidence
-                                                      or event.best_frame is None):
-                self._use_best(event, best)
+            better = best.frame is not event.best_frame and (best.confidence > event.confidence
+                                                             or event.best_frame is None)
+            event.seen(place.last_seen, best.frame, best.confidence, best.bbox, better=better)
+            vehicle = _vehicle(best.pose) if better else event.vehicle or _vehicle(best.pose)
             self.stats.updated += 1
-        self._geo(event, place, best)
+        method = "calibrated" if self.config.calibration is not None else "pinhole"
+        accuracy = max(1.0, best.accuracy_m / math.sqrt(max(1, min(place.sightings, 9))))
+        event.locate({"lat": round(place.lat, 7), "lon": round(place.lon, 7), "accuracy_m": round(accuracy, 1),
+                      "method": method}, vehicle, place.sightings, place.passes, place.resolution)
         self.touched.add(event.id)
-        self.sink.places_changed([place.to_row()])
-        (self.sink.opened if new else self.sink.updated)(event)
+        self.recorder.places_changed([place.to_row()])
+        (self.recorder.opened if new else self.recorder.updated)(event)
 
     def _open(self, place: Place, best: _Best) -> Event:
-        kind = place.kind
-        event = Event(
-            id=event_id(self.config.camera.id, kind, place.first_seen, place.id, 0),
-            camera_id=self.config.camera.id, kind=kind, category=self.card.category(best.class_name, kind),
-            zone_id=best.zone_id, first_seen=place.first_seen, last_seen=place.last_seen,
-            confidence=best.confidence, bbox=best.bbox, track_id=0,
-            source={"uri": best.frame.source_uri, "pts_s": round(best.frame.pts_s, 3)}, model=self.model,
-            best_frame=best.frame, best_dirty=True)
+        event = Event.open(
+            camera_id=self.config.id, kind=place.kind, category=self.card.category(best.class_name, place.kind),
+            zone_id=best.zone_id, first_seen=place.first_seen, last_seen=place.last_seen, frame=best.frame,
+            confidence=best.confidence, bbox=best.bbox, track_id=0, model=self.model, origin=place.id)
         place.event_id = event.id
         self.events[event.id] = event
         self.stats.opened += 1
         return event
-
-    def _use_best(self, event: Event, best: _Best) -> None:
-        event.confidence, event.bbox, event.best_frame, event.best_dirty = best.confidence, best.bbox, best.frame, True
-        event.source = {"uri": best.frame.source_uri, "pts_s": round(best.frame.pts_s, 3)}
-        event.vehicle = _vehicle(best.pose)
-
-    def _geo(self, event: Event, place: Place, best: _Best) -> None:
-        method = "calibrated" if self.config.calibration is not None else "pinhole"
-        accuracy = max(1.0, best.accuracy_m / math.sqrt(max(1, min(place.sightings, 9))))
-        event.location = {"lat": round(place.lat, 7), "lon": round(place.lon, 7), "accuracy_m": round(accuracy, 1),
-                          "method": method}
-        event.vehicle = event.vehicle or _vehicle(best.pose)
-        event.sightings, event.passes, event.resolution = place.sightings, place.passes, place.resolution
 
     def _cover(self, frame: Frame, pose: Pose, seen: list[Sighting]) -> None:
         """Track each open place's visits to the view; a visit that ends unseen clears the place."""
@@ -237,11 +224,11 @@ class PatrolPipeline:
         self.places.clear(place, now)
         self.stats.cleared += 1
         event = self.events.pop(place.event_id or "", None)
-        self.sink.places_changed([place.to_row()])
+        self.recorder.places_changed([place.to_row()])
         if event is not None:
-            event.resolution, event.status = "cleared", Status.CLOSED
+            event.close("cleared")
             self.touched.add(event.id)
-            self.sink.closed(event)
+            self.recorder.closed(event)
 
     def end(self, *, complete: bool = True) -> None:
         """The input ended: candidates in view are decided, then the visits in progress judged; `complete`
@@ -253,8 +240,8 @@ class PatrolPipeline:
                 self._end_visit(place, self._now)
         self._visits.clear()
         for event in self.events.values():
-            event.best_frame = None
-        self.sink.flush()
+            event.let_go()
+        self.recorder.flush()
 
 
 def _vehicle(pose: Pose) -> dict[str, float]:

@@ -16,8 +16,12 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol
 
 import numpy as np
+
+from detector.camera.events import Event
+from detector.camera.resume import event_from_row
 
 M_PER_DEG_LAT = 110_574.0
 
@@ -248,3 +252,17 @@ class Places:
     def clear(self, place: Place, now: datetime) -> None:
         """A pass looked at this open, confirmed place and did not see it: the work order was done."""
         place.status, place.resolution, place.cleared_at = "closed", "cleared", now
+
+
+class PlaceStore(Protocol):
+    """What `stored_places` reads: the store's places and events (`detector.output.store.EventStore`)."""
+
+    def places(self) -> list[dict[str, Any]]: ...
+    def events(self, *, status: str | None = None) -> list[dict[str, Any]]: ...
+
+
+def stored_places(store: PlaceStore) -> tuple[list[Place], list[Event]]:
+    """The store's places and the open events of the open ones: where a pass (or a live feed) goes on from."""
+    places = [Place.from_row(r) for r in store.places()]
+    wanted = {p.event_id for p in places if p.status == "open" and p.event_id}
+    return places, [event_from_row(e) for e in store.events(status="open") if e["id"] in wanted]

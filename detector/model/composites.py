@@ -12,7 +12,7 @@ import numpy as np
 from detector.config.card import VendingRule
 from detector.detections import Detections
 from detector.geometry import box_gap, containment_matrix, union_box
-from detector.kinds import Kind
+from detector.kinds import VENDOR, Kind
 
 
 def _groups(boxes: np.ndarray, linked: callable) -> list[list[int]]:  # type: ignore[valid-type]
@@ -89,7 +89,7 @@ def compose_vending(dets: Detections, rule: VendingRule) -> Detections:
         confidence=out_conf,
         class_name=out_names,
         kind=[Kind.VENDING.value] * len(out_boxes),
-        vendor_xyxy=np.array(out_vendors, np.float32).reshape(-1, 4),
+        data={VENDOR: np.array(out_vendors, np.float32).reshape(-1, 4)},
     )
 
 
@@ -116,13 +116,13 @@ def persons_near(stall: np.ndarray, persons: np.ndarray, max_gap: float) -> np.n
 def attach_vendors(dets: Detections, person_class: str, max_gap: float) -> Detections:
     """Vending boxes a model found itself (a learnt stall class) get the person nearest to them, as the
     composite ones have, so the camera's stay rule can tell a vendor from passers-by for both."""
-    own = np.flatnonzero((dets.kind == Kind.VENDING.value) & np.isnan(dets.vendor_xyxy[:, 0]))
+    vendors = dets.extra(VENDOR).copy()
+    own = np.flatnonzero((dets.kind == Kind.VENDING.value) & np.isnan(vendors[:, 0]))
     persons = dets.xyxy[dets.class_name.astype(str) == person_class]
     if len(own) == 0 or len(persons) == 0:
         return dets
-    vendors = dets.vendor_xyxy.copy()
     for i in own:
         near = persons_near(dets.xyxy[i], persons, max_gap)
         if len(near):
             vendors[i] = persons[near[0]]
-    return dets.with_(vendor_xyxy=vendors)
+    return dets.with_(data={**dets.data, VENDOR: vendors})

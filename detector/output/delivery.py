@@ -356,3 +356,13 @@ class DeliveryPool:
 def undelivered(delivery: dict[str, dict[str, int]]) -> bool:
     """Something still pending, or dead-lettered by this run."""
     return any(c.get("pending") or c.get("dead") for c in delivery.values())
+
+
+def delivery_lines(delivery: dict[str, dict[str, int]]) -> list[str]:
+    """One summary line per sink: delivered, dead-lettered, and what is left for `streetwatch deliver`."""
+    lines = []
+    for sink_id, c in sorted(delivery.items()):
+        left = f"; {c['pending']} left in the outbox (streetwatch deliver)" if c.get("pending") else ""
+        dead = f", {c['dead']} dead-lettered" if c.get("dead") else ""
+        lines.append(f"sink {sink_id}: {c.get('delivered', 0)} messages delivered{dead}{left}")
+    return lines

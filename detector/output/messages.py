@@ -17,12 +17,7 @@ from typing import Any
 from detector.config.camera import CameraConfig
 from detector.config.places import load_categories, load_grid
 from detector.config.sinks import SinkConfig
-
-KIND_NAMES = {  # (Chinese, English) as a work order names the violation
-    "garbage": ("垃圾堆放", "piled garbage"),
-    "vending": ("占道经营", "street vending"),
-    "bike": ("非机动车乱停放", "misparked bike"),
-}
+from detector.kinds import spec_of
 
 
 def message_id(event_id: str, type_: str, last_seen: str) -> str:
@@ -44,7 +39,8 @@ def work_order(event: dict[str, Any], config: CameraConfig) -> dict[str, Any]:
     """What the platform files: category (the city's code when it has a dictionary), bilingual title and
     description, camera, place (with its grid cell), evidence."""
     camera = config.camera
-    zh_kind, en_kind = KIND_NAMES.get(event["kind"], (event["kind"], event["kind"]))
+    spec = spec_of(event["kind"])
+    zh_kind, en_kind = spec.label_zh, spec.label_en
     place = (camera.location.address if camera.location and camera.location.address else None) or camera.name \
         or camera.id
     if event.get("location"):  # seen from a moving vehicle: the object's own place

@@ -78,13 +78,11 @@ class Outbox:
         pending rows go; the first registration's time stays."""
         rows = [{"id": s.id, "url": stored_url(s.url), "options": s.model_dump_json(exclude={"url"}),
                  "created_at": datetime.now(UTC).isoformat()} for s in sinks]
-        if rows:
-            with self.store.transaction():
-                self.store.db.execute(self.store._upsert["sinks"], rows)
+        self.store.register_sinks(rows)
 
     def sinks(self) -> list[SinkConfig]:
         """The recorded sinks; one whose options no longer validate is a one-line error naming the database."""
-        rows = self.store._rows(sa.select(sinks_t).order_by(sinks_t.c.id))
+        rows = self.store.rows(sa.select(sinks_t).order_by(sinks_t.c.id))
         try:
             return [SinkConfig(url=r["url"], **json.loads(r["options"])) for r in rows]
         except (ValidationError, ValueError) as e:
@@ -101,12 +99,12 @@ class Outbox:
         cameras queued: it holds their snapshots, and one sender per camera keeps their order)."""
         t = outbox_t
         query = self._scope(sa.select(t), sink_id, cameras).where(t.c.status == "pending")
-        return self.store._rows(query.order_by(t.c.seq).limit(limit))
+        return self.store.rows(query.order_by(t.c.seq).limit(limit))
 
     def pending_count(self, sink_id: str, cameras: list[str] | None = None) -> int:
         t = outbox_t
         query = self._scope(sa.select(sa.func.count()).select_from(t), sink_id, cameras).where(t.c.status == "pending")
-        return int(self.store._rows(query.with_only_columns(sa.func.count().label("n")))[0]["n"])
+        return int(self.store.rows(query.with_only_columns(sa.func.count().label("n")))[0]["n"])
 
     def delivered(self, seq: int, attempts: int) -> None:
         self._set(seq, status="delivered", attempts=attempts, done_at=time.time(), error=None)
@@ -120,8 +118,7 @@ class Outbox:
     def _set(self, seq: int, **values: Any) -> None:
         """Only a row still pending changes: another sender's outcome is never overwritten."""
         t = outbox_t
-        with self.store.transaction():
-            self.store.db.execute(sa.update(t).where(t.c.seq == seq, t.c.status == "pending").values(**values))
+        self.store.write(sa.update(t).where(t.c.seq == seq, t.c.status == "pending").values(**values))
 
     def counts(self, cameras: list[str] | None = None) -> dict[str, dict[str, int]]:
         """sink id -> status -> messages (of `cameras` only where given)."""
@@ -130,10 +127,10 @@ class Outbox:
         if cameras is not None:
             query = query.where(t.c.camera_id.in_(cameras))
         out: dict[str, dict[str, int]] = {}
-        for r in self.store._rows(query.group_by(t.c.sink_id, t.c.status)):
+        for r in self.store.rows(query.group_by(t.c.sink_id, t.c.status)):
             out.setdefault(r["sink_id"], {"pending": 0, "delivered": 0, "dead": 0})[r["status"]] = int(r["n"])
         return out
 
     def messages(self, sink_id: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(outbox_t).order_by(outbox_t.c.seq)
-        return self.store._rows(query.where(outbox_t.c.sink_id == sink_id) if sink_id else query)
+        return self.store.rows(query.where(outbox_t.c.sink_id == sink_id) if sink_id else query)

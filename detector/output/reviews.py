@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from detector.output.messages import message_id
-from detector.output.store import EventStore, _from_row, events_t, outbox_t, reviews_t, utc_iso
+from detector.output.store import EventStore, event_dict, events_t, outbox_t, reviews_t, utc_iso
 
 VERDICTS = ("confirmed", "rejected")
 REASONS = ("not a violation", "allowed here", "duplicate", "other")
@@ -69,12 +69,12 @@ class Reviews:
             query = query.where(sa.tuple_(e.c.first_seen_utc, e.c.id) < sa.tuple_(sa.literal(first_seen),
                                                                                    sa.literal(event_id)))
         limit = max(1, min(limit, MAX_PAGE))
-        rows = self.store._rows(query.order_by(e.c.first_seen_utc.desc(), e.c.id.desc()).limit(limit + 1))
+        rows = self.store.rows(query.order_by(e.c.first_seen_utc.desc(), e.c.id.desc()).limit(limit + 1))
         events = [_with_review(row) for row in rows[:limit]]
         return events, (_cursor(rows[limit - 1]) if len(rows) > limit else None)
 
     def event(self, event_id: str) -> dict[str, Any] | None:
-        rows = self.store._rows(_with_reviews().where(events_t.c.id == event_id))
+        rows = self.store.rows(_with_reviews().where(events_t.c.id == event_id))
         return _with_review(rows[0]) if rows else None
 
     def neighbours(self, event: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -82,8 +82,8 @@ class Reviews:
         e = events_t
         key = sa.tuple_(e.c.first_seen_utc, e.c.id)
         here = sa.tuple_(sa.literal(utc_iso(event["first_seen"])), sa.literal(event["id"]))
-        newer = self.store._rows(sa.select(e.c.id).where(key > here).order_by(e.c.first_seen_utc, e.c.id).limit(1))
-        older = self.store._rows(sa.select(e.c.id).where(key < here)
+        newer = self.store.rows(sa.select(e.c.id).where(key > here).order_by(e.c.first_seen_utc, e.c.id).limit(1))
+        older = self.store.rows(sa.select(e.c.id).where(key < here)
                                  .order_by(e.c.first_seen_utc.desc(), e.c.id.desc()).limit(1))
         return (newer[0]["id"] if newer else None), (older[0]["id"] if older else None)
 
@@ -99,9 +99,9 @@ class Reviews:
         row = {"event_id": event_id, "verdict": verdict, "reason": reason if verdict == "rejected" else None,
                "reviewer": reviewer, "reviewed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
         with self.store.transaction():
-            self.store.db.execute(self.store._upsert["reviews"], row)
+            self.store.upsert_review(row)
             if verdict == "rejected":
-                self.store._many(self.store._enqueue, self._cancellations(event, row))
+                self.store.enqueue(self._cancellations(event, row))
         return row
 
     def _cancellations(self, event: dict[str, Any], review: dict[str, Any]) -> list[dict[str, Any]]:
@@ -126,11 +126,11 @@ class Reviews:
         """For the dashboard: events per kind per day, per camera, and verdicts per kind."""
         e, r = events_t, reviews_t
         day = sa.func.substr(e.c.first_seen, 1, 10).label("day")
-        per_day = self.store._rows(sa.select(day, e.c.kind, sa.func.count().label("n")).group_by(day, e.c.kind)
+        per_day = self.store.rows(sa.select(day, e.c.kind, sa.func.count().label("n")).group_by(day, e.c.kind)
                                    .order_by(day))
-        per_camera = self.store._rows(sa.select(e.c.camera_id, sa.func.count().label("n")).group_by(e.c.camera_id)
+        per_camera = self.store.rows(sa.select(e.c.camera_id, sa.func.count().label("n")).group_by(e.c.camera_id)
                                       .order_by(e.c.camera_id))
-        verdicts = self.store._rows(sa.select(e.c.kind, r.c.verdict, sa.func.count().label("n"))
+        verdicts = self.store.rows(sa.select(e.c.kind, r.c.verdict, sa.func.count().label("n"))
                                     .select_from(e.outerjoin(r, r.c.event_id == e.c.id))
                                     .group_by(e.c.kind, r.c.verdict))
         by_kind: dict[str, dict[str, int]] = {}
@@ -145,7 +145,7 @@ class Reviews:
         query = _with_reviews(reviewed_only=True)
         if since:
             query = query.where(r.c.reviewed_at >= _utc(since))
-        return [_with_review(row) for row in self.store._rows(query.order_by(e.c.first_seen, e.c.id))]
+        return [_with_review(row) for row in self.store.rows(query.order_by(e.c.first_seen, e.c.id))]
 
 
 def _with_reviews(*, reviewed_only: bool = False) -> Any:
@@ -163,7 +163,7 @@ def _utc(text: str) -> str:
 
 
 def _with_review(row: dict[str, Any]) -> dict[str, Any]:
-    event = _from_row(row)
+    event = event_dict(row)
     event["review"] = ({k: row[k] for k in ("verdict", "reason", "reviewer", "reviewed_at")}
                        if row.get("verdict") else None)
     return event

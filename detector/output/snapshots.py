@@ -18,8 +18,8 @@ from detector.camera.events import Event
 from detector.config.camera import CameraConfig, ZoneType
 from detector.detections import Frame
 from detector.geometry import crop_box
+from detector.kinds import spec_of
 
-KIND_COLORS = {"bike": (255, 160, 0), "garbage": (0, 140, 255), "vending": (200, 0, 200)}  # BGR
 ZONE_COLORS = {ZoneType.ALLOWED: (0, 200, 0), ZoneType.PROHIBITED: (0, 0, 230), ZoneType.IGNORE: (140, 140, 140)}
 
 
@@ -69,12 +69,12 @@ def annotate(frame: Frame, event: Event, camera: CameraConfig) -> np.ndarray:
     for zone in camera.zones:
         x, y = np.array(zone.to_pixels(width, height).exterior.coords, dtype=np.int32)[0]
         _label(image, f"{zone.type.value}: {zone.id}", (int(x), int(y)), ZONE_COLORS[zone.type], scale * 0.6)
-    color = KIND_COLORS.get(event.kind, (0, 255, 255))
+    color = spec_of(event.kind).colour
     x1, y1, x2, y2 = (round(v) for v in event.bbox)
     cv2.rectangle(image, (x1, y1), (x2, y2), color, max(2, round(scale * 3)), cv2.LINE_AA)
     _label(image, f"{event.kind} {event.confidence:.2f}", (x1, y1), color, scale * 0.7)
-    local = frame.time.astimezone(camera.camera.tz)
-    header = f"{camera.camera.id}  {local:%Y-%m-%d %H:%M:%S %Z}  {event.category['code']} {event.kind}"
+    local = frame.time.astimezone(camera.tz)
+    header = f"{camera.id}  {local:%Y-%m-%d %H:%M:%S %Z}  {event.category['code']} {event.kind}"
     _label(image, header, (0, 0), (40, 40, 40), scale * 0.7)
     if event.vehicle:  # a patrol vehicle: where it was and which way it drove when this was seen
         v = event.vehicle
@@ -119,5 +119,4 @@ class SnapshotWriter:
         write_image_atomic(self.out_dir / paths["clean_frame"], frame.image)
         write_image_atomic(self.out_dir / paths["crop"], crop_box(frame.image, event.bbox))
         write_image_atomic(self.out_dir / paths["snapshot"], annotate(frame, event, self.camera))
-        original.snapshot, original.clean_frame, original.crop = (str(p) for p in paths.values())
-        original.best_dirty = False
+        original.snapshots_written(*(str(p) for p in paths.values()))

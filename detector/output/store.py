@@ -189,7 +189,8 @@ def _geo_row(event: dict[str, Any]) -> dict[str, Any]:
             "geo": json.dumps({k: event.get(k) for k in GEO_FIELDS}, ensure_ascii=False)}
 
 
-def _from_row(row: Any) -> dict[str, Any]:
+def event_dict(row: Any) -> dict[str, Any]:
+    """An event as `events.jsonl` has it, from its row in `events`."""
     return {
         "id": row["id"],
         "camera_id": row["camera_id"],
@@ -338,11 +339,11 @@ class EventStore:
 
     def places(self) -> list[dict[str, Any]]:
         """Every patrol place (see `detector.geo.places`), open and closed."""
-        return self._rows(sa.select(places_t).order_by(places_t.c.first_seen, places_t.c.id))
+        return self.rows(sa.select(places_t).order_by(places_t.c.first_seen, places_t.c.id))
 
 
     def patrol_sources(self) -> set[str]:
-        return {r["uri"] for r in self._rows(sa.select(patrol_sources_t.c.uri))}
+        return {r["uri"] for r in self.rows(sa.select(patrol_sources_t.c.uri))}
 
     def record_patrol_source(self, uri: str, camera_id: str, start_time: str) -> None:
         from datetime import UTC, datetime
@@ -356,11 +357,32 @@ class EventStore:
         query = sa.select(events_t).order_by(events_t.c.first_seen, events_t.c.id)
         if status:
             query = query.where(events_t.c.status == status)
-        return [_from_row(r) for r in self._rows(query)]
+        return [event_dict(r) for r in self.rows(query)]
 
-    def _rows(self, query: Any) -> list[dict[str, Any]]:
+    def rows(self, query: Any) -> list[dict[str, Any]]:
+        """The rows of a SELECT, read outside any write transaction."""
         with self.db.begin():  # ended at once: the connection holds no snapshot (no write lock on SQLite)
             return [dict(r) for r in self.db.execute(query).mappings()]
+
+    def write(self, *statements: Any) -> None:
+        """Statements in one transaction (e.g. an outbox row's outcome)."""
+        with self.transaction():
+            for statement in statements:
+                self.db.execute(statement)
+
+    def register_sinks(self, rows: list[dict[str, Any]]) -> None:
+        """Sink rows (id, url without credentials, options); a sink registered again keeps its first time."""
+        if rows:
+            with self.transaction():
+                self.db.execute(self._upsert["sinks"], rows)
+
+    def enqueue(self, messages: list[dict[str, Any]]) -> None:
+        """Outbox rows, in the caller's transaction; a message already queued (sink and id) stays as it was."""
+        self._many(self._enqueue, messages)
+
+    def upsert_review(self, row: dict[str, Any]) -> None:
+        """An operator's verdict, replacing an earlier one, in the caller's transaction."""
+        self.db.execute(self._upsert["reviews"], row)
 
     def close(self) -> None:
         self.db.close()
@@ -371,7 +393,7 @@ class EventStore:
     def scan_files(self, detect_key: str) -> dict[str, dict[str, Any]]:
         """Manifest rows of one detection setup by path, without the detections blob."""
         t = scan_files_t
-        rows = self._rows(sa.select(*(c for c in t.c if c.name != "detections")).where(t.c.detect_key == detect_key))
+        rows = self.rows(sa.select(*(c for c in t.c if c.name != "detections")).where(t.c.detect_key == detect_key))
         return {r["path"]: r for r in rows}
 
     def record_file(self, row: dict[str, Any]) -> None:
@@ -381,21 +403,21 @@ class EventStore:
 
     def file_detections(self, path: str, detect_key: str) -> bytes:
         t = scan_files_t
-        rows = self._rows(sa.select(t.c.detections).where(t.c.path == path, t.c.detect_key == detect_key))
+        rows = self.rows(sa.select(t.c.detections).where(t.c.path == path, t.c.detect_key == detect_key))
         return bytes(rows[0]["detections"]) if rows and rows[0]["detections"] is not None else b""
 
     def scan_run(self, run_id: str) -> dict[str, Any] | None:
-        rows = self._rows(sa.select(scan_runs_t).where(scan_runs_t.c.id == run_id))
+        rows = self.rows(sa.select(scan_runs_t).where(scan_runs_t.c.id == run_id))
         return rows[0] if rows else None
 
     def scan_runs(self) -> list[dict[str, Any]]:
         t = scan_runs_t
-        return self._rows(sa.select(t).order_by(t.c.camera_id, t.c.finished_at, t.c.id))
+        return self.rows(sa.select(t).order_by(t.c.camera_id, t.c.finished_at, t.c.id))
 
     def scan_events(self, run_id: str | None = None) -> list[dict[str, Any]]:
         t = scan_events_t
         query = sa.select(t).order_by(t.c.run_id, t.c.event_id)
-        return self._rows(query.where(t.c.run_id == run_id) if run_id else query)
+        return self.rows(query.where(t.c.run_id == run_id) if run_id else query)
 
     def commit_run(self, run: dict[str, Any], events: list[Event], paths: list[str], detect_key: str,
                    messages: list[dict[str, Any]] | None = None) -> None:

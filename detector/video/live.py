@@ -117,11 +117,11 @@ class LiveReader:
 
     def __init__(self, camera: LiveCamera, fps: float, reconnect: Reconnect, watchdog: WatchdogSettings,
                  deliver: Callable[[str, Frame], None]) -> None:
-        self.camera_id = camera.camera.id
+        self.camera_id = camera.id
         self.url = camera.source
         self.uri = camera.public_source
         self.is_file = camera.is_file
-        self.tz: ZoneInfo = camera.camera.tz
+        self.tz: ZoneInfo = camera.tz
         self.fps = fps
         self.reconnect = reconnect
         self.watchdog = watchdog

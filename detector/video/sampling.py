@@ -11,7 +11,10 @@ of the work: `keyframes_suffice` is that decision, for a file probed ahead and a
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from detector.config.camera import CameraConfig
 
 KEYFRAME_SLACK = 1.01  # keyframe gaps up to 1 % over the period still count as "every period"
 SAMPLES_PER_DWELL = 20  # the default rate gives the shortest dwell this many samples
@@ -77,3 +80,13 @@ class StreamTime:
         if self.origin is None:
             self.origin = t
         return t - self.origin
+
+
+def sampling_rate(camera: CameraConfig, fps: float | None) -> tuple[float, str]:
+    """`--fps`, else the rate the camera's rules need (see `fps_for_dwell`); and why, for the summary."""
+    if fps is not None:
+        return fps, f"{fps:g} fps (--fps)"
+    kind, rule = min(camera.rules.items(), key=lambda item: item[1].min_dwell_s)
+    fps = fps_for_dwell(rule.min_dwell_s)
+    why = f"{SAMPLES_PER_DWELL} samples within the shortest dwell, {kind.value} {rule.min_dwell_s:g} s"
+    return fps, f"{fps:.3g} fps ({why})"

@@ -165,7 +165,7 @@ def test_assembled_events_are_those_scan_gives_for_the_same_files(archive, coco_
 
     camera = load_camera(archive.parent / "cam-b.yaml")
     bikes = [archive.parent / "videos" / "cam-b" / f"{stamp}.mp4" for stamp in BIKE_FILES]
-    start = datetime.fromisoformat("2026-11-20T10:00:00").replace(tzinfo=camera.camera.tz)
+    start = datetime.fromisoformat("2026-11-20T10:00:00").replace(tzinfo=camera.tz)
     result = scan(bikes, camera, coco_card, clean[0] / "scan", fps=FPS, start=start, detector=detector)
     keys = ("id", "first_seen", "last_seen", "track_id", "zone_id", "kind")
     assert [{k: e[k] for k in keys} for e in result.events] == [{k: e[k] for k in keys} for e in clean[2]]
@@ -247,9 +247,10 @@ def test_records_keep_each_vending_boxs_vendor_and_old_records_read_as_none(tmp_
         frame=np.array([0, 1], np.int32), xyxy=np.array([[1, 2, 3, 4], [5, 6, 7, 8]], np.float32),
         confidence=np.array([0.9, 0.8], np.float32), class_name=np.array(["umbrella+person", "bicycle"]),
         kind=np.array(["vending", "bike"]), inferred=np.array([True, True]),
-        vendor_xyxy=np.array([[0, 0, 2, 6], [np.nan] * 4], np.float32))
+        data={"vendor_xyxy": np.array([[0, 0, 2, 6], [np.nan] * 4], np.float32)})
     frames = unpack(pack(record)).detections()
-    assert frames[0].vendor_xyxy.tolist() == [[0, 0, 2, 6]] and np.isnan(frames[1].vendor_xyxy).all()
+    assert frames[0].extra("vendor_xyxy").tolist() == [[0, 0, 2, 6]] and np.isnan(frames[1].extra("vendor_xyxy")).all()
     old = io.BytesIO()
     np.savez_compressed(old, **{k: v for k, v in np.load(io.BytesIO(pack(record))).items() if k != "vendor_xyxy"})
-    assert np.isnan(unpack(old.getvalue()).vendor_xyxy).all()
+    assert unpack(old.getvalue()).data == {}  # a record of before vendors: nobody beside any stall
+    assert np.isnan(unpack(old.getvalue()).detections()[0].extra("vendor_xyxy")).all()

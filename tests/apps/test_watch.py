@@ -547,23 +547,22 @@ def test_pixel_zones_with_a_sub_stream_are_an_error(tmp_path):
 
 def test_a_frame_that_fails_is_counted_and_the_other_cameras_go_on(tmp_path, coco_card, caplog):
     from detector.apps.watch.worker import Worker
-    from detector.output.jsonl import JsonlLog
-    from detector.output.store import EventStore
+    from detector.output.outputs import Outputs
 
     config = WatchConfig.model_validate({"out": str(tmp_path), "http": {"port": 0},
                                          "cameras": [{**CAMERA, "source": "a.mp4"},
                                                      {**CAMERA, "camera": {**CAMERA["camera"], "id": "cam-2"},
                                                       "source": "b.mp4"}]})
     worker = Worker(config, coco_card, detector=object())  # type: ignore[arg-type]
-    store = EventStore(tmp_path / "events.sqlite")
+    outputs = Outputs.open(tmp_path / "events.sqlite", tmp_path, {c.id: [] for c in config.cameras})
     for camera in config.cameras:
-        worker.cameras[camera.camera.id] = worker._camera_run(camera, store, JsonlLog(tmp_path / "events.jsonl"), [])
+        worker.cameras[camera.id] = worker._camera_run(camera, outputs, [])
     good = media_frame(0, image=np.full((36, 64, 3), 90, np.uint8))
     bad = replace(good, image=None)  # no picture and no scene answer: the pipeline refuses it
     with caplog.at_level(logging.ERROR):
         worker._process("cam-1", bad, Detections())
         worker._process("cam-2", good, Detections())
-    store.close()
+    outputs.close()
     metrics = worker._extra_metrics()
     assert metrics["frames_failed"] == {"cam-1": 1, "cam-2": 0}
     assert metrics["frames_processed"] == {"cam-1": 0, "cam-2": 1}

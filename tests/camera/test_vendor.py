@@ -25,7 +25,7 @@ def person(x: float, height: float = 170.0) -> list[float]:
 
 def stall_frame(vendor: list[float]) -> Detections:
     return Detections(xyxy=[STALL], confidence=[0.8], class_name=["umbrella+person"], kind=["vending"],
-                      track_id=[1], vendor_xyxy=[vendor])
+                      track_id=[1], data={"vendor_xyxy": [vendor]})
 
 
 def rules(**stay: float) -> dict:

@@ -28,7 +28,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_bundled_example_is_valid() -> None:
     camera = load_camera(REPO / "zones" / "example.yaml")
-    assert camera.camera.id == "cam-01"
+    assert camera.id == "cam-01"
     assert [z.id for z in camera.zones] == ["bike-bay-1", "night-market", "shop-window"]
 
 

@@ -46,7 +46,7 @@ def test_produce_cluster_makes_a_stall() -> None:
 def test_each_vending_box_carries_the_person_nearest_to_it() -> None:
     far_person = ("person", [10, 100, 60, 300], 0.95)  # 120 px from the stall: within 0.5 heights too
     out = compose_vending(dets([far_person, PERSON, ("umbrella", [180, 80, 320, 200], 0.6)]), RULE)
-    assert out.vendor_xyxy.tolist() == [PERSON[1]]  # the nearer one, though less confident
+    assert out.extra("vendor_xyxy").tolist() == [PERSON[1]]  # the nearer one, though less confident
     assert out.confidence[0] == np.float32(0.6)  # confidence still the weaker link with the best person
 
 
@@ -54,8 +54,9 @@ def test_a_learnt_vending_box_gets_its_vendor_too() -> None:
     learnt = dets([PERSON, ("vending", [160, 150, 300, 300], 0.7), ("vending", [600, 150, 700, 300], 0.7)])
     learnt = learnt.with_(kind=np.array(["", "vending", "vending"], dtype=object))
     out = attach_vendors(learnt, RULE.person_class, RULE.max_gap)
-    assert out.vendor_xyxy[1].tolist() == PERSON[1]
-    assert np.isnan(out.vendor_xyxy[2]).all() and np.isnan(out.vendor_xyxy[0]).all()  # nobody near; not vending
+    assert out.extra("vendor_xyxy")[1].tolist() == PERSON[1]
+    vendors = out.extra("vendor_xyxy")
+    assert np.isnan(vendors[2]).all() and np.isnan(vendors[0]).all()  # nobody near; not vending
 
 
 def test_a_card_with_both_reports_one_box_per_stall_the_learnt_one() -> None:

@@ -113,9 +113,8 @@ def test_mpeg_ts_whose_timestamps_wrap_is_read_whole(tmp_path: Path, shared: Pat
 
 
 def test_the_default_rate_follows_the_shortest_dwell_and_keyframes_suffice_for_it(tmp_path: Path) -> None:
-    from detector.apps.scan import sampling_rate
     from detector.config.camera import CameraConfig
-    from detector.video.sampling import fps_for_dwell
+    from detector.video.sampling import fps_for_dwell, sampling_rate
 
     camera = CameraConfig.model_validate({"camera": {"id": "c", "timezone": "UTC"},
                                           "rules": {"garbage": {"min_dwell_s": 120}, "bike": {"min_dwell_s": 60}}})

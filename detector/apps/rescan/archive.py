@@ -46,7 +46,7 @@ def walk(archive: Archive) -> tuple[list[ArchiveFile], list[str]]:
             continue
         stat = path.stat()
         files.append(ArchiveFile(path=path, relative=relative, camera_key=key,
-                                 start=start.replace(tzinfo=camera.camera.tz) if start else None,
+                                 start=start.replace(tzinfo=camera.tz) if start else None,
                                  size=stat.st_size, mtime=stat.st_mtime))
     return files, ignored
 

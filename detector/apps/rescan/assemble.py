@@ -23,7 +23,7 @@ from detector.video.seek import grab_frame
 log = logging.getLogger(__name__)
 
 
-class _CollectSink:
+class _Collector:
     """Keeps closed events and where their best frame is; snapshots are written once, at the end."""
 
     def __init__(self) -> None:
@@ -48,8 +48,8 @@ class _CollectSink:
 def assemble(camera: CameraConfig, loaded: LoadedCard, files: list[tuple[str, datetime, bytes]],
              out_dir: Path | None) -> list[Event]:
     """Feed one camera's cached detections, files in start order, through one CameraPipeline."""
-    sink = _CollectSink()
-    pipeline = CameraPipeline(camera, loaded.card, sink, model_sha256=loaded.model_sha256)
+    collected = _Collector()
+    pipeline = CameraPipeline(camera, loaded.card, collected, model_sha256=loaded.model_sha256)
     boundary = SceneChangeDetector()
     for path, start, blob in files:
         record = unpack(blob)
@@ -64,9 +64,9 @@ def assemble(camera: CameraConfig, loaded: LoadedCard, files: list[tuple[str, da
                           time=start + timedelta(seconds=float(pts)), source_uri=path, index=index)
             pipeline.process(frame, dets if inferred else None, scene_changed=bool(changed))
     pipeline.end()
-    events = sorted(sink.closed_events, key=lambda e: (e.first_seen, e.id))
+    events = sorted(collected.closed_events, key=lambda e: (e.first_seen, e.id))
     if out_dir is not None:
-        _write_snapshots(events, sink.best, SnapshotWriter(out_dir, camera))
+        _write_snapshots(events, collected.best, SnapshotWriter(out_dir, camera))
     return events
 
 
@@ -78,8 +78,7 @@ def _write_snapshots(events: list[Event], best: dict[str, Frame], writer: Snapsh
         if where is None or image is None:
             log.warning("%s: could not decode the snapshot frame of %s", where and where.source_uri, event.id)
             continue
-        event.best_frame = Frame(image=image, pts_s=where.pts_s, time=where.time, source_uri=where.source_uri,
-                                 index=where.index)
-        event.best_dirty = True
+        event.shown_in(Frame(image=image, pts_s=where.pts_s, time=where.time, source_uri=where.source_uri,
+                             index=where.index))
         writer.write(event)
-        event.best_frame = None
+        event.let_go()

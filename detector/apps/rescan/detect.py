@@ -81,16 +81,20 @@ class FileDetections:
     class_name: np.ndarray
     kind: np.ndarray
     inferred: np.ndarray  # (n,) bool: the model ran on this frame (else the last inferred frame's boxes hold)
-    vendor_xyxy: np.ndarray  # (m, 4): the person beside each vending box (NaN: none; see Detections)
+    data: dict[str, np.ndarray]  # (m, width) each: the kinds' per-box columns (see Detections.data)
 
     def detections(self) -> list[Detections]:
         bounds = np.searchsorted(self.frame, np.arange(len(self.pts) + 1))
         return [
             Detections(xyxy=self.xyxy[a:b], confidence=self.confidence[a:b],
                        class_name=self.class_name[a:b].astype(object), kind=self.kind[a:b].astype(object),
-                       vendor_xyxy=self.vendor_xyxy[a:b])
+                       data={name: column[a:b] for name, column in self.data.items()})
             for a, b in pairwise(bounds)
         ]
+
+
+CORE = frozenset({"pts", "size", "scene", "first", "last", "frame", "xyxy", "confidence", "class_name", "kind",
+                  "inferred"})  # a record's other arrays are per-box data columns, under their own names
 
 
 def pack(d: FileDetections) -> bytes:
@@ -98,7 +102,7 @@ def pack(d: FileDetections) -> bytes:
     np.savez_compressed(
         buffer, pts=d.pts, size=np.array(d.size), scene=d.scene, first=d.first, last=d.last, frame=d.frame,
         xyxy=d.xyxy, confidence=d.confidence, class_name=d.class_name.astype(str), kind=d.kind.astype(str),
-        inferred=d.inferred, vendor_xyxy=d.vendor_xyxy,
+        inferred=d.inferred, **d.data,
     )
     return buffer.getvalue()
 
@@ -109,8 +113,7 @@ def unpack(blob: bytes) -> FileDetections:
                               first=z["first"], last=z["last"], frame=z["frame"], xyxy=z["xyxy"],
                               confidence=z["confidence"], class_name=z["class_name"], kind=z["kind"],
                               inferred=z["inferred"] if "inferred" in z else np.ones(len(z["pts"]), dtype=bool),
-                              vendor_xyxy=z["vendor_xyxy"] if "vendor_xyxy" in z
-                              else np.full((len(z["xyxy"]), 4), np.nan, np.float32))
+                              data={name: z[name] for name in z.files if name not in CORE})
 
 
 _DETECTORS: dict[tuple[str, str | None, str], Detector] = {}
@@ -196,7 +199,7 @@ def _record(seen: _Observed, found: list[Detections], inferred: list[bool]) -> F
         frame=np.repeat(np.arange(len(found)), [len(d) for d in found]).astype(np.int32),
         xyxy=boxes.xyxy, confidence=boxes.confidence, class_name=np.array(list(boxes.class_name), dtype=str),
         kind=np.array(list(boxes.kind), dtype=str), inferred=np.array(inferred, dtype=bool),
-        vendor_xyxy=boxes.vendor_xyxy,
+        data=boxes.data,
     )
 
 

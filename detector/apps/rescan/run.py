@@ -41,7 +41,6 @@ from detector.apps.rescan.archive import ArchiveFile, fingerprint, walk
 from detector.apps.rescan.assemble import assemble
 from detector.apps.rescan.detect import FileJob, FileResult, loaded_job_args
 from detector.apps.rescan.engines import auto_workers, run_local, run_ray
-from detector.apps.scan import delivery_lines, sampling_rate
 from detector.camera.events import Event
 from detector.config.archive import Archive, load_archive
 from detector.config.camera import CameraConfig
@@ -49,9 +48,10 @@ from detector.config.sinks import SinkConfig, merge_sinks, sinks_from_urls
 from detector.errors import StreetwatchError
 from detector.model.compiled import for_runtime, resolve_runtime, runtime_identity
 from detector.model.weights import LoadedCard, load_card
-from detector.output.delivery import DeliveryPool, undelivered
-from detector.output.outbox import Messages, Outbox
+from detector.output.delivery import delivery_lines, undelivered
+from detector.output.outputs import Outputs
 from detector.output.store import EventStore, open_store
+from detector.video.sampling import sampling_rate
 from detector.video.seek import probe_duration
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,8 @@ def rescan(
                     card=card, weights=weights, fps=setup.fps, mode=setup.mode, batch=setup.batch,
                     recheck_s=setup.recheck_s, runtime=setup.runtime) for f in todo]
     bars = progress(len(jobs), sum(probe_duration(f.path) for f in todo) / 3600) if progress and jobs else None
-    pool = _delivery(store, archive, sinks or [])  # before any detection: a missing secret fails now
-    try:
+    routes = {c.id: merge_sinks(sinks or [], c.sinks) for c in archive.cameras.values()}
+    with Outputs(store, out_dir, routes) as outputs:  # before any detection: a missing secret fails now
         results = run_ray(jobs, address) if engine == "ray" else run_local(jobs, workers or auto_workers())
         try:
             _record(results, {str(f.path): f for f in todo}, manifest, archive, loaded, store, key, report, bars)
@@ -145,27 +145,16 @@ def rescan(
             results.close()  # an error or Ctrl-C: the engine cancels what has not started
             if bars:
                 bars.close()
-        _assemble(archive, files, loaded, store, key, setup, out_dir, force, report, sinks or [])
-        if pool:
-            report.delivery = pool.finish(deliver_timeout_s)
-    finally:
-        if pool:
-            pool.close()
+        _assemble(archive, files, loaded, outputs, key, setup, force, report)
+        report.delivery = outputs.finish(deliver_timeout_s)
     report.wall_s = time.perf_counter() - began
     return report
 
 
-def _delivery(store: EventStore, archive: Archive, sinks: list[SinkConfig]) -> DeliveryPool | None:
-    every = merge_sinks(sinks, *(c.sinks for c in archive.cameras.values()))
-    if not every:
-        return None
-    Outbox(store).register(every)
-    return DeliveryPool(store.target, every, cameras=[c.camera.id for c in archive.cameras.values()]).start()
-
-
-def _messages(camera: CameraConfig, sinks: list[SinkConfig], events: list[Event], out_dir: Path | None) -> list:
-    queue = Messages(merge_sinks(sinks, camera.sinks), camera, out_dir)
-    return [m for e in events for m in queue.change(e, "opened") + queue.change(e, "closed")]
+def _messages(outputs: Outputs, camera: CameraConfig, events: list[Event]) -> list[dict[str, Any]]:
+    """A rebuilt camera's events as `opened` and `closed` messages, queued with its run's commit."""
+    queue = outputs.messages(camera)
+    return [m for e in events for m in queue.change(e, "opened") + queue.change(e, "closed")] if queue else []
 
 
 def _changed(files: list[ArchiveFile], manifest: dict[str, dict[str, Any]], report: RescanReport,
@@ -204,7 +193,7 @@ def _record(results: Iterator[FileResult], by_path: dict[str, ArchiveFile], mani
             continue
         camera = archive.cameras[f.camera_key]
         store.record_file({
-            "path": result.path, "detect_key": key, "camera_id": camera.camera.id, "size": f.size,
+            "path": result.path, "detect_key": key, "camera_id": camera.id, "size": f.size,
             "mtime": f.mtime, "fingerprint": fingerprint(f.path), "model_card": loaded.card.name,
             "weights_sha256": loaded.model_sha256, "rules_sha256": None,
             "status": "detected" if result.ok else "failed",
@@ -222,15 +211,15 @@ def _record(results: Iterator[FileResult], by_path: dict[str, ArchiveFile], mani
             bars.update(result)
 
 
-def _assemble(archive: Archive, files: list[ArchiveFile], loaded: LoadedCard, store: EventStore, key: str,
-              setup: Setup, out_dir: Path | None, force: bool, report: RescanReport,
-              sinks: list[SinkConfig]) -> None:
+def _assemble(archive: Archive, files: list[ArchiveFile], loaded: LoadedCard, outputs: Outputs, key: str,
+              setup: Setup, force: bool, report: RescanReport) -> None:
     """Rebuild, in one transaction per camera, the events of cameras whose files or rules changed."""
+    store = outputs.store
     manifest = store.scan_files(key)
     params = json.dumps({"fps": setup.fps, "mode": setup.mode, "recheck_s": setup.recheck_s, "detect_key": key},
                         sort_keys=True)
     for camera_key, camera in archive.cameras.items():
-        camera_id = camera.camera.id
+        camera_id = camera.id
         rows = sorted((manifest[str(f.path)] for f in files if f.camera_key == camera_key
                        and str(f.path) in manifest and manifest[str(f.path)]["status"] != "failed"),
                       key=lambda r: (datetime.fromisoformat(r["start_time"]), r["path"]))
@@ -241,11 +230,12 @@ def _assemble(archive: Archive, files: list[ArchiveFile], loaded: LoadedCard, st
         if force or not previous or previous["status"] != "current" or previous["files_digest"] != digest:
             inputs = [(r["path"], datetime.fromisoformat(r["start_time"]), store.file_detections(r["path"], key))
                       for r in rows]
-            events = assemble(camera, loaded, inputs, out_dir)
+            events = assemble(camera, loaded, inputs, outputs.out_dir)
             run = {"id": run_id, "camera_id": camera_id, "model_card": loaded.card.name,
                    "weights_sha256": loaded.model_sha256, "rules_sha256": rules, "params": params,
                    "files_digest": digest, "finished_at": datetime.now().astimezone().isoformat(timespec="seconds")}
-            store.commit_run(run, events, [r["path"] for r in rows], key, _messages(camera, sinks, events, out_dir))
+            store.commit_run(run, events, [r["path"] for r in rows], key, _messages(outputs, camera, events))
+            outputs.wake.set()  # deliverers look at once
             report.assembled.append(camera_id)
         report.events[camera_id] = Counter(json.loads(e["event"])["kind"] for e in store.scan_events(run_id))
 

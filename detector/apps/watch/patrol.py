@@ -18,7 +18,7 @@ from detector.config.watch import LiveCamera
 from detector.detections import Detections, Frame
 from detector.geo.feed import GpsFeed
 from detector.geo.fences import fences_of
-from detector.geo.patrol import PatrolPipeline, PlaceSink
+from detector.geo.patrol import PatrolPipeline, PlaceRecorder
 from detector.geo.places import Places
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,13 @@ class LivePatrol:
     (one UDP port, one receiver), the places and their events, so the front and the side camera neither
     duplicate nor contradict each other."""
 
-    def __init__(self, camera: LiveCamera, card: ModelCard, sink: PlaceSink, *, places: Places,
+    def __init__(self, camera: LiveCamera, card: ModelCard, recorder: PlaceRecorder, *, places: Places,
                  events: dict[str, Event], feed: GpsFeed, model_sha256: str = "") -> None:
         self.camera = camera
         config = camera.patrol_config()
         fences = fences_of(config.fences, config.default)
         self.feed = feed
-        self.pipeline = PatrolPipeline(config, card, sink, places=places, events=events, fences=fences,
+        self.pipeline = PatrolPipeline(config, card, recorder, places=places, events=events, fences=fences,
                                        model_sha256=model_sha256)
 
     def process(self, frame: Frame, dets: Detections | None) -> None:
@@ -47,7 +47,7 @@ class LivePatrol:
                              resumed=0, pending=0)
 
     def reconfigure(self, camera: LiveCamera) -> None:
-        log.warning("%s: a patrol camera's mount, fences and rules apply after a restart", camera.camera.id)
+        log.warning("%s: a patrol camera's mount, fences and rules apply after a restart", camera.id)
 
     def expire_resumed(self) -> list[Event]:
         return []  # a patrol event stays open until a pass clears it

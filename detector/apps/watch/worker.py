@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from detector.apps.patrol import stored_places
 from detector.apps.step import InferenceStep
 from detector.apps.watch.health import Health, HealthServer, JsonFormatter
 from detector.apps.watch.patrol import LivePatrol
@@ -36,15 +35,13 @@ from detector.detections import Detections, Frame
 from detector.errors import StoreError, StreetwatchError
 from detector.geo.feed import GpsFeed
 from detector.geo.patrol import PatrolPipeline
-from detector.geo.places import Places
+from detector.geo.places import Places, stored_places
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import DEFAULT_CARD, LoadedCard, load_card
-from detector.output.delivery import DeliveryPool, DeliveryStats
-from detector.output.jsonl import JsonlLog
-from detector.output.outbox import Messages, Outbox
-from detector.output.sink import StoreSink
-from detector.output.snapshots import SnapshotWriter
+from detector.output.delivery import DeliveryStats
+from detector.output.outputs import Outputs
+from detector.output.recorder import StoreRecorder
 from detector.output.store import EventStore, open_store
 from detector.video.live import LiveReader
 from detector.video.watchdog import Watchdog
@@ -86,7 +83,7 @@ class CameraRun:
     config: LiveCamera
     reader: LiveReader
     pipeline: CameraPipeline | LivePatrol
-    sink: StoreSink
+    recorder: StoreRecorder
     processed: int = 0
     failed: int = 0  # frames whose processing raised (logged with the traceback)
     main_reader: LiveReader | None = None  # the main stream, when `reader` reads the sub-stream
@@ -94,7 +91,7 @@ class CameraRun:
 
     def readers(self) -> dict[str, LiveReader]:
         """By name, as /healthz and the watchdog show them: `cam` and, for a sub-stream camera, `cam:main`."""
-        name = self.config.camera.id
+        name = self.config.id
         return {name: self.reader} | ({f"{name}:main": self.main_reader} if self.main_reader else {})
 
     def with_main_picture(self, frame: Frame, max_skew_s: float) -> Frame:
@@ -116,8 +113,8 @@ class Worker:
                  sinks: list[SinkConfig] | None = None) -> None:
         self.config = config
         self.sinks = sinks_from_urls([], config.sinks) if sinks is None else sinks  # every camera's
-        self.delivery: DeliveryPool | None = None
-        self.cameras_ids = [c.camera.id for c in config.cameras]
+        self.outputs: Outputs | None = None  # opened by run()
+        self.cameras_ids = [c.id for c in config.cameras]
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._leased_at = 0.0
         self.config_path = config_path
@@ -140,22 +137,19 @@ class Worker:
         if self.http is not None:
             self.http.inference_seconds.observe(seconds)
 
-    def _camera_run(self, camera: LiveCamera, store: EventStore, jsonl: JsonlLog, stored: list[Event]) -> CameraRun:
+    def _camera_run(self, camera: LiveCamera, outputs: Outputs, stored: list[Event]) -> CameraRun:
         """The camera's pipeline and readers; `stored`: the events it left open, resumed or closed here."""
-        sinks = self._sinks_of(camera)
-        messages = Messages(sinks, camera, self.out, self.delivery.wake) if sinks and self.delivery else None
-        sink = StoreSink(store, jsonl, SnapshotWriter(self.out, camera), messages=messages,
-                         snapshot_every_s=0.0 if camera.gps else 30.0)
-        pipeline = self._pipeline(camera, store, sink, stored)
+        recorder = outputs.recorder(camera, snapshot_every_s=0.0 if camera.gps else 30.0)
+        pipeline = self._pipeline(camera, outputs.store, recorder, stored)
         reader = LiveReader(camera, self.config.fps, self.config.reconnect, self.config.watchdog, self.slots.put)
-        run = CameraRun(camera, reader, pipeline, sink)
+        run = CameraRun(camera, reader, pipeline, recorder)
         main = camera.main_stream()
         if main is not None:
             run.main_reader = LiveReader(main, self.config.fps, self.config.reconnect, self.config.watchdog,
                                          lambda _, frame: setattr(run, "main_frame", frame))
         return run
 
-    def _pipeline(self, camera: LiveCamera, store: EventStore, sink: StoreSink,
+    def _pipeline(self, camera: LiveCamera, store: EventStore, recorder: StoreRecorder,
                   stored: list[Event]) -> CameraPipeline | LivePatrol:
         """A fixed camera resumes the events it left open; a patrol camera continues the store's places."""
         if camera.gps:
@@ -165,25 +159,20 @@ class Worker:
                 self._patrol = (Places(places, rule), {e.id: e for e in events})
             if camera.gps not in self.feeds:
                 self.feeds[camera.gps] = GpsFeed(camera.gps).start()
-            return LivePatrol(camera, self.loaded.card, sink, places=self._patrol[0], events=self._patrol[1],
+            return LivePatrol(camera, self.loaded.card, recorder, places=self._patrol[0], events=self._patrol[1],
                               feed=self.feeds[camera.gps], model_sha256=self.loaded.model_sha256)
         now = time.time()
         stale = [e for e in stored if now - e.last_seen.timestamp() > self.config.resume_within_s]
         pending = [e for e in stored if e not in stale]
-        pipeline = CameraPipeline(camera, self.loaded.card, sink, model_sha256=self.loaded.model_sha256,
+        pipeline = CameraPipeline(camera, self.loaded.card, recorder, model_sha256=self.loaded.model_sha256,
                                   resume=pending)
         pipeline.close_stored(stale)
         return pipeline
 
-    def _sinks_of(self, camera: LiveCamera) -> list[SinkConfig]:
-        return merge_sinks(self.sinks, camera.sinks)
-
-    def _start_delivery(self, store: EventStore) -> None:
-        """One deliverer per sink of any camera, sending what this process's cameras queued."""
-        every = merge_sinks(self.sinks, *(c.sinks for c in self.config.cameras))
-        if every:
-            Outbox(store).register(every)
-            self.delivery = DeliveryPool(self.db_target, every, cameras=self.cameras_ids).start()
+    def _routes(self) -> dict[str, list[SinkConfig]]:
+        """Each camera's sinks: the watch file's and --sink's, and its own; one deliverer per sink sends what
+        this process's cameras queued."""
+        return {c.id: merge_sinks(self.sinks, c.sinks) for c in self.config.cameras}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -216,24 +205,8 @@ class Worker:
 
     def run(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        store = open_store(self.db_target)
-        try:
-            self._lease(store)
-            jsonl = JsonlLog(self.out / "events.jsonl")
-            left_open: dict[str, list[Event]] = defaultdict(list)
-            for row in store.events(status="open"):  # read once, not once per camera
-                left_open[row["camera_id"]].append(event_from_row(row))
-            self._start_delivery(store)
-            for camera in self.config.cameras:
-                self.cameras[camera.camera.id] = self._camera_run(camera, store, jsonl, left_open[camera.camera.id])
-            self._serve_health()
-        except BaseException:
-            if self.delivery:
-                self.delivery.close()
-            if self._leased_at:  # a failed start frees its cameras at once
-                store.release_leases(self.holder)
-            store.close()
-            raise
+        store = open_store(self.db_target)  # first, alone: the cameras' leases before anything is sent
+        outputs = self._start(store)
         for reader in self._readers().values():
             reader.start()
         self.watchdog.start()
@@ -250,7 +223,27 @@ class Worker:
                 if time.monotonic() - self._leased_at > self.config.lease_s / 3:
                     self._lease(store)
         finally:
-            self._shutdown(store)
+            self._shutdown(store, outputs)
+
+    def _start(self, store: EventStore) -> Outputs:
+        """Leases, the way out (delivery of this process's cameras), each camera's pipeline, the HTTP port."""
+        try:
+            self._lease(store)
+            left_open: dict[str, list[Event]] = defaultdict(list)
+            for row in store.events(status="open"):  # read once, not once per camera
+                left_open[row["camera_id"]].append(event_from_row(row))
+            self.outputs = Outputs(store, self.out, self._routes(), owns_store=True)
+            for camera in self.config.cameras:
+                self.cameras[camera.id] = self._camera_run(camera, self.outputs, left_open[camera.id])
+            self._serve_health()
+            return self.outputs
+        except BaseException:
+            if self.outputs is not None:
+                self.outputs.stop_delivery()
+            if self._leased_at:  # a failed start frees its cameras at once
+                store.release_leases(self.holder)
+            store.close()
+            raise
 
     def _serve_health(self) -> None:
         if not self._http_port:
@@ -286,7 +279,7 @@ class Worker:
         desk = Desk(target=self.db_target, out_dir=self.out, gate=Gate(token), tiles=http.tiles, health=health)
         return DeskServer(desk, http.host, self._http_port)
 
-    def _shutdown(self, store: EventStore) -> None:
+    def _shutdown(self, store: EventStore, outputs: Outputs) -> None:
         """Bounded work: stop the readers, write the open events' pending changes (closed ones were
         written as they closed), close the store."""
         began = time.monotonic()
@@ -299,19 +292,18 @@ class Worker:
             for run in self.cameras.values():
                 if isinstance(run.pipeline, LivePatrol):
                     run.pipeline.end()  # what is in view is decided; its events stay open
-                run.sink.flush()  # open events stay open in the store, for the next start to resume
+                run.recorder.flush()  # open events stay open in the store, for the next start to resume
         except StoreError as e:
             log.error("could not save the last changes: %s", e, extra={"event": "store_failed"})
         finally:
-            if self.delivery:  # what was not acknowledged stays in the outbox for the next start
-                self.delivery.close()
+            outputs.stop_delivery()
             for feed in self.feeds.values():
                 feed.stop()
             try:
                 store.release_leases(self.holder)
             except StoreError as e:
                 log.warning("could not release the camera leases (they expire by themselves): %s", e)
-            store.close()
+            outputs.close()
             if self.http is not None:
                 self.http.stop()
         log.info("stopped in %.1fs; open events saved for resumption", time.monotonic() - began,
@@ -327,14 +319,14 @@ class Worker:
             log.error("reload failed, keeping the running configuration: %s", e, extra={"event": "reload_failed"})
             return
         for camera in fresh.cameras:
-            run = self.cameras.get(camera.camera.id)
+            run = self.cameras.get(camera.id)
             if run is None:
-                log.warning("reload: new camera %s needs a restart to be watched", camera.camera.id)
+                log.warning("reload: new camera %s needs a restart to be watched", camera.id)
                 continue
             if camera.source != run.config.source:
-                log.warning("reload: %s changed its source; the new one is used after a restart", camera.camera.id)
+                log.warning("reload: %s changed its source; the new one is used after a restart", camera.id)
             run.pipeline.reconfigure(camera)
-            run.sink.reconfigure(camera)
+            run.recorder.reconfigure(camera)
             run.config = camera.model_copy(update={"source": run.config.source})
         log.info("reloaded zones and rules from %s", self.config_path, extra={"event": "reloaded"})
 
@@ -364,7 +356,8 @@ class Worker:
         return {name: reader for run in self.cameras.values() for name, reader in run.readers().items()}
 
     def _sink_stats(self) -> dict[str, DeliveryStats]:
-        return {d.sink.id: d.stats for d in self.delivery.deliverers} if self.delivery else {}
+        delivery = self.outputs.delivery if self.outputs else None
+        return {d.sink.id: d.stats for d in delivery.deliverers} if delivery else {}
 
     def _extra_metrics(self) -> dict[str, dict[str, Any]]:
         return {

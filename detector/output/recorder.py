@@ -1,6 +1,6 @@
-"""The sink that records an event's lifecycle: snapshots first, then the store row that points at them
-(with the outbox messages that report the change, in the same transaction), and the JSONL line when it
-closes."""
+"""The event recorder: an event's lifecycle written out, snapshots first, then the store row that points at
+them (with the outbox messages that report the change, in the same transaction), and the JSONL line when it
+closes. `detector.output.outputs.Outputs` makes one per camera."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from detector.output.store import EventStore
 from detector.timing import Stopwatch
 
 
-class StoreSink:
+class StoreRecorder:
     """Writes an event's snapshots before the store row that points at them; JSONL line on close.
 
     Snapshot files are rewritten when a better frame shows up, at most every `snapshot_every_s` of
