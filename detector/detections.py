@@ -70,7 +70,7 @@ class Detections:
         boxes = result.boxes
         class_ids = boxes.cls.cpu().numpy().astype(int)
         dets = cls(xyxy=boxes.xyxy.cpu().numpy(), confidence=boxes.conf.cpu().numpy(),
-                   class_name=[names[int(c)] for c in class_ids])
+                   class_name=np.array([names[int(c)] for c in class_ids], dtype=object))
         return dets, class_ids
 
     def anchors(self, mode: str) -> np.ndarray:
@@ -93,7 +93,7 @@ class Detections:
             data={name: column[index] for name, column in self.data.items()},
         )
 
-    def with_(self, **columns: np.ndarray) -> Detections:
+    def with_(self, **columns: Any) -> Detections:
         """A copy with some columns replaced."""
         return replace(self, **columns)
 
@@ -120,12 +120,12 @@ def anchor_points(xyxy: np.ndarray, mode: str) -> np.ndarray:
     return np.stack([x, y], axis=1)
 
 
-def _column(values: object, n: int, dtype: type | np.dtype, name: str) -> np.ndarray:
+def _column(values: Any, n: int, dtype: type | np.dtype[Any], name: str) -> np.ndarray:
     """One column of n values; a wrong length is an error, never silently reshaped."""
     if dtype is object:
-        out = np.empty(len(values), dtype=object)  # type: ignore[arg-type]
+        out = np.empty(len(values), dtype=np.object_)
         if len(out):
-            out[:] = list(values)  # type: ignore[call-overload]
+            out[:] = list(values)
     else:
         out = np.asarray(values, dtype=dtype)
     if out.shape != (n,):

@@ -41,7 +41,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.camera.events import Event, Status, event_id  # noqa: E402
+from detector.camera.events import Event, event_id  # noqa: E402
+from detector.detections import Frame  # noqa: E402
 
 START = datetime.fromisoformat("2026-11-20T10:00:00+01:00")
 MODEL = {"card": "bench", "sha256": "0" * 64}
@@ -87,11 +88,11 @@ def frames(n: int, seed: int = 1) -> list[list[Event]]:
             open_.append(new_event(rng, "cam-1", t, track))
         changed = rng.sample(open_, k)
         for e in changed:
-            e.last_seen = t
-            e.confidence = min(0.99, e.confidence + rng.uniform(0, 0.01))
-            e.source = {"uri": e.source["uri"], "pts_s": round(i * 0.5, 3)}
+            seen = Frame(image=None, pts_s=i * 0.5, time=t, source_uri=e.source["uri"], index=i)
+            e.seen(t, seen, min(0.99, e.confidence + rng.uniform(0, 0.01)), e.bbox)
+            e.let_go()
             if rng.random() < 0.05:
-                e.status = Status.CLOSED
+                e.close()
                 open_.remove(e)
         out.append([dataclasses.replace(e) for e in changed])
     return out
@@ -104,7 +105,7 @@ def rescan_runs(runs: int, per_run: int) -> list[tuple[dict[str, Any], list[Even
         rules = f"rules-{r % 2}"
         events = [new_event(rng, "cam-r", START + timedelta(seconds=7 * i + (r % 2)), i) for i in range(per_run)]
         for e in events:
-            e.status = Status.CLOSED
+            e.close()
         run = {"id": f"cam-r-{rules}", "camera_id": "cam-r", "model_card": "bench", "weights_sha256": "0" * 64,
                "rules_sha256": rules, "params": "{}", "files_digest": f"d{r}",
                "finished_at": f"2026-11-21T00:00:{r:02d}"}

@@ -36,9 +36,8 @@ def multiply(store: EventStore, count: int, *, geo: tuple[float, float] | None =
         event = replace(base, id=f"{base.id}-copy{n:05d}", first_seen=base.first_seen + later,
                         last_seen=base.last_seen + later)
         if geo and n % 2 == 0:
-            event.location = {"lat": geo[0] + 0.0001 * (n % 20), "lon": geo[1] + 0.0001 * (n // 20),
-                              "accuracy_m": 2.0, "method": "pinhole"}
-            event.sightings, event.passes = 6, 1
+            event.locate({"lat": geo[0] + 0.0001 * (n % 20), "lon": geo[1] + 0.0001 * (n // 20),
+                          "accuracy_m": 2.0, "method": "pinhole"}, None, sightings=6, passes=1)
         made.append(event)
     for start in range(0, len(made), 500):
         store.upsert(made[start:start + 500])

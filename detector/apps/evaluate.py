@@ -253,7 +253,7 @@ def evaluate_rows(loaded: LoadedCard, images: Path, kinds: list[str], rows: list
         return list(zip(exact.detect(frames), loose.detect(frames), strict=True))
 
     step = InferenceStep(both, batch=batch)  # photos, not a video: no static-scene gate
-    records = []
+    records: list[dict[str, Any]] = []
     for i, _, found in step.run(_photos(rows, images, skipped, notes)):
         at_card, low = found  # type: ignore[misc]
         records.append({"file": rows[i]["file"], "camera": rows[i].get("camera", ""),

@@ -90,8 +90,10 @@ class DwellRule:
             track_id = int(dets.track_id[i])
             rule = self.rules[str(dets.kind[i])]
             box = dets.xyxy[i]
-            placement = self.placements.get(track_id)
-            if placement is None or iou_matrix(placement.box[None], box[None])[0, 0] < 1 - rule.max_shift:
+            known = self.placements.get(track_id)
+            if known is not None and iou_matrix(known.box[None], box[None])[0, 0] >= 1 - rule.max_shift:
+                placement = known
+            else:
                 placement = Placement(track_id=track_id, since=time, box=box.copy(), kind=str(dets.kind[i]),
                                       samples=1)
                 self.placements[track_id] = placement

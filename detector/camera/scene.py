@@ -63,7 +63,8 @@ class ChangeGate:
         cols, rows = self.grid
         grey = cv2.cvtColor(cv2.resize(image, (cols * 8, rows * 8), interpolation=cv2.INTER_AREA),
                             cv2.COLOR_BGR2GRAY).astype(np.float32)
-        return grey.reshape(rows, 8, cols, 8).mean(axis=(1, 3))
+        means: np.ndarray = grey.reshape(rows, 8, cols, 8).mean(axis=(1, 3))
+        return means
 
     def reset(self) -> None:
         """Forget the last inferred frame: the next one is inferred (a new file starts)."""

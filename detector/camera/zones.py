@@ -30,7 +30,8 @@ def anchor_inside(polygon: Polygon, xyxy: np.ndarray, anchor: Anchor) -> np.ndar
         areas = np.maximum((xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), 1e-9)
         boxes = [box(*b) for b in xyxy]
         inter = shapely.area(shapely.intersection(boxes, polygon))
-        return inter / areas >= anchor.min_overlap
+        overlapping: np.ndarray = inter / areas >= anchor.min_overlap
+        return overlapping
     points = anchor_points(xyxy, anchor.mode.value)
     # A box's bottom edge sits on the frame border when an object is cut off; count the border in.
     return shapely.intersects_xy(polygon, points[:, 0], points[:, 1])

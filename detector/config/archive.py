@@ -50,7 +50,8 @@ class PathPattern:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        parts, pos, self.formats = [], 0, {}
+        parts: list[str] = []
+        pos, self.formats = 0, dict[str, str]()
         for m in _FIELD.finditer(text):
             parts.append(re.escape(text[pos:m.start()]))
             name, fmt = m.group(1), m.group(2)

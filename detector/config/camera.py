@@ -11,7 +11,7 @@ from datetime import datetime, time
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -335,7 +335,10 @@ def load_camera(path: str | Path) -> CameraConfig:
     return with_places(config, path.resolve().parent)
 
 
-def with_places(config: CameraConfig, base: Path) -> CameraConfig:
+Config = TypeVar("Config", bound=CameraConfig)
+
+
+def with_places(config: Config, base: Path) -> Config:
     """Grid and category files resolved against the folder of the file naming them, and read now: a
     broken one is an error at start, not at the first work order."""
     updates = {k: base / v for k in ("grid", "categories") if (v := getattr(config, k)) is not None}

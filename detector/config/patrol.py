@@ -118,7 +118,7 @@ class PatrolFields(Strict):
             data["rules"] = {k: Rule(min_dwell_s=Kind(k).spec.dwell_s) for k in given}
         return data
 
-    def check_moving(self, zones: list) -> None:
+    def check_moving(self, zones: list[Any]) -> None:
         """A moving camera needs a mount or a calibration, and no pixel allowed/prohibited zones."""
         if (self.mount is None) == (self.calibration is None):
             raise ValueError("give either mount (height_m, pitch_deg, hfov_deg, yaw_deg) or calibration, not "

@@ -12,9 +12,11 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from shapely import Point, STRtree
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
 from detector.config.base import read_mapping
@@ -34,7 +36,7 @@ class GridCell:
 class Grid:
     """Unit grid cells; `cell_at()` finds the one a point falls in (the first listed, where cells overlap)."""
 
-    def __init__(self, cells: list[GridCell], shapes: list) -> None:
+    def __init__(self, cells: list[GridCell], shapes: list[BaseGeometry]) -> None:
         self.cells, self.shapes = cells, shapes
         self.tree = STRtree(shapes)
 
@@ -56,7 +58,7 @@ def _mtime(path: Path) -> float:
         return -1.0
 
 
-def read_features(path: Path, what: str, fix: str) -> list:
+def read_features(path: Path, what: str, fix: str) -> list[Any]:
     """The features of a GeoJSON FeatureCollection file; anything else is a one-line error naming it."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -67,7 +69,8 @@ def read_features(path: Path, what: str, fix: str) -> list:
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(
             data.get("features"), list):
         raise ConfigError(f"{what} file is not a GeoJSON FeatureCollection", path=path, fix=fix)
-    return data["features"]
+    features: list[Any] = data["features"]
+    return features
 
 
 @lru_cache(maxsize=16)

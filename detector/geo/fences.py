@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from shapely import Point, STRtree
-from shapely.geometry import shape
+from shapely.geometry import MultiPolygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
@@ -118,5 +119,5 @@ def _fence(feature: object, n: int, path: Path) -> Fence:
 
 
 def _vertices(outline: BaseGeometry) -> list[tuple[float, float]]:
-    polygons = list(outline.geoms) if outline.geom_type == "MultiPolygon" else [outline]
+    polygons: list[Any] = list(outline.geoms) if isinstance(outline, MultiPolygon) else [outline]
     return [(x, y) for p in polygons for x, y in p.exterior.coords]

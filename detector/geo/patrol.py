@@ -187,7 +187,7 @@ class PatrolPipeline:
 
     def _open(self, place: Place, best: _Best) -> Event:
         event = Event.open(
-            camera_id=self.config.id, kind=place.kind, category=self.card.category(best.class_name, place.kind),
+            camera_id=self.config.id, kind=place.kind, category=self.card.category(best.class_name, Kind(place.kind)),
             zone_id=best.zone_id, first_seen=place.first_seen, last_seen=place.last_seen, frame=best.frame,
             confidence=best.confidence, bbox=best.bbox, track_id=0, model=self.model, origin=place.id)
         place.event_id = event.id

@@ -81,7 +81,7 @@ class CalibratedGround:
     def __init__(self, image_points: list[tuple[float, float]], ground_points: list[tuple[float, float]]) -> None:
         if len(image_points) < 4 or len(image_points) != len(ground_points):
             raise ValueError("calibration needs at least four image points and as many ground points")
-        src, dst = np.float32(image_points), np.float32(ground_points)
+        src, dst = np.asarray(image_points, np.float32), np.asarray(ground_points, np.float32)
         matrix, _ = cv2.findHomography(src, dst)
         if matrix is None:
             raise ValueError("calibration points are degenerate (three on a line?)")

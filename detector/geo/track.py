@@ -222,8 +222,8 @@ class NmeaParser:
             return None  # a torn line of a serial log: skip it
         kind = getattr(msg, "sentence_type", "")
         if kind == "RMC" and getattr(msg, "status", "") == "A" and msg.datestamp and msg.timestamp:
-            self.day = msg.datestamp
-            t = _utc(datetime.combine(self.day, msg.timestamp))
+            self.day = day = msg.datestamp
+            t = _utc(datetime.combine(day, msg.timestamp))
             speed = float(msg.spd_over_grnd) * 0.514444 if msg.spd_over_grnd is not None else None
             course = float(msg.true_course) if msg.true_course is not None else None
             self.last = t

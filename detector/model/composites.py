@@ -7,6 +7,8 @@ vendor lingers, the stall does not move) is the dwell rule's job, like for every
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from detector.config.card import VendingRule
@@ -15,7 +17,7 @@ from detector.geometry import box_gap, containment_matrix, union_box
 from detector.kinds import VENDOR, Kind
 
 
-def _groups(boxes: np.ndarray, linked: callable) -> list[list[int]]:  # type: ignore[valid-type]
+def _groups(boxes: np.ndarray, linked: Callable[[int, int], bool]) -> list[list[int]]:
     """Connected components of boxes under a pairwise `linked(i, j)` relation."""
     parent = list(range(len(boxes)))
 
@@ -86,9 +88,9 @@ def compose_vending(dets: Detections, rule: VendingRule) -> Detections:
         out_vendors.append(person_boxes[near[0]])
     return Detections(
         xyxy=np.array(out_boxes, np.float32).reshape(-1, 4),
-        confidence=out_conf,
-        class_name=out_names,
-        kind=[Kind.VENDING.value] * len(out_boxes),
+        confidence=np.array(out_conf, np.float32),
+        class_name=np.array(out_names, dtype=object),
+        kind=np.array([Kind.VENDING.value] * len(out_boxes), dtype=object),
         data={VENDOR: np.array(out_vendors, np.float32).reshape(-1, 4)},
     )
 

@@ -7,7 +7,7 @@ import os
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -116,7 +116,7 @@ class Detector:
         if not images:
             return []
         batches = [[image] for image in images] if self._one_at_a_time else [list(images)]
-        results = [r for batch in batches for r in self.model.predict(
+        results: list[Any] = [r for batch in batches for r in self.model.predict(
             batch, imgsz=self.card.imgsz, conf=self._min_conf, classes=self.class_ids, device=self.device,
             verbose=False)]
         for r in results:

@@ -16,7 +16,7 @@ their own; the backbone still runs once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -38,6 +38,10 @@ class Branch(nn.Module):
         super().__init__()
         self.layers, self.start = layers, start
 
+    def _each(self) -> list[Any]:
+        """The layers, as ultralytics made them (each with its `f` and `i`)."""
+        return list(self.layers)
+
     @property
     def head(self) -> nn.Module:
         return self.layers[-1]
@@ -45,20 +49,20 @@ class Branch(nn.Module):
     def needs(self) -> list[int]:
         """Indices of the frozen layers whose outputs the branch reads."""
         wanted: list[int] = []
-        for k, layer in enumerate(self.layers):
+        for k, layer in enumerate(self._each()):
             sources = layer.f if isinstance(layer.f, list) else [layer.f]
             wanted += [self.start - 1 if (j == -1 and k == 0) else j for j in sources if j != -1 or k == 0]
         return sorted({j for j in wanted if j < self.start})
 
-    def forward(self, features: dict[int, torch.Tensor]) -> torch.Tensor | tuple:
-        saved = dict(features)
-        x: object = features[self.start - 1]
-        for layer in self.layers:
+    def forward(self, features: dict[int, torch.Tensor]) -> Any:
+        saved: dict[int, Any] = dict(features)
+        x: Any = features[self.start - 1]
+        for layer in self._each():
             if layer.f != -1:
                 x = saved[layer.f] if isinstance(layer.f, int) else [x if j == -1 else saved[j] for j in layer.f]
             x = layer(x)
             saved[layer.i] = x
-        return x  # type: ignore[return-value]
+        return x
 
 
 class MergedHeads(nn.Module):
@@ -71,7 +75,7 @@ class MergedHeads(nn.Module):
     base head's own inputs.
     """
 
-    def __init__(self, base: nn.Module, heads: list[nn.Module], base_names: dict[int, str],
+    def __init__(self, base: Any, heads: list[nn.Module], base_names: dict[int, str],
                  head_names: list[dict[int, str]], names: dict[int, str], from_heads: list[list[str]]) -> None:
         super().__init__()
         self.base, self.heads = base, nn.ModuleList(heads)
@@ -113,7 +117,7 @@ def _read_head(path: Path, loaded: LoadedCard) -> tuple[nn.Module, dict[int, str
     """A trained head and its class names, refused unless it was trained on exactly these base weights."""
     fix = "restore it from the repository, or re-train it with scripts/train.py --head-only"
     try:
-        saved = load_checkpoint(path)
+        saved: Any = load_checkpoint(path)
         head = Branch(saved["branch"], int(saved["start"])) if "branch" in saved else saved["head"]
         names, base_sha = saved["names"], saved["base_sha256"]
     except WeightsError:
@@ -122,7 +126,7 @@ def _read_head(path: Path, loaded: LoadedCard) -> tuple[nn.Module, dict[int, str
         raise WeightsError(f"cannot load head: {cause(e)}", path=path, fix=fix) from e
     if base_sha != loaded.weights_sha256:
         raise WeightsError(
-            f"head {path.name} was trained on base weights with sha256 {base_sha[:12]}…, "  # type: ignore[union-attr]
+            f"head {path.name} was trained on base weights with sha256 {base_sha[:12]}…, "
             f"these are {loaded.weights_sha256[:12]}…",
             path=loaded.weights_path,
             fix=f"give the base weights the head was trained on ({saved.get('base', 'see the card')})",
@@ -136,7 +140,7 @@ def attach_head(model: YOLO, loaded: LoadedCard) -> None:
     A head only means something on top of the features it was trained on, so the base weights' hash must
     be the one each head recorded; anything else is refused rather than run with meaningless outputs.
     """
-    net = model.model
+    net: Any = model.model
     layers = getattr(net, "model", None)
     head, names = _read_head(loaded.head_path, loaded)  # type: ignore[arg-type]
     more = [_read_head(path, loaded) for path in loaded.more_head_paths]
@@ -189,12 +193,12 @@ def grown_head(head: nn.Module, names: dict[int, str], classes: list[str]) -> nn
     import copy
     import math
 
-    grown = copy.deepcopy(head).float()
+    grown: Any = copy.deepcopy(head).float()
     known = {name: i for i, name in names.items()}
     strides = [s if s > 0 else 8 * 2**i for i, s in enumerate(grown.stride.tolist() or [0.0] * len(grown.cv3))]
     for branch, stride in zip(grown.cv3, strides, strict=True):
-        old = branch[-1]
-        new = nn.Conv2d(old.in_channels, len(classes), 1)
+        old: Any = branch[-1]
+        new: Any = nn.Conv2d(old.in_channels, len(classes), 1)
         with torch.no_grad():
             new.weight.normal_(0, 0.01)
             new.bias.fill_(math.log(5 / len(classes) / (640 / stride) ** 2))

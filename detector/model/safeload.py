@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -30,7 +31,7 @@ def _resolve(name: str) -> object | None:
         return None
 
 
-def allowed_globals(path: Path) -> list[object]:
+def allowed_globals(path: Path) -> list[Any]:
     """The classes the checkpoint's pickle names, all of them safe to build; else a `WeightsError`."""
     import torch
 

@@ -5,6 +5,7 @@ closes. `detector.output.outputs.Outputs` makes one per camera."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from detector.camera.events import Event
 from detector.config.camera import CameraConfig
@@ -27,7 +28,7 @@ class StoreRecorder:
                  remember_closed: bool = False, messages: Messages | None = None) -> None:
         self.watch = watch or Stopwatch()
         self.messages = messages
-        self._queued: list[dict] = []
+        self._queued: list[dict[str, Any]] = []
         self.store = store
         self.jsonl = jsonl
         self.snapshots = snapshots
@@ -36,9 +37,9 @@ class StoreRecorder:
         self._written_at: dict[str, datetime] = {}
         self.remember_closed = remember_closed  # a scan reports its events; a months-long worker must not
         self.closed_ids: list[str] = []
-        self._places: dict[str, dict] = {}  # patrol places changed since the last write (detector.geo)
+        self._places: dict[str, dict[str, Any]] = {}  # patrol places changed since the last write (detector.geo)
 
-    def places_changed(self, rows: list[dict]) -> None:
+    def places_changed(self, rows: list[dict[str, Any]]) -> None:
         """Patrol places to write with the next events: a place and the event it opened commit together."""
         self._places.update({row["id"]: row for row in rows})
 

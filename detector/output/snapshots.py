@@ -56,6 +56,8 @@ def _label(image: np.ndarray, text: str, org: tuple[int, int], color: tuple[int,
 
 def annotate(frame: Frame, event: Event, camera: CameraConfig) -> np.ndarray:
     """Zones, the event's box with kind and confidence, and a header with camera and local time."""
+    if frame.image is None:
+        raise ValueError("a frame without a picture cannot be annotated")
     image = frame.image.copy()
     width, height = frame.size
     scale = max(0.4, min(width, height) / 900)
@@ -116,7 +118,9 @@ class SnapshotWriter:
             "clean_frame": base.with_name(f"{event.id}-clean.jpg"),
             "crop": base.with_name(f"{event.id}-crop.jpg"),
         }
-        write_image_atomic(self.out_dir / paths["clean_frame"], frame.image)
-        write_image_atomic(self.out_dir / paths["crop"], crop_box(frame.image, event.bbox))
+        picture = frame.image
+        assert picture is not None  # checked above; the main stream's picture replaces it when there is one
+        write_image_atomic(self.out_dir / paths["clean_frame"], picture)
+        write_image_atomic(self.out_dir / paths["crop"], crop_box(picture, event.bbox))
         write_image_atomic(self.out_dir / paths["snapshot"], annotate(frame, event, self.camera))
         original.snapshots_written(*(str(p) for p in paths.values()))

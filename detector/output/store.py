@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,7 +33,7 @@ meta = sa.MetaData()
 _text, _real, _double = sa.Text, sa.REAL, sa.DOUBLE_PRECISION
 
 
-def _req(name: str, kind: Any = _text, **kw: Any) -> sa.Column:
+def _req(name: str, kind: Any = _text, **kw: Any) -> sa.Column[Any]:
     return sa.Column(name, kind, nullable=False, **kw)
 
 
@@ -318,7 +318,7 @@ class EventStore:
         try:
             with self.db.begin():
                 if self.begin:  # straight to the driver: through SQLAlchemy it costs as much as the upsert
-                    self.db.connection.driver_connection.execute(self.begin)
+                    cast(Any, self.db.connection.driver_connection).execute(self.begin)
                 yield
         except (sa.exc.DBAPIError, driver_error) as e:
             raise _store_error(e, self.path) from e

@@ -11,7 +11,7 @@ of the work: `keyframes_suffice` is that decision, for a file probed ahead and a
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from detector.config.camera import CameraConfig
@@ -28,7 +28,8 @@ class SampleMode(StrEnum):
     AUTO = "auto"  # keyframes when they come at least as often as the sampling asks, else refs
 
 
-SKIP_FRAME = {SampleMode.KEYFRAMES: "NONKEY", SampleMode.REFS: "NONREF"}
+SKIP_FRAME: dict[SampleMode, Literal["NONKEY", "NONREF"]] = {SampleMode.KEYFRAMES: "NONKEY",
+                                                             SampleMode.REFS: "NONREF"}
 """The decoder's `skip_frame` setting for the modes that skip decoding (fps mode decodes everything)."""
 
 

@@ -17,8 +17,10 @@ def grab_frame(path: str, pts_s: float) -> np.ndarray | None:
             origin = next((f.time for f in container.decode(stream) if f.time is not None), None)
             if origin is None:
                 return None
-            target = origin + pts_s
-            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            target, base = origin + pts_s, stream.time_base
+            if base is None:
+                return None
+            container.seek(int(target / base), stream=stream, backward=True)
             for frame in container.decode(stream):
                 if frame.time is None:
                     continue

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -99,11 +100,11 @@ CORE = frozenset({"pts", "size", "scene", "first", "last", "frame", "xyxy", "con
 
 def pack(d: FileDetections) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer, pts=d.pts, size=np.array(d.size), scene=d.scene, first=d.first, last=d.last, frame=d.frame,
-        xyxy=d.xyxy, confidence=d.confidence, class_name=d.class_name.astype(str), kind=d.kind.astype(str),
-        inferred=d.inferred, **d.data,
-    )
+    arrays: dict[str, Any] = {
+        "pts": d.pts, "size": np.array(d.size), "scene": d.scene, "first": d.first, "last": d.last, "frame": d.frame,
+        "xyxy": d.xyxy, "confidence": d.confidence, "class_name": d.class_name.astype(str),
+        "kind": d.kind.astype(str), "inferred": d.inferred, **d.data}
+    np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
 
 

@@ -7,7 +7,7 @@ per file on a cluster (half a GPU each where it has GPUs, so decoding overlaps i
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import replace
 
 from detector.apps.rescan.detect import FileJob, FileResult, detect_file, detector_for
@@ -26,7 +26,7 @@ def auto_workers() -> int:
     return max(1, (os.cpu_count() or 1) // 4)
 
 
-def run_local(jobs: list[FileJob], workers: int) -> Iterator[FileResult]:
+def run_local(jobs: list[FileJob], workers: int) -> Generator[FileResult, None, None]:
     if not jobs:
         return
     if workers <= 1:
@@ -54,7 +54,7 @@ def run_local(jobs: list[FileJob], workers: int) -> Iterator[FileResult]:
             pool.shutdown(wait=True, cancel_futures=True)  # files not started are not waited for
 
 
-def run_ray(jobs: list[FileJob], address: str | None, cpus_per_task: float = 1.0) -> Iterator[FileResult]:
+def run_ray(jobs: list[FileJob], address: str | None, cpus_per_task: float = 1.0) -> Generator[FileResult, None, None]:
     """Each file a Ray task (half a GPU each where the cluster has GPUs, so decoding overlaps inference)."""
     import ray
 

@@ -183,7 +183,8 @@ def _more(filters: dict[str, str | None], cursor: str | None) -> str | None:
 
 def _page(desk: Desk, filters: dict[str, str | None], limit: int, cursor: str | None) -> tuple[list, str | None]:
     try:
-        return desk.reviews().page(**{k: v or None for k, v in filters.items()}, limit=limit, cursor=cursor)
+        given: dict[str, Any] = {k: v or None for k, v in filters.items()}
+        return desk.reviews().page(**given, limit=limit, cursor=cursor)
     except ValueError as e:
         raise HTTPException(400, str(e)) from None
 

@@ -118,8 +118,8 @@ class Health:
     def __init__(self, readers: Callable[[], dict[str, LiveReader]], extra: Callable[[], dict[str, dict[str, int]]],
                  sinks: Callable[[], dict[str, DeliveryStats]] = dict) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(ReaderCollector(readers, extra))  # type: ignore[arg-type]
-        self.registry.register(SinkCollector(sinks))  # type: ignore[arg-type]
+        self.registry.register(ReaderCollector(readers, extra))
+        self.registry.register(SinkCollector(sinks))
         self.sinks = sinks
         self.inference_seconds = Histogram(
             "streetwatch_inference_seconds", "Seconds per inference batch", registry=self.registry,
@@ -198,4 +198,4 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(out, ensure_ascii=False, default=str)
 
-    converter = time.gmtime
+    converter = time.gmtime  # type: ignore[assignment]  # UTC times in every line
