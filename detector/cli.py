@@ -141,8 +141,9 @@ def add_eval_parser(commands: Any) -> None:
     add_runtime(ev)
     ev.add_argument("--split", default="val", help="dataset split for a YOLO dataset (val)")
     ev.add_argument("--kind-map", action="append", default=[], metavar="CLASS=KIND",
-                    help="YOLO dataset: which kind a box of CLASS makes its image 'yes' for, or none (built in: "
-                    "garbage/overflow/trashbags -> garbage, garbage_bin -> none, bicycle/motorcycle -> bike)")
+                    help="YOLO dataset: which kind a box of CLASS makes its image 'yes' for, or none (built in: each "
+                    "kind's own name and the dataset classes the kinds registry gives it, e.g. overflow -> garbage, "
+                    "bicycle -> bike; any other class, e.g. garbage_bin, makes an image 'no')")
     ev.add_argument("--out", type=Path, help="JSON report (default: out/eval/CARD-DATA.json)")
 
 

@@ -50,6 +50,7 @@ class KindSpec:
 
 
 _REGISTRY: dict[str, KindSpec] = {}
+_CATEGORY_OF: dict[str, str] = {}  # kind -> the category code its registration added (removed with it)
 
 
 class Kind(str):
@@ -64,8 +65,9 @@ class Kind(str):
             return value
         name = str(value)
         if name not in _REGISTRY:
-            expected = ", ".join(repr(k) for k in _REGISTRY)
-            raise ValueError(f"unknown value {name!r}, expected one of {expected}")
+            names = [repr(k) for k in _REGISTRY]
+            expected = " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
+            raise ValueError(f"unknown value {name!r}, expected {expected}")
         return super().__new__(cls, name)
 
     @property
@@ -95,8 +97,9 @@ def register(spec: KindSpec, *, category: Category | None = None) -> Kind:
     known = _REGISTRY.get(spec.name)
     if known is not None and known != spec:
         raise ValueError(f"kind {spec.name!r} is registered already, with other facts")
-    if category is not None:
-        CATEGORIES.setdefault(category.code, category)
+    if category is not None and category.code not in CATEGORIES:
+        CATEGORIES[category.code] = category
+        _CATEGORY_OF[spec.name] = category.code
     if spec.category not in CATEGORIES:
         raise ValueError(f"kind {spec.name!r}: unknown category {spec.category!r}; register it with the kind")
     _REGISTRY[spec.name] = spec
@@ -108,6 +111,8 @@ def unregister(name: str) -> None:
     if name in BUILT_IN:
         raise ValueError(f"{name!r} is a built-in kind")
     _REGISTRY.pop(name, None)
+    if name in _CATEGORY_OF:
+        CATEGORIES.pop(_CATEGORY_OF.pop(name), None)
 
 
 def kinds() -> list[Kind]:
@@ -146,7 +151,8 @@ def default_category(kind: str) -> str:
 
 
 def default_dwell_s() -> dict[Kind, float]:
-    return {kind: kind.spec.dwell_s for kind in kinds()}
+    """Each kind's default dwell, shortest first (a camera file without `rules:` lists them in this order)."""
+    return {kind: kind.spec.dwell_s for kind in sorted(kinds(), key=lambda k: k.spec.dwell_s)}
 
 
 Kind.VENDING = register(KindSpec(

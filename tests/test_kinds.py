@@ -73,6 +73,15 @@ def test_a_fourth_kind_from_the_registry_alone_is_reported_everywhere(debris: Ki
     assert label.startswith("3 ") and sum(n for k, n in counts.items() if k[0] == "debris") == 1
 
 
+def test_a_kind_taken_away_takes_its_category_with_it() -> None:
+    from detector.kinds import CATEGORIES
+
+    register(KindSpec("debris", "建筑垃圾", "construction debris", "01-07", DEBRIS_COLOUR, 20.0),
+             category=Category("01-07", "建筑垃圾"))
+    unregister("debris")
+    assert "01-07" not in CATEGORIES and "05-06" in CATEGORIES
+
+
 def test_an_unknown_kind_is_refused_where_it_is_read(debris: Kind) -> None:
     with pytest.raises(ValueError, match="unknown value 'cars'"):
         Kind("cars")
@@ -80,5 +89,7 @@ def test_an_unknown_kind_is_refused_where_it_is_read(debris: Kind) -> None:
         register(KindSpec("debris", "x", "y", "01-07", (0, 0, 0), 1.0))
     with pytest.raises(ValueError, match="built-in"):
         unregister("bike")
-    with pytest.raises(ValueError, match="unknown value 'debri'"):
+    default = CameraConfig.model_validate({"camera": {"id": "c", "timezone": "UTC"}})  # no rules: every kind's
+    assert [k.value for k in default.rules] == ["debris", "bike", "garbage", "vending"]  # shortest dwell first
+    with pytest.raises(ValueError, match="unknown value 'debri', expected 'vending', 'garbage', 'bike' or 'debris'"):
         CameraConfig.model_validate({"camera": {"id": "c", "timezone": "UTC"}, "rules": {"debri": {"min_dwell_s": 5}}})

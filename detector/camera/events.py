@@ -25,11 +25,11 @@ class Status(StrEnum):
     CLOSED = "closed"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Event:
     """One violation's record. It changes only through its own methods (`open`, `seen`, `locate`, `close`,
     and the snapshot bookkeeping), so the lifecycle has one owner whoever drives it: a fixed camera's
-    `EventManager`, a patrol's places, a re-scan."""
+    `EventManager`, a patrol's places, a re-scan. Frozen: assigning a field from outside is an error."""
 
     id: str
     camera_id: str
@@ -59,7 +59,12 @@ class Event:
     best_dirty: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.kind = Kind(self.kind)
+        self._set(kind=Kind(self.kind))
+
+    def _set(self, **values: Any) -> None:
+        """The one way fields change, for the methods below."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def open(cls, *, camera_id: str, kind: str, category: dict[str, str], zone_id: str | None,
@@ -77,37 +82,33 @@ class Event:
         """Seen again at `at`; the sighting in `frame` becomes the best one when it is more confident (or when
         `better` says so). True when it did."""
         self._check_open()
-        self.last_seen = at
+        self._set(last_seen=at)
         if frame is None or not (confidence > self.confidence if better is None else better):
             return False
-        self.confidence, self.bbox, self.source = confidence, [float(v) for v in bbox], _source(frame)
-        self.best_frame, self.best_dirty = frame, True
+        self._set(confidence=confidence, bbox=[float(v) for v in bbox], source=_source(frame), best_frame=frame,
+                  best_dirty=True)
         return True
 
     def locate(self, location: dict[str, Any], vehicle: dict[str, Any] | None, sightings: int, passes: int,
                resolution: str | None = None) -> None:
         """Where a moving camera placed it on the map, and how often and on how many passes it was seen."""
-        self.location, self.vehicle = location, vehicle
-        self.sightings, self.passes, self.resolution = sightings, passes, resolution
+        self._set(location=location, vehicle=vehicle, sightings=sightings, passes=passes, resolution=resolution)
 
     def close(self, resolution: str | None = None) -> None:
         """It has gone (`resolution`, e.g. `cleared`: a later pass looked and did not see it)."""
         self._check_open()
-        self.status = Status.CLOSED
-        if resolution is not None:
-            self.resolution = resolution
+        self._set(status=Status.CLOSED, **({"resolution": resolution} if resolution is not None else {}))
 
     def shown_in(self, frame: Frame) -> None:
         """Its best frame again, with pixels (a re-scan decodes it once its events are known)."""
-        self.best_frame, self.best_dirty = frame, True
+        self._set(best_frame=frame, best_dirty=True)
 
     def snapshots_written(self, snapshot: str, clean_frame: str, crop: str) -> None:
-        self.snapshot, self.clean_frame, self.crop = snapshot, clean_frame, crop
-        self.best_dirty = False
+        self._set(snapshot=snapshot, clean_frame=clean_frame, crop=crop, best_dirty=False)
 
     def let_go(self) -> None:
         """Its best frame is not needed any more (written, or the input ended)."""
-        self.best_frame = None
+        self._set(best_frame=None)
 
     def _check_open(self) -> None:
         if self.status != Status.OPEN:

@@ -21,7 +21,7 @@ from shapely.validation import explain_validity
 from detector.config.base import Strict, read_mapping, validate_file
 from detector.config.places import load_categories, load_grid
 from detector.config.sinks import SinkConfig
-from detector.kinds import Kind, default_dwell_s
+from detector.kinds import Kind, default_dwell_s, kinds
 
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 _SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -307,7 +307,7 @@ class CameraConfig(Strict):
                 raise ValueError(f"zone id {zone.id!r} is used twice; zone ids must be unique")
             seen.add(zone.id)
         if not self.rules:
-            raise ValueError("rules is empty: list at least one kind (bike, garbage or vending)")
+            raise ValueError(f"rules is empty: list at least one kind ({', '.join(k.value for k in kinds())})")
         for kind, rule in self.rules.items():
             if rule.vendor_stays is not None and kind != Kind.VENDING:
                 raise ValueError(f"rules.{kind.value}.vendor_stays: only the vending rule has a vendor; "
@@ -321,6 +321,11 @@ class CameraConfig(Strict):
     def id(self) -> str:
         """The camera's id (`camera.id` in the file)."""
         return self.camera.id
+
+    @property
+    def timezone(self) -> str:
+        """The IANA name of the camera's time zone (`camera.timezone` in the file)."""
+        return self.camera.timezone
 
     @property
     def tz(self) -> ZoneInfo:

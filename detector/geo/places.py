@@ -13,6 +13,7 @@ is seen at the same place on two passes at least `min_gap_min` apart.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,9 @@ import numpy as np
 
 from detector.camera.events import Event
 from detector.camera.resume import event_from_row
+from detector.kinds import is_kind
+
+log = logging.getLogger(__name__)
 
 M_PER_DEG_LAT = 110_574.0
 
@@ -263,6 +267,17 @@ class PlaceStore(Protocol):
 
 def stored_places(store: PlaceStore) -> tuple[list[Place], list[Event]]:
     """The store's places and the open events of the open ones: where a pass (or a live feed) goes on from."""
-    places = [Place.from_row(r) for r in store.places()]
+    places = [Place.from_row(r) for r in store.places() if is_kind(r["kind"])]
     wanted = {p.event_id for p in places if p.status == "open" and p.event_id}
-    return places, [event_from_row(e) for e in store.events(status="open") if e["id"] in wanted]
+    return places, [event_from_row(e) for e in known_kinds(store.events(status="open")) if e["id"] in wanted]
+
+
+def known_kinds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored events of the kinds this streetwatch knows; one of another kind (written by a newer version on a
+    shared store) is left as it is, with a warning, instead of stopping the process."""
+    known = [r for r in rows if is_kind(r["kind"])]
+    for row in rows:
+        if not is_kind(row["kind"]):
+            log.warning("stored event %s has the kind %r, which this streetwatch does not know; left as it is",
+                        row["id"], row["kind"])
+    return known

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from detector.camera.events import Event
 from detector.config.camera import CameraConfig
 from detector.config.sinks import SinkConfig, merge_sinks
 from detector.output.delivery import DeliveryPool
@@ -40,19 +41,16 @@ class Outputs:
     def __init__(self, store: EventStore, out_dir: Path | None, sinks: Mapping[str, Sequence[SinkConfig]], *,
                  watch: Stopwatch | None = None, owns_store: bool = False) -> None:
         self.store, self.out_dir, self.watch = store, out_dir, watch or Stopwatch()
-        self._owns_store = owns_store
+        self._owns_store = owns_store  # closed by close(); a failed start leaves it to whoever opened it
         self.sinks = {camera: list(group) for camera, group in sinks.items()}
         self.jsonl = JsonlLog(out_dir / "events.jsonl") if out_dir is not None else None
         self.every_sink = merge_sinks(*self.sinks.values())
         self.wake = threading.Event()  # set after a commit that queued messages: deliverers look at once
         self.delivery: DeliveryPool | None = None
-        try:
-            if self.every_sink:
-                Outbox(store).register(self.every_sink)
-                self.delivery = DeliveryPool(store.target, self.every_sink, self.wake, cameras=list(self.sinks)).start()
-        except BaseException:
-            self.close()
-            raise
+        if self.every_sink:
+            Outbox(store).register(self.every_sink)
+            # a missing secret or a bad sink raises here, before anything is recorded (and starts nothing)
+            self.delivery = DeliveryPool(store.target, self.every_sink, self.wake, cameras=list(self.sinks)).start()
 
     @classmethod
     def open(cls, target: str | Path, out_dir: Path | None, sinks: Mapping[str, Sequence[SinkConfig]], *,
@@ -60,12 +58,31 @@ class Outputs:
         """Open the store at `target` (a `postgresql://` URL or an SQLite path) and the rest after it."""
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-        return cls(open_store(target), out_dir, sinks, watch=watch, owns_store=True)
+        store = open_store(target)
+        try:
+            return cls(store, out_dir, sinks, watch=watch, owns_store=True)
+        except BaseException:
+            store.close()
+            raise
 
     def messages(self, camera: CameraConfig) -> Messages | None:
         """The outbox rows of one camera's event changes (None: it has no sink)."""
         sinks = self.sinks.get(camera.id, [])
         return Messages(sinks, camera, self.out_dir, self.wake) if sinks else None
+
+    def snapshots(self, camera: CameraConfig) -> SnapshotWriter | None:
+        """One camera's snapshot writer (None without an output folder: a store-only re-scan)."""
+        return SnapshotWriter(self.out_dir, camera) if self.out_dir is not None else None
+
+    def commit_run(self, run: dict[str, Any], camera: CameraConfig, events: list[Event], paths: list[str],
+                   detect_key: str) -> None:
+        """A re-scanned camera's events, all at once (see `EventStore.commit_run`), reported to its sinks as
+        `opened` and `closed` in the same transaction."""
+        queue = self.messages(camera)
+        messages = [m for e in events for m in queue.change(e, "opened") + queue.change(e, "closed")] if queue else []
+        self.store.commit_run(run, events, paths, detect_key, messages)
+        if messages:
+            self.wake.set()
 
     def recorder(self, camera: CameraConfig, *, snapshot_every_s: float = 30.0,
                  remember_closed: bool = False) -> StoreRecorder:

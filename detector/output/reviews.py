@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from detector.output.messages import message_id
-from detector.output.store import EventStore, event_dict, events_t, outbox_t, reviews_t, utc_iso
+from detector.output.store import EventStore, event_dict, events_t, reviews_t, utc_iso
 
 VERDICTS = ("confirmed", "rejected")
 REASONS = ("not a violation", "allowed here", "duplicate", "other")
@@ -106,10 +106,7 @@ class Reviews:
 
     def _cancellations(self, event: dict[str, Any], review: dict[str, Any]) -> list[dict[str, Any]]:
         """One `cancelled` message per sink that was sent this event, with the work order it was sent."""
-        o = outbox_t
-        sent = self.store.db.execute(sa.select(o.c.sink_id, o.c.body).where(o.c.event_id == event["id"])
-                                     .order_by(o.c.seq)).mappings().all()
-        latest = {r["sink_id"]: json.loads(r["body"]) for r in sent}
+        latest = {r["sink_id"]: json.loads(r["body"]) for r in self.store.sent(event["id"])}
         latest = {s: body for s, body in latest.items() if body.get("type") != "cancelled"}  # said once is enough
         now, mid = time.time(), message_id(event["id"], "cancelled", review["reviewed_at"])
         event = {k: v for k, v in event.items() if k != "review"}

@@ -380,6 +380,12 @@ class EventStore:
         """Outbox rows, in the caller's transaction; a message already queued (sink and id) stays as it was."""
         self._many(self._enqueue, messages)
 
+    def sent(self, event_id: str) -> list[dict[str, Any]]:
+        """The outbox rows (sink_id, body) queued for an event, oldest first, read in the caller's transaction."""
+        o = outbox_t
+        query = sa.select(o.c.sink_id, o.c.body).where(o.c.event_id == event_id).order_by(o.c.seq)
+        return [dict(r) for r in self.db.execute(query).mappings()]
+
     def upsert_review(self, row: dict[str, Any]) -> None:
         """An operator's verdict, replacing an earlier one, in the caller's transaction."""
         self.db.execute(self._upsert["reviews"], row)

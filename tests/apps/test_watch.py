@@ -160,7 +160,7 @@ def test_a_stored_open_event_continues_with_its_id_and_an_unseen_one_closes():
     restart = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
     here = stored_event([100, 100, 200, 200], restart - timedelta(minutes=2))
     gone = stored_event([400, 100, 500, 200], restart - timedelta(minutes=2))
-    gone.id = "cam-1-20261123T085000-bike-ffffffff"
+    gone = replace(gone, id="cam-1-20261123T085000-bike-ffffffff")
     sink = Recorder()
     manager = EventManager("cam-1", {"card": "c", "sha256": "s"}, {"bike": 30.0}, lambda c, k: {}, sink)
     rules = CameraConfig.model_validate(CAMERA).rules

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,9 +55,9 @@ def lifecycle(store: EventStore, sinks: list[SinkConfig], n: int, out: Path | No
         e = event(i, snapshot="snapshots/a.jpg" if out else None)
         store.upsert([e], messages.change(e, "opened"))
         for extra in (5.0, 120.0):  # the first is within update_every_s (60) of the opening, the second not
-            e.last_seen += timedelta(seconds=extra)
+            e.seen(e.last_seen + timedelta(seconds=extra))
             store.upsert([e], messages.change(e, "updated"))
-        e.status = Status.CLOSED
+        e.close()
         store.upsert([e], messages.change(e, "closed"))
         events.append(e)
     return events
@@ -346,8 +347,7 @@ def test_a_deliverer_sends_only_its_own_cameras_messages(tmp_path: Path) -> None
         sink = SinkConfig(url=receiver.url)
         lifecycle(store, [sink], 1)  # cam-7
         other = CameraConfig.model_validate({"camera": {"id": "cam-8", "timezone": "UTC"}})
-        e = event(9)
-        e.camera_id = "cam-8"
+        e = replace(event(9), camera_id="cam-8")
         store.upsert([e], Messages([sink], other, None).change(e, "opened"))
         mine = Deliverer(Outbox(store), sink, cameras=["cam-7"])
         assert mine.drain(5) and mine.stats.delivered == 3

@@ -95,8 +95,7 @@ def test_files_of_earlier_streetwatch_open_and_upgrade(tmp_path: Path, version: 
 
 def _geo_event(event_id: str):
     event = _event(event_id)
-    event.location, event.vehicle = {"lat": 31.2, "lon": 121.4, "accuracy_m": 2.0, "method": "pinhole"}, None
-    event.sightings, event.passes, event.resolution = 9, 2, "cleared"
+    event.locate({"lat": 31.2, "lon": 121.4, "accuracy_m": 2.0, "method": "pinhole"}, None, 9, 2, "cleared")
     return event
 
 

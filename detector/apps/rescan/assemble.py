@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from detector.apps.rescan.detect import unpack
 from detector.camera.events import Event
@@ -46,8 +45,9 @@ class _Collector:
 
 
 def assemble(camera: CameraConfig, loaded: LoadedCard, files: list[tuple[str, datetime, bytes]],
-             out_dir: Path | None) -> list[Event]:
-    """Feed one camera's cached detections, files in start order, through one CameraPipeline."""
+             snapshots: SnapshotWriter | None) -> list[Event]:
+    """Feed one camera's cached detections, files in start order, through one CameraPipeline; `snapshots`
+    (None: none are written) draws each event's best frame once its events are known."""
     collected = _Collector()
     pipeline = CameraPipeline(camera, loaded.card, collected, model_sha256=loaded.model_sha256)
     boundary = SceneChangeDetector()
@@ -65,8 +65,8 @@ def assemble(camera: CameraConfig, loaded: LoadedCard, files: list[tuple[str, da
             pipeline.process(frame, dets if inferred else None, scene_changed=bool(changed))
     pipeline.end()
     events = sorted(collected.closed_events, key=lambda e: (e.first_seen, e.id))
-    if out_dir is not None:
-        _write_snapshots(events, collected.best, SnapshotWriter(out_dir, camera))
+    if snapshots is not None:
+        _write_snapshots(events, collected.best, snapshots)
     return events
 
 

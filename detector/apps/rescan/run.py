@@ -41,7 +41,6 @@ from detector.apps.rescan.archive import ArchiveFile, fingerprint, walk
 from detector.apps.rescan.assemble import assemble
 from detector.apps.rescan.detect import FileJob, FileResult, loaded_job_args
 from detector.apps.rescan.engines import auto_workers, run_local, run_ray
-from detector.camera.events import Event
 from detector.config.archive import Archive, load_archive
 from detector.config.camera import CameraConfig
 from detector.config.sinks import SinkConfig, merge_sinks, sinks_from_urls
@@ -132,7 +131,7 @@ def rescan(
     manifest = store.scan_files(key)
     todo = _changed(files, manifest, report, force)
     card, weights = loaded_job_args(source)
-    jobs = [FileJob(path=str(f.path), timezone=archive.cameras[f.camera_key].camera.timezone, start=f.start,
+    jobs = [FileJob(path=str(f.path), timezone=archive.cameras[f.camera_key].timezone, start=f.start,
                     card=card, weights=weights, fps=setup.fps, mode=setup.mode, batch=setup.batch,
                     recheck_s=setup.recheck_s, runtime=setup.runtime) for f in todo]
     bars = progress(len(jobs), sum(probe_duration(f.path) for f in todo) / 3600) if progress and jobs else None
@@ -149,12 +148,6 @@ def rescan(
         report.delivery = outputs.finish(deliver_timeout_s)
     report.wall_s = time.perf_counter() - began
     return report
-
-
-def _messages(outputs: Outputs, camera: CameraConfig, events: list[Event]) -> list[dict[str, Any]]:
-    """A rebuilt camera's events as `opened` and `closed` messages, queued with its run's commit."""
-    queue = outputs.messages(camera)
-    return [m for e in events for m in queue.change(e, "opened") + queue.change(e, "closed")] if queue else []
 
 
 def _changed(files: list[ArchiveFile], manifest: dict[str, dict[str, Any]], report: RescanReport,
@@ -230,12 +223,11 @@ def _assemble(archive: Archive, files: list[ArchiveFile], loaded: LoadedCard, ou
         if force or not previous or previous["status"] != "current" or previous["files_digest"] != digest:
             inputs = [(r["path"], datetime.fromisoformat(r["start_time"]), store.file_detections(r["path"], key))
                       for r in rows]
-            events = assemble(camera, loaded, inputs, outputs.out_dir)
+            events = assemble(camera, loaded, inputs, outputs.snapshots(camera))
             run = {"id": run_id, "camera_id": camera_id, "model_card": loaded.card.name,
                    "weights_sha256": loaded.model_sha256, "rules_sha256": rules, "params": params,
                    "files_digest": digest, "finished_at": datetime.now().astimezone().isoformat(timespec="seconds")}
-            store.commit_run(run, events, [r["path"] for r in rows], key, _messages(outputs, camera, events))
-            outputs.wake.set()  # deliverers look at once
+            outputs.commit_run(run, camera, events, [r["path"] for r in rows], key)
             report.assembled.append(camera_id)
         report.events[camera_id] = Counter(json.loads(e["event"])["kind"] for e in store.scan_events(run_id))
 

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from detector.apps.serve.auth import COOKIE, SESSION_S, Gate, Session
+from detector.kinds import export_classes
 from detector.output.reviews import REASONS, Reviews
 from detector.output.store import EventStore, open_store
 
@@ -86,13 +87,15 @@ def create_app(desk: Desk) -> FastAPI:
             raise HTTPException(303, "log in", headers={"Location": f"/login?next={request.url.path}"})
         return user
 
+    kind_names = [k.value for k in export_classes()]  # the kind filter lists every registered kind
+
     def page(request: Request, name: str, user: Session | None, **context: Any) -> Response:
         """A page; an open desk hands out its session (and CSRF token) here."""
         issued = None
         if user is None or not user.via_cookie:
             issued = desk.gate.issue(user.name if user else "local")
             user = desk.gate.read(issued)
-        response = templates.TemplateResponse(request, name, {"user": user, "reasons": REASONS,
+        response = templates.TemplateResponse(request, name, {"user": user, "reasons": REASONS, "kinds": kind_names,
                                                               "tiles": desk.tiles, **context})
         if issued:
             _set_cookie(response, issued)

@@ -35,7 +35,7 @@ from detector.detections import Detections, Frame
 from detector.errors import StoreError, StreetwatchError
 from detector.geo.feed import GpsFeed
 from detector.geo.patrol import PatrolPipeline
-from detector.geo.places import Places, stored_places
+from detector.geo.places import Places, known_kinds, stored_places
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
 from detector.model.weights import DEFAULT_CARD, LoadedCard, load_card
@@ -230,7 +230,7 @@ class Worker:
         try:
             self._lease(store)
             left_open: dict[str, list[Event]] = defaultdict(list)
-            for row in store.events(status="open"):  # read once, not once per camera
+            for row in known_kinds(store.events(status="open")):  # read once, not once per camera
                 left_open[row["camera_id"]].append(event_from_row(row))
             self.outputs = Outputs(store, self.out, self._routes(), owns_store=True)
             for camera in self.config.cameras:
