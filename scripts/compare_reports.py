@@ -1,5 +1,6 @@
 """Side by side: one kind's image-level recall / false-alarm rate in several `streetwatch eval` reports,
-overall and per camera type, at each card's thresholds (and, with --sweep, at the report's sweep points).
+overall, per camera type and by day and night, at each card's thresholds (and, with --sweep, at the report's
+sweep points).
 
 Why: choosing between a learnt class, the composite rule and their union is a comparison of reports made
 on the same photos; reading them one JSON at a time hides it.
@@ -45,12 +46,12 @@ def load(path: Path, kind: str) -> dict:
 
 def table(paths: list[Path], kind: str, sweep: bool) -> str:
     reports = [load(p, kind) for p in paths]
-    cameras = sorted({c for r in reports for c in r.get("by_camera", {})})
-    header = ["report", "card", "all", *cameras]
+    groups = [(g, v) for g in ("by_camera", "by_time") for v in sorted({v for r in reports for v in r.get(g, {})})]
+    header = ["report", "card", "all", *(v for _, v in groups)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for path, report in zip(paths, reports, strict=True):
         row = [path.stem, report.get("card", "?"), cell(report["kinds"][kind])]
-        row += [cell(report.get("by_camera", {}).get(c, {}).get(kind)) for c in cameras]
+        row += [cell(report.get(g, {}).get(v, {}).get(kind)) for g, v in groups]
         lines.append("| " + " | ".join(row) + " |")
     if sweep:
         for path, report in zip(paths, reports, strict=True):

@@ -129,7 +129,7 @@ def train(args: argparse.Namespace) -> dict:
         raise ConfigError(f"--branch-from {args.branch_from} is not a layer before the head",
                           fix=f"give 1..{layers - 2} (10: the whole neck of YOLOv8)")
     freeze = layers - 1 if args.head_only else args.branch_from or args.freeze
-    best, seconds, epochs_done = fit(args, data_yaml, run, freeze)
+    best, seconds, epochs_done = snapshot(run) if args.snapshot else fit(args, data_yaml, run, freeze)
     args.card.parent.mkdir(parents=True, exist_ok=True)
     if args.head_only or args.branch_from:
         weights_out = args.card.with_suffix(".branch.pt" if args.branch_from else ".head.pt")
@@ -199,6 +199,19 @@ def fit(args: argparse.Namespace, data_yaml: Path, run: Path, freeze: int) -> tu
     best = best if best.exists() else last
     epochs = len((run / "results.csv").read_text().splitlines()) - 1 if (run / "results.csv").exists() else 1
     return best, spent, epochs
+
+
+def snapshot(run: Path) -> tuple[Path, float, int]:
+    """The run as it stands, training perhaps still going: its last epoch's checkpoint (ultralytics keeps the
+    EMA weights there), the seconds it took so far and the epochs done, from its results.csv."""
+    import csv
+
+    last, results = run / "weights" / "last.pt", run / "results.csv"
+    if not last.exists() or not results.exists():
+        raise ConfigError("no finished epoch to take a card from", path=run, fix="let the run finish an epoch")
+    with results.open(newline="", encoding="utf-8") as f:
+        rows = [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
+    return last, float(rows[-1].get("time") or 0.0), len(rows)
 
 
 def start_from_head(args: argparse.Namespace, data_yaml: Path, run: Path) -> Path:
@@ -302,6 +315,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source", dest="sources", action="append", default=[], help="source names for the description")
     p.add_argument("--project", type=Path, default=REPO / "runs" / "train", help="ultralytics run folder")
     p.add_argument("--no-val", action="store_true", help="skip validation (smoke runs)")
+    p.add_argument("--snapshot", action="store_true",
+                   help="write the card from the run's last finished epoch without training (the run may go on)")
     p.add_argument("--resume", action="store_true",
                    help="go on from the last epoch of the run in --project/CARD (after an interruption); on a "
                    "finished run, only write the card")

@@ -43,7 +43,7 @@ def with_imgsz(loaded: LoadedCard, imgsz: int | None) -> LoadedCard:
     if imgsz is None:
         return loaded
     card = loaded.card.model_copy(update={"imgsz": imgsz})
-    return LoadedCard(card=card, path=loaded.path, weights_override=loaded.weights_override)
+    return loaded.model_copy(update={"card": card})
 
 
 # ---- mode 1: YOLO dataset -> per-class box metrics ----------------------------------------------------------
@@ -164,11 +164,13 @@ def dataset_table(report: dict[str, Any]) -> str:
 # ---- mode 2: photos + image-level labels -> "would the pipeline raise this kind here?" ----------------------
 
 CAMERAS = ("cctv", "phone", "dashcam", "web")
+TIMES = ("day", "night")
+GROUPS = {"camera": CAMERAS, "time": TIMES}  # optional columns whose values get every kind's numbers apart
 
 
 def read_labels(csv_path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """`file` plus one column per kind; values yes/no (anything else, e.g. skip, is left out); an optional
-    `camera` column (cctv, phone, dashcam, web) reports every kind per camera type too."""
+    """`file` plus one column per kind; values yes/no (anything else, e.g. skip, is left out); optional
+    `camera` (cctv, phone, dashcam, web) and `time` (day, night) columns report every kind per value too."""
     if not csv_path.exists():
         raise ConfigError("label CSV not found", path=csv_path, fix="pass --labels FILE.csv (file,garbage,bike,...)")
     with csv_path.open(newline="", encoding="utf-8-sig") as f:
@@ -177,16 +179,17 @@ def read_labels(csv_path: Path) -> tuple[list[str], list[dict[str, str]]]:
         rows = [{(k or "").strip(): v for k, v in row.items() if isinstance(v, str)} for row in reader]
     if "file" not in columns:
         raise ConfigError("label CSV has no 'file' column", path=csv_path, fix="first row: file,garbage,bike")
-    kinds = [c for c in columns if c not in ("file", "camera")]
+    kinds = [c for c in columns if c not in ("file", *GROUPS)]
     unknown = [c for c in kinds if not is_kind(c)]
     if unknown or not kinds:
         raise ConfigError(f"label columns {unknown or '(none)'} are not kinds", path=csv_path,
                           fix=f"use columns named after kinds: {', '.join(k.value for k in all_kinds())}")
     clean = [{k: v.strip() if k == "file" else v.strip().lower() for k, v in row.items()} for row in rows]
-    odd = sorted({r.get("camera", "") for r in clean} - {*CAMERAS, ""})
-    if odd:
-        raise ConfigError(f"camera values {odd} are not camera types", path=csv_path,
-                          fix=f"write one of {', '.join(CAMERAS)} (or leave it empty) in the camera column")
+    for column, values in GROUPS.items():
+        odd = sorted({r.get(column, "") for r in clean} - {*values, ""})
+        if odd:
+            raise ConfigError(f"{column} values {odd} are not among {', '.join(values)}", path=csv_path,
+                              fix=f"write one of {', '.join(values)} (or leave it empty) in the {column} column")
     return kinds, clean
 
 
@@ -195,7 +198,7 @@ def sweep_card(loaded: LoadedCard, floor: float) -> LoadedCard:
     classes = {name: spec.model_copy(update={"confidence": min(spec.confidence, floor)}) if spec.kind else spec
                for name, spec in loaded.card.classes.items()}
     card = loaded.card.model_copy(update={"classes": classes})
-    return LoadedCard(card=card, path=loaded.path, weights_override=loaded.weights_override)
+    return loaded.model_copy(update={"card": card})
 
 
 def _scores(dets: Any) -> dict[str, float]:
@@ -256,17 +259,17 @@ def evaluate_rows(loaded: LoadedCard, images: Path, kinds: list[str], rows: list
     records: list[dict[str, Any]] = []
     for i, _, found in step.run(_photos(rows, images, skipped, notes)):
         at_card, low = found  # type: ignore[misc]
-        records.append({"file": rows[i]["file"], "camera": rows[i].get("camera", ""),
+        records.append({"file": rows[i]["file"], **{g: rows[i].get(g, "") for g in GROUPS},
                         "labels": {k: rows[i].get(k, "") for k in kinds},
                         "raised": _scores(at_card), "raised_by": _why(at_card), "score": _scores(low),
                         "class_score": _class_scores(low)})
     result = {kind: _kind_rates(kind, records, kind in card_kinds) for kind in kinds}
-    cameras = sorted({r["camera"] for r in records if r["camera"]})
-    by_camera = {cam: {kind: _kind_rates(kind, [r for r in records if r["camera"] == cam], kind in card_kinds)
-                       for kind in kinds} for cam in cameras}
+    groups = {f"by_{g}": {value: {kind: _kind_rates(kind, [r for r in records if r[g] == value], kind in card_kinds)
+                                  for kind in kinds} for value in sorted({r[g] for r in records if r[g]})}
+              for g in GROUPS}
     return {"mode": "images", "card": loaded.card.name, "weights_sha256": loaded.model_sha256,
             "imgsz": loaded.card.imgsz, "images": str(images), "evaluated": len(records),
-            "skipped": skipped, "notes": notes, "kinds": result, "by_camera": by_camera, "per_image": records}
+            "skipped": skipped, "notes": notes, "kinds": result, **groups, "per_image": records}
 
 
 def _photos(rows: list[dict[str, str]], images: Path, skipped: list[str],
@@ -312,10 +315,11 @@ def images_table(report: dict[str, Any]) -> str:
         lines.append(f"{kind:<9}{m['yes']:>5}{m['no']:>5}{m['tp']:>5}{m['fp']:>5}{m['fn']:>5}"
                      f"{_fmt(m['precision']):>11}{_fmt(m['recall']):>8}{m['f1']:>7.3f}"
                      f"{_fmt(m['false_alarm_rate']):>13}{note}")
-    for camera, kinds in report.get("by_camera", {}).items():
-        cells = [f"{kind} {_fmt(m['recall'])} / {_fmt(m['false_alarm_rate'])} ({m['yes']} yes, {m['no']} no)"
-                 for kind, m in kinds.items()]
-        lines.append(f"camera {camera:<8} recall / false-alarm: " + "; ".join(cells))
+    for group in GROUPS:
+        for value, kinds in report.get(f"by_{group}", {}).items():
+            cells = [f"{kind} {_fmt(m['recall'])} / {_fmt(m['false_alarm_rate'])} ({m['yes']} yes, {m['no']} no)"
+                     for kind, m in kinds.items()]
+            lines.append(f"{group} {value:<8} recall / false-alarm: " + "; ".join(cells))
     detectable = [k for k, m in report["kinds"].items() if m["detectable"]]
     if detectable:
         lines.append("threshold sweep (all classes of a kind at the threshold), recall / false-alarm:")

@@ -62,6 +62,17 @@ class MoreHead(Strict):
     classes: list[str] = Field(min_length=1, description="The classes taken from this head.")
 
 
+class SecondLook(Strict):
+    """A second look at each box of some classes: a small classifier on the box's crop (with some context)
+    says whether it is a violation at all, so a plain bin that the detector took for dumping under one
+    camera is not reported every day. Trained by scripts/train_second_look.py on the card's own candidates."""
+
+    head: str = Field(description="The classifier file (beside the card, found like a head).")
+    classes: list[str] = Field(min_length=1, description="The card classes whose boxes are looked at again.")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Keep a box when the classifier gives it at least this "
+                             "probability of being a violation.")
+
+
 class ModelCard(Strict):
     """A model and the meaning of its classes."""
 
@@ -90,6 +101,8 @@ class ModelCard(Strict):
     vending: VendingRule | None = Field(
         None, description="Composite vending rule: for models without a stall class, or beside one (the union of "
         "both; a composite stall that a learnt box covers is dropped) where that measured better.")
+    second_look: SecondLook | None = Field(
+        None, description="A crop classifier that checks the boxes of some classes once more (see SecondLook).")
     metrics: dict[str, object] = Field(default_factory=dict, description="Validation metrics, for the record.")
 
     @model_validator(mode="after")
@@ -110,6 +123,8 @@ class ModelCard(Strict):
                 raise ValueError(f"classes {twice} are taken from two heads; give each class one head")
         if not self.kinds():
             raise ValueError("no class reports a kind; give at least one class a kind")
+        if self.second_look and (missing := [c for c in self.second_look.classes if c not in self.classes]):
+            raise ValueError(f"second_look looks at classes not listed under classes: {missing}")
         return self
 
     def kinds(self) -> set[Kind]:

@@ -70,7 +70,7 @@ def compiled_card(loaded: LoadedCard, *, announce: bool = True) -> LoadedCard:
             raise NotCompiled(f"the OpenVINO export failed ({cause(e)})") from e
     card = loaded.card.model_copy(update={"name": f"{loaded.card.name}-openvino", "weights": str(folder),
                                           "head": None, "head_classes": [], "more_heads": []})
-    return LoadedCard(card=card, path=loaded.path, weights_override=folder)
+    return LoadedCard(card=card, path=loaded.path, weights_override=folder, look_base=loaded.weights_path)
 
 
 def _export(loaded: LoadedCard, folder: Path) -> None:

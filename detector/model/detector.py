@@ -108,6 +108,11 @@ class Detector:
         self._min_conf = min(self._threshold.values())
         self._vendor = _vendor_search(self.card)
         self._one_at_a_time = loaded.is_export
+        self.look = None
+        if self.card.second_look is not None:
+            from detector.model.second_look import SecondLook
+
+            self.look = SecondLook(loaded)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Per-image detections. An export (OpenVINO) is fed one image at a time: each new batch size makes
@@ -122,7 +127,13 @@ class Detector:
         for r in results:
             for stage in ("preprocess", "inference", "postprocess"):
                 self.timings[stage] += r.speed.get(stage, 0.0) / 1000
-        return [self._to_detections(r) for r in results]
+        found = [self._to_detections(r) for r in results]
+        if self.look is None:
+            return found
+        before = self.look.seconds
+        found = self.look.filter(images, found)
+        self.timings["second_look"] += self.look.seconds - before
+        return found
 
     def _to_detections(self, result: object) -> Detections:
         dets, class_ids = Detections.from_ultralytics(result, self.names)

@@ -32,6 +32,7 @@ class LoadedCard(BaseModel):
     card: ModelCard
     path: Path
     weights_override: Path | None = None
+    look_base: Path | None = None  # the .pt the second look's crops run through (default: the weights)
 
     @cached_property
     def weights_path(self) -> Path:
@@ -49,6 +50,12 @@ class LoadedCard(BaseModel):
     def more_head_paths(self) -> list[Path]:
         return [resolve_weights(h.head, card_dir=self.path.parent, head=True) for h in self.card.more_heads]
 
+    @cached_property
+    def look_path(self) -> Path | None:
+        """The second look's classifier file, when the card has one."""
+        look = self.card.second_look
+        return resolve_weights(look.head, card_dir=self.path.parent, head=True) if look else None
+
     @property
     def is_export(self) -> bool:
         """Weights exported for a runtime (an OpenVINO folder, ONNX), not a PyTorch checkpoint."""
@@ -58,9 +65,10 @@ class LoadedCard(BaseModel):
     @cached_property
     def model_sha256(self) -> str:
         """What identifies the model an event came from: the weights, or the weights and the head."""
-        if self.head_path is None:
+        if self.head_path is None and self.look_path is None:
             return self.weights_sha256
-        parts = [self.weights_sha256, *(sha256_of(p) for p in [self.head_path, *self.more_head_paths])]
+        heads = [p for p in [self.head_path, *self.more_head_paths, self.look_path] if p is not None]
+        parts = [self.weights_sha256, *(sha256_of(p) for p in heads)]
         return hashlib.sha256("+".join(parts).encode()).hexdigest()
 
 

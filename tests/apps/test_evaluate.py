@@ -122,18 +122,24 @@ def test_default_card_finds_garbage_and_bikes_on_real_street_photos(shared: Path
     assert bike["recall"] >= 0.88 and bike["false_alarm_rate"] <= 0.10
 
 
-def test_a_camera_column_reports_every_kind_per_camera_type(labelled: Path, tmp_path: Path, detector) -> None:
+def test_camera_and_time_columns_report_every_kind_apart(labelled: Path, tmp_path: Path, detector) -> None:
     lines = (labelled / "labels.csv").read_text().splitlines()
     cameras = ["phone", "phone", "cctv", "cctv", "dashcam", ""]
+    times = ["day", "night", "night", "day", "", "day"]
     csv = tmp_path / "labels.csv"
-    csv.write_text("\n".join([lines[0] + ",camera"] + [f"{line},{cam}" for line, cam in zip(lines[1:], cameras,
-                                                                                             strict=True)]) + "\n")
+    csv.write_text("\n".join([lines[0] + ",camera,time"] + [f"{line},{cam},{t}" for line, cam, t in
+                                                            zip(lines[1:], cameras, times, strict=True)]) + "\n")
     report = evaluate.evaluate_images(detector.loaded, labelled / "images", csv)
     by_camera = report["by_camera"]
     assert set(by_camera) == {"phone", "cctv", "dashcam"}  # an empty cell counts overall only
     assert sum(by_camera[c]["bike"]["yes"] + by_camera[c]["bike"]["no"] for c in by_camera) == 5
     assert sum(by_camera[c]["bike"]["tp"] for c in by_camera) <= report["kinds"]["bike"]["tp"]
-    assert "camera phone" in evaluate.images_table(report)
+    assert "camera phone" in evaluate.images_table(report) and "time night" in evaluate.images_table(report)
+    assert set(report["by_time"]) == {"day", "night"}
+    assert sum(m["bike"]["yes"] + m["bike"]["no"] for m in report["by_time"].values()) == 5
     csv.write_text(lines[0] + ",camera\n" + lines[2] + ",drone\n")
-    with pytest.raises(ConfigError, match="not camera types"):
+    with pytest.raises(ConfigError, match=r"camera values \['drone'\] are not among cctv"):
+        evaluate.read_labels(csv)
+    csv.write_text(lines[0] + ",time\n" + lines[2] + ",dusk\n")
+    with pytest.raises(ConfigError, match="time values"):
         evaluate.read_labels(csv)
