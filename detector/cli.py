@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from datetime import datetime
@@ -32,10 +33,38 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _finite(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
+    return number
+
+
 def _positive(value: str) -> float:
-    number = float(value)
+    number = _finite(value)
     if number <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    """A duration: finite, zero or more."""
+    number = _finite(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more seconds, got {value}")
+    return number
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return number
 
 
@@ -63,7 +92,7 @@ def add_sinks(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sink", action="append", default=[], metavar="URL",
                         help="push event messages to a webhook (http[s]://...) or MQTT broker (mqtt[s]://host/prefix)"
                         "; repeatable, added to the camera file's sinks")
-    parser.add_argument("--deliver-timeout", type=float, default=30.0, metavar="S",
+    parser.add_argument("--deliver-timeout", type=_seconds, default=30.0, metavar="S",
                         help="at the end, wait up to S seconds for sinks to take every message (30); the rest stays "
                         "in the outbox for `streetwatch deliver`")
 
@@ -76,7 +105,7 @@ def add_runtime(parser: argparse.ArgumentParser) -> None:
 
 
 def add_static_recheck(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--static-recheck-s", type=float, default=10.0, metavar="S",
+    parser.add_argument("--static-recheck-s", type=_seconds, default=10.0, metavar="S",
                         help="skip inference on frames unchanged since the last inferred one, but infer at least "
                              "every S seconds of video (10); 0 infers every sampled frame")
 
@@ -93,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--out", required=True, type=Path, help="output folder for events and snapshots")
     add_model_and_sampling(scan)
     scan.add_argument("--start", type=_iso, help="wall-clock time of the first frame (ISO 8601)")
-    scan.add_argument("--batch", type=int, default=4, help="frames per inference batch (4)")
+    scan.add_argument("--batch", type=_count, default=4, help="frames per inference batch (4)")
     add_static_recheck(scan)
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     scan.add_argument("--json", action="store_true", help="print the events as JSON lines")
@@ -118,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     deliver.add_argument("--sink", action="append", default=[], metavar="URL",
                          help="a sink's URL with its credentials (the database keeps URLs without passwords), "
                          "or a new sink for the messages of recorded sinks of the same id")
-    deliver.add_argument("--timeout", type=float, default=60.0, metavar="S",
+    deliver.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
                          help="give up after S seconds, leaving the rest pending (60)")
     models = commands.add_parser("models", help="prepare model cards ahead of time")
     models_commands = models.add_subparsers(dest="models_command", required=True)
@@ -137,7 +166,7 @@ def add_eval_parser(commands: Any) -> None:
                     "(default: DATA/labels.csv); images are looked up in DATA/images, else DATA")
     ev.add_argument("--model", default=str(DEFAULT_CARD), help="model card file or bundled card name")
     ev.add_argument("--weights", type=Path, help="weights file or export folder overriding the card's")
-    ev.add_argument("--imgsz", type=int, help="inference size overriding the card's")
+    ev.add_argument("--imgsz", type=_count, help="inference size overriding the card's")
     add_runtime(ev)
     ev.add_argument("--split", default="val", help="dataset split for a YOLO dataset (val)")
     ev.add_argument("--kind-map", action="append", default=[], metavar="CLASS=KIND",
@@ -234,7 +263,7 @@ def add_patrol_parser(commands: Any) -> None:
     patrol.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="the drive's videos (one or more passes)")
     patrol.add_argument("--track", required=True, type=Path, help="GPS track: GPX, NMEA 0183 log (.nmea) or CSV "
                         "(time,lat,lon[,heading_deg,speed_mps])")
-    patrol.add_argument("--track-offset-s", type=float, default=0.0, metavar="S",
+    patrol.add_argument("--track-offset-s", type=_finite, default=0.0, metavar="S",
                         help="seconds added to video times to match the track's clock (0)")
     patrol.add_argument("--camera", required=True, type=Path, help="patrol file (mount, fences, rules)")
     patrol.add_argument("--out", required=True, type=Path, help="output folder for events and snapshots")
@@ -243,7 +272,7 @@ def add_patrol_parser(commands: Any) -> None:
     patrol.add_argument("--weights", type=Path, help="weights file overriding the card's")
     add_runtime(patrol)
     patrol.add_argument("--fps", type=_positive, help="frames sampled per second (default: the patrol file's, 3)")
-    patrol.add_argument("--batch", type=int, default=4, help="frames per inference batch (4)")
+    patrol.add_argument("--batch", type=_count, default=4, help="frames per inference batch (4)")
     patrol.add_argument("--json", action="store_true", help="print the events as JSON lines")
     add_sinks(patrol)
 
@@ -257,12 +286,12 @@ def add_rescan_parser(commands: Any) -> None:
     where.add_argument("--out", type=Path, help="folder for snapshots, and for events.sqlite unless --db")
     where.add_argument("--db", help="events database: postgresql://user@host/db, or an SQLite file")
     add_model_and_sampling(rescan)
-    rescan.add_argument("--batch", type=int, default=8, help="frames per inference batch (8)")
+    rescan.add_argument("--batch", type=_count, default=8, help="frames per inference batch (8)")
     add_static_recheck(rescan)
     rescan.add_argument("--engine", choices=["local", "ray"], default="local",
                         help="local: worker processes on this machine; ray: one Ray task per file")
     rescan.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
-    rescan.add_argument("--workers", type=int, help="local worker processes (default: sized to CPUs/GPUs)")
+    rescan.add_argument("--workers", type=_count, help="local worker processes (default: sized to CPUs/GPUs)")
     rescan.add_argument("--force", action="store_true", help="re-scan every file, even unchanged ones")
     rescan.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
     rescan.add_argument("--json", action="store_true", help="print the report as JSON")

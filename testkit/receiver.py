@@ -21,14 +21,16 @@ class Receiver:
     """A webhook receiver on 127.0.0.1:`port`; `answer(n)` decides the status of the n-th request (from 0).
 
     Every request is kept (headers, parsed body, arrival time); `start()`/`stop()` bring it up and down on
-    the same port, so a test can keep it down for the first seconds of a run.
+    the same port, so a test can keep it down for the first seconds of a run. Hostile answers: `drip_s` sends the
+    status line one byte every `drip_s` seconds; `body_bytes` follows a 200 with that many bytes of body.
     """
 
     def __init__(self, port: int | None = None, answer: Callable[[int], int] | None = None,
-                 delay_s: float = 0.0) -> None:
+                 delay_s: float = 0.0, drip_s: float = 0.0, body_bytes: int = 0) -> None:
         self.port = port or free_port()
         self.answer = answer or (lambda n: 200)
-        self.delay_s = delay_s
+        self.delay_s, self.drip_s, self.body_bytes = delay_s, drip_s, body_bytes
+        self.sent_body = 0  # bytes of body a client took before it hung up
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -50,9 +52,22 @@ class Receiver:
                                            "status": status, "at": time.time(), "path": self.path})
                 if owner.delay_s:
                     time.sleep(owner.delay_s)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                try:
+                    if owner.drip_s:
+                        for ch in f"HTTP/1.1 {status} OK\r\nContent-Length: 0\r\n\r\n".encode():
+                            self.wfile.write(bytes([ch]))
+                            self.wfile.flush()
+                            time.sleep(owner.drip_s)
+                        return
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(owner.body_bytes))
+                    self.end_headers()
+                    chunk = b"\0" * (1 << 20)
+                    for _ in range(owner.body_bytes >> 20):
+                        self.wfile.write(chunk)
+                        owner.sent_body += len(chunk)
+                except OSError:  # the client hung up (as it should on a hostile answer)
+                    pass
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -76,8 +76,8 @@ class CameraPipeline:
         """New zones and rules from a reloaded camera file; tracks and open events carry on."""
         if camera.id != self._camera.id:
             raise ValueError(f"camera {self._camera.id} cannot become {camera.id}")
-        self._camera = camera
-        self._zones = ZoneFilter(camera)
+        zones = ZoneFilter(camera)  # first: zones that cannot be used change nothing
+        self._camera, self._zones = camera, zones
         self._dwell.reconfigure(camera.rules)
         self._resumer.reconfigure(camera.rules)
         self._tracker.reconfigure(_close_after(camera))

@@ -16,9 +16,10 @@ from detector.errors import ConfigError
 
 
 class Strict(BaseModel):
-    """Frozen, and unknown keys are errors."""
+    """Frozen, unknown keys are errors, and so is a number that is not finite (`.nan`, `.inf` in YAML): every
+    number of every file is checked where it is read, not where it would first break a computation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def format_validation_error(error: ValidationError) -> str:
@@ -58,6 +59,8 @@ def read_yaml(path: Path, what: str) -> Any:
             return loader.construct_document(node)
         finally:
             loader.dispose()
+    except RecursionError:  # brackets nested thousands deep overflow the parser before the depth check
+        raise ConfigError(f"{what} nests deeper than {MAX_DEPTH} levels", path=path, fix="flatten the file") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shapely import Point, STRtree
+from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -85,7 +86,7 @@ def _grid(path: Path, _mtime: float) -> Grid:
             raise ConfigError(f"grid feature {i} has no properties.code", path=path, fix=GRID_FIX)
         try:
             geometry = shape(feature["geometry"])
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, ShapelyError) as e:
             raise ConfigError(f"grid feature {i} ({props['code']}) has no usable geometry ({e})", path=path,
                               fix=GRID_FIX) from None
         if geometry.is_empty or not (geometry.bounds[0] >= -180 and geometry.bounds[2] <= 180

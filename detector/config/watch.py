@@ -45,6 +45,21 @@ class LiveCamera(CameraConfig, PatrolFields):
     def _check_gps(cls, value: str | None) -> str | None:
         return None if value is None else check_gps_url(value)
 
+    @field_validator("source", "snapshot_source")
+    @classmethod
+    def _check_source(cls, value: str | None) -> str | None:
+        """A URL must parse (host, port) now, not when its stream first opens."""
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises for a port that is not a number in range
+        except ValueError as e:
+            raise ValueError(f"not a usable URL or path ({e})") from None
+        if parts.scheme.lower() in LIVE_SCHEMES and not parts.hostname:
+            raise ValueError(f"a {parts.scheme}:// source needs a host")
+        return value
+
     @model_validator(mode="after")
     def _check_moving(self) -> LiveCamera:
         if self.gps is not None:

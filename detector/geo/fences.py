@@ -10,6 +10,7 @@ reported instead of silently never matching.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from shapely import Point, STRtree
+from shapely.errors import ShapelyError
 from shapely.geometry import MultiPolygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -101,12 +103,15 @@ def _fence(feature: object, n: int, path: Path) -> Fence:
         raise ConfigError(f"fence {n}: {format_validation_error(e)}", path=path, fix=FIX) from None
     try:
         outline = shape(feature["geometry"])  # type: ignore[index]
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ShapelyError) as e:
         raise ConfigError(f"fence {rule.id!r} has no usable geometry ({e})", path=path, fix=FIX) from None
     if outline.geom_type not in ("Polygon", "MultiPolygon"):
         raise ConfigError(f"fence {rule.id!r} is a {outline.geom_type}, not a polygon", path=path, fix=FIX)
     xs = [x for x, _ in _vertices(outline)]
     ys = [y for _, y in _vertices(outline)]
+    if not all(math.isfinite(v) for v in (*xs, *ys)):
+        raise ConfigError(f"fence {rule.id!r} has a coordinate that is not a number (NaN or infinite)", path=path,
+                          fix="write every vertex as [lon, lat] in degrees")
     if max(map(abs, ys)) > 90 and max(map(abs, xs)) <= 90:
         raise ConfigError(f"fence {rule.id!r} has latitudes beyond 90 (lat and lon swapped?)", path=path,
                           fix=SWAP_FIX)

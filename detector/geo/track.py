@@ -11,9 +11,10 @@ from __future__ import annotations
 import bisect
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pyproj import Geod
 
@@ -22,6 +23,7 @@ from detector.errors import ConfigError
 GEOD = Geod(ellps="WGS84")
 HEADING_BASE_M = 15.0  # heading from at least this much travel, when the track has no course
 HEADING_WINDOW_S = 6.0  # ... within this many seconds (a turn is not averaged away)
+MAX_SPEED_MPS = 70.0  # 250 km/h: a patrol vehicle's speed beyond it is a receiver's garbage
 FIX = "give a GPX file, an NMEA 0183 log (RMC/GGA) or a CSV with time,lat,lon[,heading_deg,speed_mps]"
 
 
@@ -103,6 +105,10 @@ class Track:
         if (self.fixes and fix.t <= self.fixes[-1].t) or not (math.isfinite(fix.lat) and math.isfinite(fix.lon)) \
                 or abs(fix.lat) > 90 or abs(fix.lon) > 180:
             return False
+        if fix.heading_deg is not None and not math.isfinite(fix.heading_deg):
+            fix = replace(fix, heading_deg=None)  # a receiver's garbage course: the heading comes from travel
+        if fix.speed_mps is not None and not (math.isfinite(fix.speed_mps) and 0 <= fix.speed_mps <= MAX_SPEED_MPS):
+            fix = replace(fix, speed_mps=None)
         self.fixes.append(fix)
         self.times.append(fix.t.timestamp())
         drop = bisect.bisect_left(self.times, self.times[-1] - keep_s)
@@ -162,6 +168,13 @@ def check(fixes: list[Fix], path: Path | None) -> None:
         if not (math.isfinite(f.lat) and math.isfinite(f.lon)) or abs(f.lat) > 90 or abs(f.lon) > 180:
             raise ConfigError(f"fix {n + 1} has coordinates out of range (lat {f.lat}, lon {f.lon})", path=path,
                               fix="latitudes lie in [-90, 90], longitudes in [-180, 180], in degrees")
+        bad = [f"{name} {v}" for name, v, top in (("heading_deg", f.heading_deg, 360.0),
+                                                   ("speed_mps", f.speed_mps, MAX_SPEED_MPS))
+               if v is not None and not (math.isfinite(v) and -top <= v <= top and (name != "speed_mps" or v >= 0))]
+        if bad:
+            raise ConfigError(f"fix {n + 1} has {', '.join(bad)}", path=path,
+                              fix=f"headings in degrees within ±360, speeds from 0 to {MAX_SPEED_MPS:g} m/s; "
+                              "leave a value out where it is not known")
         if n and f.t <= fixes[n - 1].t:
             what = "repeats the time of" if f.t == fixes[n - 1].t else "is earlier than"
             raise ConfigError(f"fix {n + 1} ({f.t.isoformat()}) {what} the fix before it", path=path,
@@ -217,9 +230,11 @@ class NmeaParser:
         if not line.startswith("$"):
             return None
         try:
-            msg = pynmea2.parse(line, check=True)
-        except (pynmea2.ParseError, ValueError, AttributeError):
-            return None  # a torn line of a serial log: skip it
+            return self._fix(pynmea2.parse(line, check=True))
+        except (pynmea2.ParseError, ValueError, TypeError, AttributeError):
+            return None  # a torn line of a serial log, or fields that do not parse (read lazily): skip it
+
+    def _fix(self, msg: Any) -> Fix | None:
         kind = getattr(msg, "sentence_type", "")
         if kind == "RMC" and getattr(msg, "status", "") == "A" and msg.datestamp and msg.timestamp:
             self.day = day = msg.datestamp

@@ -10,12 +10,14 @@ that is down gets one probe per backoff rather than every new message.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,13 +27,14 @@ from urllib.parse import unquote, urlsplit
 
 from detector.config.sinks import SinkConfig, redact_url
 from detector.output import messages
-from detector.output.outbox import Outbox
+from detector.output.outbox import PENDING_PAGE, Outbox
 
 log = logging.getLogger(__name__)
 # A redirect, a rejected token, a wrong path or a proxy wanting credentials say nothing about the message:
 # every message would get the same answer, so they are retried (and show in /healthz), never dead-lettered.
 SINK_LEVEL = {401, 403, 404, 407, 408, 429}
 BACKOFF_BASE_S, BACKOFF_CAP_S = 1.0, 30.0  # a receiver that returns is found within 30 s
+STUCK_S = 5.0  # an attempt in flight for longer shows as `stuck` in /healthz (a slow or hanging receiver)
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 
 
@@ -45,17 +48,29 @@ class Refused(Exception):
 
 class Transport(Protocol):
     def send(self, body: bytes, row: dict[str, Any]) -> None: ...
+    def abort(self) -> None: ...
     def close(self) -> None: ...
 
 
 class Webhook:
-    """JSON POST; Authorization and an HMAC-SHA256 signature of the body from the environment."""
+    """JSON POST; Authorization and an HMAC-SHA256 signature of the body from the environment.
+
+    One attempt has one deadline, `timeout_s` from connecting to the status line: httpx's timeouts are per read,
+    so a receiver that drips its answer a byte at a time would hold a sender for minutes. A timer shuts the
+    attempt's socket down at the deadline (or at once on `abort()`, when the process stops). Only the status is
+    read, never the body: a receiver answering with gigabytes costs nothing. No connection is kept alive, so
+    every attempt has its own socket to cut.
+    """
 
     def __init__(self, sink: SinkConfig) -> None:
         import httpx
 
         self.sink = sink
-        self.client = httpx.Client(timeout=sink.timeout_s, follow_redirects=False)
+        self.client = httpx.Client(timeout=sink.timeout_s, follow_redirects=False,
+                                   limits=httpx.Limits(max_keepalive_connections=0))
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._aborted = False
         self.headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "streetwatch"}
         if sink.authorization_env:
             self.headers["Authorization"] = _env(sink.authorization_env, sink)
@@ -67,17 +82,45 @@ class Webhook:
         headers = {**self.headers, "X-Streetwatch-Message-Id": row["message_id"]}
         if self.key:
             headers["X-Streetwatch-Signature"] = "sha256=" + hmac.new(self.key, body, hashlib.sha256).hexdigest()
+        with self._lock:
+            self._aborted, self._socket = False, None
+        deadline = threading.Timer(self.sink.timeout_s, self.abort)
+        deadline.daemon = True
+        deadline.start()
         try:
-            response = self.client.post(self.sink.url, content=body, headers=headers)
+            with self.client.stream("POST", self.sink.url, content=body, headers=headers,
+                                    extensions={"trace": self._trace}) as response:
+                code, phrase = response.status_code, response.reason_phrase  # the body is never read
         except httpx.HTTPError as e:
+            if self._aborted or isinstance(e, httpx.TimeoutException):
+                raise Retry(f"no answer within {self.sink.timeout_s:g} s (timeout_s)") from e
             raise Retry(f"{type(e).__name__}: {e}".strip()) from e
-        code = response.status_code
+        finally:
+            deadline.cancel()
+            with self._lock:
+                self._socket = None
         if 200 <= code < 300:
             return
-        reason = f"HTTP {code} {response.reason_phrase}".strip()
+        reason = f"HTTP {code} {phrase}".strip()
         if code < 400 or code in SINK_LEVEL or code >= 500:
             raise Retry(reason)  # the receiver, not this message: back off, lose nothing
         raise Refused(reason)
+
+    def _trace(self, name: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: the attempt's socket, as soon as it is connected."""
+        if name == "connection.connect_tcp.complete":
+            with self._lock:
+                self._socket = info["return_value"].get_extra_info("socket")
+            if self._aborted:
+                self.abort()
+
+    def abort(self) -> None:
+        """End the attempt in flight now (the deadline passed, or the process stops)."""
+        with self._lock:
+            self._aborted = True
+            if self._socket is not None:
+                with contextlib.suppress(OSError):  # closed already
+                    self._socket.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self.client.close()
@@ -117,6 +160,9 @@ class Mqtt:
         if not info.is_published():
             raise Retry(f"no PUBACK within {self.sink.timeout_s:g} s")
 
+    def abort(self) -> None:
+        """Nothing to cut: a publish waits at most `timeout_s` for its PUBACK."""
+
     def close(self) -> None:
         self.client.disconnect()  # while the loop still runs, so the DISCONNECT goes out
         self.client.loop_stop()
@@ -148,6 +194,7 @@ class DeliveryStats:
     latency_sum_s: float = 0.0
     last_error: str | None = None
     state: str = "starting"
+    attempt_started: float | None = None  # time.time() of the attempt in flight, if any
 
     def observe(self, latency_s: float) -> None:
         """Stored to delivered, in Prometheus histogram buckets."""
@@ -157,9 +204,16 @@ class DeliveryStats:
             if latency_s <= bound:
                 self.latency_counts[i] += 1
 
+    def in_flight_s(self) -> float | None:
+        started = self.attempt_started
+        return None if started is None else max(0.0, time.time() - started)
+
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "delivered": self.delivered, "retried": self.retried,
-                "dead_lettered": self.dead, "pending": self.pending, "last_error": self.last_error}
+        in_flight = self.in_flight_s()
+        stuck = in_flight is not None and in_flight > STUCK_S
+        return {"state": "stuck" if stuck else self.state, "delivered": self.delivered, "retried": self.retried,
+                "dead_lettered": self.dead, "pending": self.pending, "last_error": self.last_error,
+                "in_flight_s": None if in_flight is None else round(in_flight, 1)}
 
 
 class Deliverer:
@@ -182,7 +236,9 @@ class Deliverer:
         if now < self._probe_at:
             return 0, self._probe_at - now
         handled = 0
-        for row in self.outbox.pending(self.sink.id, self.cameras):
+        rows = self.outbox.pending(self.sink.id, self.cameras)
+        self.stats.pending = self.pending() if len(rows) == PENDING_PAGE else len(rows)  # fresh while it sends
+        for row in rows:
             handled += 1
             if now - row["created_at"] > self.sink.max_age_s:
                 self._dead(row, f"not delivered within max_age_s={self.sink.max_age_s:g} ({row['error']})")
@@ -192,6 +248,7 @@ class Deliverer:
 
     def _attempt(self, row: dict[str, Any]) -> bool:
         body = messages.for_sending(json.loads(row["body"]), self.sink)
+        self.stats.attempt_started = time.time()
         try:
             try:
                 self.transport.send(body, row)
@@ -199,6 +256,8 @@ class Deliverer:
                 raise
             except Exception as e:  # a transport's surprise is the receiver's problem too: back off
                 raise Retry(f"{type(e).__name__}: {e}") from e
+            finally:
+                self.stats.attempt_started = None
         except Retry as e:
             self._failures += 1
             delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (self._failures - 1)) * random.uniform(0.5, 1.0)
@@ -263,8 +322,10 @@ class Deliverer:
         return self.outbox.pending_count(self.sink.id, self.cameras)
 
     def stop(self) -> None:
+        """Stop after the attempt in flight, which ends now (its message is sent again next time)."""
         self._stop.set()
         self.wake.set()
+        self.transport.abort()
 
     def close(self) -> None:
         self.transport.close()

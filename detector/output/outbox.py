@@ -25,6 +25,8 @@ from detector.errors import ConfigError
 from detector.output import messages
 from detector.output.store import EventStore, outbox_t, sinks_t
 
+PENDING_PAGE = 200  # outbox rows a deliverer reads per pass
+
 
 class Messages:
     """Outbox rows for one camera's event changes; `updated` at most every `update_every_s` per sink."""
@@ -94,7 +96,8 @@ class Outbox:
         query = query.where(t.c.sink_id == sink_id)
         return query.where(t.c.camera_id.in_(cameras)) if cameras is not None else query
 
-    def pending(self, sink_id: str, cameras: list[str] | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def pending(self, sink_id: str, cameras: list[str] | None = None,
+                limit: int = PENDING_PAGE) -> list[dict[str, Any]]:
         """The oldest pending rows of a sink, of `cameras` only where given (a process sends what its own
         cameras queued: it holds their snapshots, and one sender per camera keeps their order)."""
         t = outbox_t

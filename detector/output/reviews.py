@@ -88,7 +88,9 @@ class Reviews:
         return (newer[0]["id"] if newer else None), (older[0]["id"] if older else None)
 
     def review(self, event_id: str, verdict: str, reason: str | None, reviewer: str) -> dict[str, Any]:
-        """Store a verdict (replacing an earlier one); a rejection queues `cancelled` for the event's sinks."""
+        """Store a verdict (replacing an earlier one). A rejection queues `cancelled` for the sinks the event was
+        sent to; a confirmation after a rejection queues `reinstated` for those that were told `cancelled`: each
+        change of mind reaches the platform, in order, so its work order follows the desk."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict {verdict!r}: confirmed or rejected")
         if verdict == "rejected" and reason not in REASONS:
@@ -100,24 +102,32 @@ class Reviews:
                "reviewer": reviewer, "reviewed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
         with self.store.transaction():
             self.store.upsert_review(row)
-            if verdict == "rejected":
-                self.store.enqueue(self._cancellations(event, row))
+            self.store.enqueue(self._verdict_messages(event, row))
         return row
 
-    def _cancellations(self, event: dict[str, Any], review: dict[str, Any]) -> list[dict[str, Any]]:
-        """One `cancelled` message per sink that was sent this event, with the work order it was sent."""
-        latest = {r["sink_id"]: json.loads(r["body"]) for r in self.store.sent(event["id"])}
-        latest = {s: body for s, body in latest.items() if body.get("type") != "cancelled"}  # said once is enough
-        now, mid = time.time(), message_id(event["id"], "cancelled", review["reviewed_at"])
+    def _verdict_messages(self, event: dict[str, Any], review: dict[str, Any]) -> list[dict[str, Any]]:
+        """Per sink that was sent this event: `cancelled` when rejected (unless it was told so last), `reinstated`
+        when confirmed after it was told `cancelled`; with the latest work order it was sent."""
+        latest: dict[str, dict[str, Any]] = {}
+        told: dict[str, str] = {}  # sink -> the last verdict message it was sent
+        for r in self.store.sent(event["id"]):
+            body = json.loads(r["body"])
+            latest[r["sink_id"]] = body
+            if body.get("type") in ("cancelled", "reinstated"):
+                told[r["sink_id"]] = body["type"]
+        type_ = "cancelled" if review["verdict"] == "rejected" else "reinstated"
+        cancelled = {s for s in latest if told.get(s) == "cancelled"}
+        due = [s for s in latest if (s not in cancelled) == (type_ == "cancelled")]
+        now, mid = time.time(), message_id(event["id"], type_, review["reviewed_at"])
         event = {k: v for k, v in event.items() if k != "review"}
+        verdict = {k: review[k] for k in ("verdict", "reason", "reviewer", "reviewed_at")}
         return [{"sink_id": sink_id, "message_id": mid, "event_id": event["id"], "camera_id": event["camera_id"],
-                 "type": "cancelled", "created_at": now, "attempts": 0, "next_at": now, "status": "pending",
+                 "type": type_, "created_at": now, "attempts": 0, "next_at": now, "status": "pending",
                  "error": None, "done_at": None,
-                 "body": json.dumps({"message_id": mid, "type": "cancelled", "event": event,
-                                     "work_order": body.get("work_order"), "snapshot_file": None,
-                                     "review": {k: review[k] for k in ("verdict", "reason", "reviewer",
-                                                                       "reviewed_at")}}, ensure_ascii=False)}
-                for sink_id, body in latest.items()]
+                 "body": json.dumps({"message_id": mid, "type": type_, "event": event,
+                                     "work_order": latest[sink_id].get("work_order"), "snapshot_file": None,
+                                     "review": verdict}, ensure_ascii=False)}
+                for sink_id in due]
 
     def stats(self) -> dict[str, Any]:
         """For the dashboard: events per kind per day, per camera, and verdicts per kind."""

@@ -249,13 +249,15 @@ class _LeaseHeld(Exception):
 class EventStore:
     """Upsert events by id; ids are deterministic, so re-running the same input replaces, never duplicates."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_s: float = 30.0) -> None:
+        """`busy_s`: how long a write waits for another writer before it is a `StoreError` (the desk waits less:
+        a page should answer 503 rather than hang)."""
         self.path = path
         self.target: str | Path = path  # what open_store() takes to open another connection to it
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: sqlite3 itself never BEGINs; transaction() does, taking the write lock up front
         engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool,
-                                  connect_args={"timeout": 30, "isolation_level": None})
+                                  connect_args={"timeout": busy_s, "isolation_level": None})
 
         @sa.event.listens_for(engine, "connect")
         def _connect(dbapi: Any, _record: Any) -> None:
@@ -293,8 +295,22 @@ class EventStore:
     def _set_version(self, version: int) -> None:
         self.db.exec_driver_sql(f"PRAGMA user_version = {version}")
 
+    def _current(self) -> bool:
+        """The schema is this version's already: read without any lock, so a reader (the desk opens a store per
+        thread) never waits for a writer."""
+        try:
+            with self.db.begin():
+                return self._read_version() == SCHEMA_VERSION
+        except sa.exc.DBAPIError:
+            return False
+
+    def _read_version(self) -> int:
+        return int(self.db.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+
     def _migrate(self) -> None:
-        with self.transaction():
+        if self._current():
+            return
+        with self.transaction():  # a new or older file: the write lock, then the version again under it
             version = self._version()
             if version > SCHEMA_VERSION:
                 raise StreetwatchError(
@@ -508,11 +524,11 @@ class EventStore:
             self.db.execute(statement(values[start:start + IN_CHUNK]))
 
 
-def open_store(target: str | Path) -> EventStore:
-    """An events database: a `postgresql://` URL, else an SQLite file path."""
+def open_store(target: str | Path, *, busy_s: float = 30.0) -> EventStore:
+    """An events database: a `postgresql://` URL, else an SQLite file path (see `EventStore` for `busy_s`)."""
     if str(target).startswith(("postgresql://", "postgres://")):
         return PostgresEventStore(str(target))
-    return EventStore(Path(target))
+    return EventStore(Path(target), busy_s=busy_s)
 
 
 class PostgresEventStore(EventStore):
@@ -533,6 +549,9 @@ class PostgresEventStore(EventStore):
             raise StreetwatchError(f"cannot connect to PostgreSQL ({str(e.orig).strip().splitlines()[0]})",
                                    path=self.path, fix="check the --db URL and that the server runs") from None
         self._prepare(postgresql.insert)
+
+    def _read_version(self) -> int:
+        return int(self.db.exec_driver_sql("SELECT max(version) FROM schema_version").scalar() or 0)
 
     def _version(self) -> int:
         self.db.exec_driver_sql("SELECT pg_advisory_xact_lock(7418261)")  # several machines may start at once

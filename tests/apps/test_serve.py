@@ -129,7 +129,8 @@ def test_serving_beyond_loopback_without_a_token_is_refused(out: Path, capsys: p
     assert "shorter than 16" in capsys.readouterr().err
 
 
-def test_a_rejection_cancels_the_work_order_at_the_sinks(tmp_path: Path, videos, coco_card) -> None:
+def test_each_change_of_verdict_reaches_the_sinks_in_order(tmp_path: Path, videos, coco_card) -> None:
+    """Rejected (the work order is cancelled), then confirmed after all (reinstated), then rejected again."""
     receiver = Receiver().start()
     try:
         out = tmp_path / "out"
@@ -138,14 +139,19 @@ def test_a_rejection_cancels_the_work_order_at_the_sinks(tmp_path: Path, videos,
 
         scan([videos["bikes_90s"]], camera, coco_card, out, fps=1.0, sinks=sinks_from_urls([receiver.url], []))
         event_id = receiver.accepted()[0]["event"]["id"]
+        verdicts = [{"verdict": "rejected", "reason": "not a violation"}, {"verdict": "confirmed"},
+                    {"verdict": "confirmed"}, {"verdict": "rejected", "reason": "duplicate"}]
         with served(create_app(desk_for(out, None, TOKEN))) as url:
-            answer = httpx.post(f"{url}/api/events/{event_id}/review", headers={"Authorization": f"Bearer {TOKEN}"},
-                                json={"verdict": "rejected", "reason": "not a violation"})
-            assert answer.status_code == 200
+            for verdict in verdicts:
+                answer = httpx.post(f"{url}/api/events/{event_id}/review", json=verdict,
+                                    headers={"Authorization": f"Bearer {TOKEN}"})
+                assert answer.status_code == 200
         assert main(["deliver", str(out), "--sink", receiver.url, "--timeout", "20"]) == 0
-        [cancelled] = [b for b in receiver.accepted() if b["type"] == "cancelled"]
-        assert cancelled["event"]["id"] == event_id and cancelled["review"]["reason"] == "not a violation"
-        assert cancelled["work_order"]["category"]["code"] == "05-06"
+        told = [b for b in receiver.accepted() if b["type"] in ("cancelled", "reinstated")]
+        assert [b["type"] for b in told] == ["cancelled", "reinstated", "cancelled"]  # confirmed twice: once
+        assert all(b["event"]["id"] == event_id and b["work_order"]["category"]["code"] == "05-06" for b in told)
+        assert [b["review"]["reason"] for b in told] == ["not a violation", None, "duplicate"]
+        assert len({b["message_id"] for b in told}) == 3
     finally:
         receiver.stop()
 
@@ -261,3 +267,28 @@ def test_the_desk_on_postgresql_pages_reviews_and_keeps_who_and_when(out: Path) 
             listed = client.get("/api/events", headers=auth, params={"review": "rejected"}).json()["events"]
     assert review["reviewer"] == "ann" and review["reason"] == "not a violation" and review["reviewed_at"]
     assert [e["id"] for e in listed] == [target]
+
+
+def test_pages_never_wait_for_a_writer_and_a_busy_store_answers_503(out: Path) -> None:
+    """Another process holds the write lock (a scan committing): every page still loads at once (reads never take
+    the lock, and a new server thread's store no longer runs the schema step under it); a review, which must
+    write, answers 503 with Retry-After instead of hanging and failing with a traceback."""
+    import sqlite3
+    import time
+
+    writer = sqlite3.connect(out / "events.sqlite", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        with served(create_app(desk_for(out, None, TOKEN))) as url:
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            began = time.monotonic()
+            pages = [httpx.get(f"{url}/api/events", headers=auth, timeout=40) for _ in range(12)]
+            assert [p.status_code for p in pages] == [200] * 12 and time.monotonic() - began < 5
+            event_id = pages[0].json()["events"][0]["id"]
+            answer = httpx.post(f"{url}/api/events/{event_id}/review", headers=auth, json={"verdict": "confirmed"},
+                                timeout=40)
+            assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+            assert "busy" in answer.text and "Traceback" not in answer.text
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

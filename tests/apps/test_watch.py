@@ -567,3 +567,38 @@ def test_a_frame_that_fails_is_counted_and_the_other_cameras_go_on(tmp_path, coc
     assert metrics["frames_failed"] == {"cam-1": 1, "cam-2": 0}
     assert metrics["frames_processed"] == {"cam-1": 0, "cam-2": 1}
     assert "cam-1: processing a frame failed" in caplog.text
+
+
+def test_a_reload_that_fails_for_any_reason_keeps_the_running_configuration(tmp_path, coco_card, caplog,
+                                                                            monkeypatch):
+    """A `.nan` in an edited polygon (it stopped the whole process before), or any other failure while the file is
+    read: one line, the running zones and rules stay, and /metrics counts it."""
+    from detector.apps.watch import worker as worker_module
+    from detector.output.outputs import Outputs
+
+    text = (f"out: {tmp_path}\nhttp: {{port: 0}}\ncameras:\n  - camera: {{id: cam-1, timezone: Europe/Amsterdam}}\n"
+            "    source: a.mp4\n    rules: {bike: {min_dwell_s: 5}}\n"
+            "    zones: [{id: bay, type: allowed, polygon: [[0, 0], [0.5, 0], [0.5, 0.5]]}]\n")
+    path = tmp_path / "watch.yaml"
+    path.write_text(text)
+    worker = worker_module.Worker(load_watch(path), coco_card, config_path=path, detector=object())  # type: ignore[arg-type]
+    outputs = Outputs.open(tmp_path / "events.sqlite", tmp_path, {"cam-1": []})
+    try:
+        worker.cameras["cam-1"] = worker._camera_run(worker.config.cameras[0], outputs, [])
+        running = worker.cameras["cam-1"].pipeline.camera
+        path.write_text(text.replace("0.5, 0.5", ".nan, 0.5"))
+        with caplog.at_level(logging.ERROR):
+            worker.reload()
+        assert "reload failed, keeping the running configuration" in caplog.text and "finite number" in caplog.text
+        monkeypatch.setattr(worker_module, "load_watch", lambda p: (_ for _ in ()).throw(RuntimeError("disk on fire")))
+        worker.reload()
+        assert "RuntimeError: disk on fire" in caplog.text
+        assert worker.cameras["cam-1"].pipeline.camera is running
+        monkeypatch.undo()
+        path.write_text(text.replace("bay", "bay-2"))
+        worker.reload()
+        assert worker.cameras["cam-1"].pipeline.camera.zones[0].id == "bay-2"
+        metrics = worker._extra_metrics()
+        assert (metrics["reloads"], metrics["reloads_failed"]) == (1, 2)
+    finally:
+        outputs.close()

@@ -139,7 +139,7 @@ def test_5xx_and_timeouts_are_retried_4xx_is_dead_lettered_and_order_holds(tmp_p
         d = Deliverer(Outbox(store), sink)
         assert not d.drain(1.0)
         row = Outbox(store).messages()[0]
-        assert row["status"] == "pending" and row["attempts"] >= 1 and "Timeout" in row["error"]
+        assert row["status"] == "pending" and row["attempts"] >= 1 and "no answer within" in row["error"]
     finally:
         slow.stop()
 
@@ -380,3 +380,47 @@ def test_two_different_sinks_under_one_name_are_refused() -> None:
         merge_sinks([a], [b])
     with pytest.raises(ValueError, match="apply to MQTT sinks"):
         SinkConfig(url="http://a/x", username_env="U")
+
+
+def test_an_attempt_has_one_deadline_however_slowly_the_receiver_answers(tmp_path: Path) -> None:
+    """A receiver that drips its answer a byte a second (each read well inside any per-read timeout) holds an
+    attempt only `timeout_s`; while it hangs, the sink shows `stuck` with what is pending; stop() ends it at once."""
+    import threading
+    import time
+
+    receiver = Receiver(drip_s=1.0).start()
+    try:
+        store = EventStore(tmp_path / "events.sqlite")
+        sink = SinkConfig(url=receiver.url, timeout_s=3)
+        lifecycle(store, [sink], 1)
+        deliverer = Deliverer(Outbox(store), sink)
+        began = time.monotonic()
+        assert not deliverer.drain(2.0)  # one attempt, cut at 3 s
+        assert 2.5 < time.monotonic() - began < 5.0 and deliverer.stats.retried == 1
+        assert "no answer within 3 s" in (deliverer.stats.last_error or "")
+        slow = Deliverer(Outbox(EventStore(tmp_path / "events.sqlite")), sink.model_copy(update={"timeout_s": 60}))
+        thread = threading.Thread(target=slow.run, kwargs={"poll_s": 0.2}, daemon=True)
+        thread.start()
+        time.sleep(6.5)
+        health = slow.stats.as_dict()
+        assert health["state"] == "stuck" and health["in_flight_s"] > 5 and health["pending"] == 3
+        stopped = time.monotonic()
+        slow.stop()
+        thread.join(timeout=5)
+        assert not thread.is_alive() and time.monotonic() - stopped < 2.0
+    finally:
+        receiver.stop()
+
+
+def test_a_receivers_answer_is_never_read_past_its_status(tmp_path: Path) -> None:
+    """A 2xx followed by 600 MB of body: delivered, and only the status was read."""
+    receiver = Receiver(body_bytes=600 << 20).start()
+    try:
+        store = EventStore(tmp_path / "events.sqlite")
+        sink = SinkConfig(url=receiver.url, timeout_s=10)
+        lifecycle(store, [sink], 1)
+        deliverer = Deliverer(Outbox(store), sink)
+        assert deliverer.drain(20) and deliverer.stats.delivered == 3
+        assert receiver.sent_body < 64 << 20  # the socket closed long before the body was through
+    finally:
+        receiver.stop()

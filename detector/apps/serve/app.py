@@ -15,17 +15,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from detector.apps.serve.auth import COOKIE, SESSION_S, Gate, Session
+from detector.errors import StoreError
 from detector.kinds import export_classes
 from detector.output.reviews import REASONS, Reviews
 from detector.output.store import EventStore, open_store
 
 HERE = Path(__file__).parent
+BUSY_S = 5.0  # a write waits this long for another writer before the page answers 503
+RETRY_AFTER_S = 5
 FILES = {"snapshot.jpg": "snapshot", "clean.jpg": "clean_frame", "crop.jpg": "crop"}
 
 
@@ -44,7 +47,7 @@ class Desk:
         """One connection per server thread (SQLite connections stay in the thread that made them)."""
         store = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = open_store(self.target)
+            store = self._local.store = open_store(self.target, busy_s=BUSY_S)
         return store
 
     def reviews(self) -> Reviews:
@@ -61,6 +64,12 @@ def create_app(desk: Desk) -> FastAPI:
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(StoreError)
+    def busy(request: Request, error: StoreError) -> Response:
+        """A store another process holds (a scan writing, a migration): try again shortly, not a traceback."""
+        return PlainTextResponse(f"the events database is busy ({error}); try again in a moment\n", status_code=503,
+                                 headers={"Retry-After": str(RETRY_AFTER_S)})
     if desk.gate.token is None:  # an open desk answers only to its own names: a rebound DNS name gets nothing
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 

@@ -45,7 +45,7 @@ def camera_health(reader: LiveReader) -> dict[str, Any]:
 class ReaderCollector:
     """Reads the readers' counters at scrape time, so the hot path only bumps plain integers."""
 
-    def __init__(self, readers: Callable[[], dict[str, LiveReader]], extra: Callable[[], dict[str, dict[str, int]]]):
+    def __init__(self, readers: Callable[[], dict[str, LiveReader]], extra: Callable[[], dict[str, Any]]):
         self.readers = readers
         self.extra = extra
 
@@ -80,6 +80,9 @@ class ReaderCollector:
             fps.add_metric([cam], s.fps)
         yield from (frames, reconnects, errors, restarts, deaths, rejected, up, age, fps)
         for name, by_camera in self.extra().items():
+            if isinstance(by_camera, int):  # a count of the whole process (reloads)
+                yield CounterMetricFamily(f"streetwatch_{name}", name.replace("_", " "), value=by_camera)
+                continue
             family = CounterMetricFamily(f"streetwatch_{name}", name.replace("_", " "), labels=["camera"])
             for cam, n in by_camera.items():
                 family.add_metric([cam], n)
@@ -99,6 +102,9 @@ class SinkCollector:
                                       labels=labels)
         dead = CounterMetricFamily("streetwatch_sink_dead_lettered", "Messages given up on", labels=labels)
         pending = GaugeMetricFamily("streetwatch_sink_pending", "Messages waiting in the outbox", labels=labels)
+        in_flight = GaugeMetricFamily("streetwatch_sink_in_flight_seconds",
+                                      "Age of the delivery attempt in flight (0: none); a receiver that hangs shows "
+                                      "here", labels=labels)
         latency = HistogramMetricFamily("streetwatch_sink_delivery_seconds",
                                         "Seconds from the event change being stored to its acknowledgement",
                                         labels=labels)
@@ -107,15 +113,16 @@ class SinkCollector:
             retried.add_metric([sink], s.retried)
             dead.add_metric([sink], s.dead)
             pending.add_metric([sink], s.pending)
+            in_flight.add_metric([sink], s.in_flight_s() or 0.0)
             buckets = [(str(b), c) for b, c in zip(LATENCY_BUCKETS_S, s.latency_counts, strict=True)]
             latency.add_metric([sink], [*buckets, ("+Inf", s.delivered)], s.latency_sum_s)
-        yield from (delivered, retried, dead, pending, latency)
+        yield from (delivered, retried, dead, pending, in_flight, latency)
 
 
 class Health:
     """What /healthz and /metrics report; it only reads state, so it never slows the cameras."""
 
-    def __init__(self, readers: Callable[[], dict[str, LiveReader]], extra: Callable[[], dict[str, dict[str, int]]],
+    def __init__(self, readers: Callable[[], dict[str, LiveReader]], extra: Callable[[], dict[str, Any]],
                  sinks: Callable[[], dict[str, DeliveryStats]] = dict) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(ReaderCollector(readers, extra))
@@ -135,7 +142,7 @@ class Health:
         streaming = sum(c["state"] == "streaming" for c in cameras.values())
         status = "ok" if streaming == len(cameras) else ("degraded" if streaming else "down")
         sinks = {sink: stats.as_dict() for sink, stats in self.sinks().items()}
-        if status == "ok" and any(s["state"] in ("retrying", "error") for s in sinks.values()):
+        if status == "ok" and any(s["state"] in ("retrying", "error", "stuck") for s in sinks.values()):
             status = "degraded"  # the cameras run; a receiver is not taking messages (they wait in the outbox)
         body = json.dumps({"status": status, "cameras": cameras, "sinks": redact_value(sinks)}, indent=1).encode()
         return body, "application/json", 200 if streaming else 503
@@ -145,7 +152,7 @@ class HealthServer(Health):
     """/healthz and /metrics on a small HTTP server in its own thread."""
 
     def __init__(self, host: str, port: int, readers: Callable[[], dict[str, LiveReader]],
-                 extra: Callable[[], dict[str, dict[str, int]]],
+                 extra: Callable[[], dict[str, Any]],
                  sinks: Callable[[], dict[str, DeliveryStats]] = dict) -> None:
         super().__init__(readers, extra, sinks)
         server = self

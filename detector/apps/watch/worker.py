@@ -29,10 +29,11 @@ from detector.apps.watch.patrol import LivePatrol
 from detector.camera.events import Event
 from detector.camera.pipeline import CameraPipeline
 from detector.camera.resume import event_from_row
+from detector.camera.zones import ZoneFilter
 from detector.config.sinks import SinkConfig, merge_sinks, sinks_from_urls
 from detector.config.watch import LiveCamera, WatchConfig, load_watch
 from detector.detections import Detections, Frame
-from detector.errors import StoreError, StreetwatchError
+from detector.errors import StoreError, StreetwatchError, cause
 from detector.geo.feed import GpsFeed
 from detector.geo.patrol import PatrolPipeline
 from detector.geo.places import Places, known_kinds, stored_places
@@ -132,6 +133,7 @@ class Worker:
         self.watchdog = Watchdog(self._readers, config.watchdog)
         self.feeds: dict[str, GpsFeed] = {}  # GPS feeds by URL, shared by the cameras of a vehicle
         self._patrol: tuple[Places, dict[str, Event]] | None = None
+        self.reloads = {"ok": 0, "failed": 0}  # SIGHUPs applied, and refused (the running configuration kept)
 
     def _observe_batch(self, _frames: int, seconds: float) -> None:
         if self.http is not None:
@@ -313,21 +315,29 @@ class Worker:
         """Re-read the watch file: new zones and rules apply to running cameras; streams stay up."""
         if self.config_path is None:
             return
-        try:
+        try:  # whatever goes wrong, the running configuration stays: one camera's bad edit stops no camera
             fresh = load_watch(self.config_path)
-        except StreetwatchError as e:
-            log.error("reload failed, keeping the running configuration: %s", e, extra={"event": "reload_failed"})
+            updates = []
+            for camera in fresh.cameras:
+                run = self.cameras.get(camera.id)
+                if run is None:
+                    log.warning("reload: new camera %s needs a restart to be watched", camera.id)
+                    continue
+                ZoneFilter(camera)  # zones that cannot be used fail here, before any camera has changed
+                updates.append((run, camera))
+        except Exception as e:
+            self.reloads["failed"] += 1
+            log.error("reload failed, keeping the running configuration: %s",
+                      str(e) if isinstance(e, StreetwatchError) else f"{self.config_path}: {cause(e)}",
+                      extra={"event": "reload_failed"})
             return
-        for camera in fresh.cameras:
-            run = self.cameras.get(camera.id)
-            if run is None:
-                log.warning("reload: new camera %s needs a restart to be watched", camera.id)
-                continue
+        for run, camera in updates:
             if camera.source != run.config.source:
                 log.warning("reload: %s changed its source; the new one is used after a restart", camera.id)
             run.pipeline.reconfigure(camera)
             run.recorder.reconfigure(camera)
             run.config = camera.model_copy(update={"source": run.config.source})
+        self.reloads["ok"] += 1
         log.info("reloaded zones and rules from %s", self.config_path, extra={"event": "reloaded"})
 
     # -- the shared inference step -----------------------------------------------------------------
@@ -359,7 +369,7 @@ class Worker:
         delivery = self.outputs.delivery if self.outputs else None
         return {d.sink.id: d.stats for d in delivery.deliverers} if delivery else {}
 
-    def _extra_metrics(self) -> dict[str, dict[str, Any]]:
+    def _extra_metrics(self) -> dict[str, Any]:
         return {
             "frames_processed": {c: r.processed for c, r in self.cameras.items()},
             "frames_failed": {c: r.failed for c, r in self.cameras.items()},
@@ -367,6 +377,7 @@ class Worker:
             "events_opened": {c: r.pipeline.stats().events_opened for c, r in self.cameras.items()},
             "frames_inferred": {c: self.step.counts(c)[0] for c in self.cameras},
             "frames_unchanged": {c: self.step.counts(c)[1] for c in self.cameras},
+            "reloads": self.reloads["ok"], "reloads_failed": self.reloads["failed"],
             **self._patrol_metrics(),
         }
 
