@@ -32,6 +32,7 @@ def export(events: list[dict[str, Any]], events_dir: Path, out: Path) -> Counter
     """Write the dataset; (kind, verdict, split) -> images, and ("skipped", reason, "") for the rest. Events
     seen in one frame (same source and time) share one image with every confirmed box of it."""
     counts: Counter = Counter()
+    out.mkdir(parents=True, exist_ok=True)
     classes = [k.value for k in export_classes()]
     frames: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for event in events:
@@ -52,8 +53,9 @@ def export(events: list[dict[str, Any]], events_dir: Path, out: Path) -> Counter
 def _write_frame(group: list[dict[str, Any]], events_dir: Path, out: Path, counts: Counter,
                  classes: list[str]) -> None:
     """One image: the clean frame, labelled with the group's confirmed boxes (none: a hard negative)."""
-    source = next((events_dir / e["clean_frame"] for e in group
-                   if e.get("clean_frame") and (events_dir / e["clean_frame"]).is_file()), None)
+    root = events_dir.resolve()  # only files inside the events folder: a row may point anywhere
+    inside = [(root / e["clean_frame"]).resolve() for e in group if e.get("clean_frame")]
+    source = next((p for p in inside if p.is_relative_to(root) and p.is_file()), None)
     image = cv2.imread(str(source)) if source else None
     if image is None:
         counts[("skipped", "no clean frame", "")] += len(group)

@@ -69,6 +69,14 @@ class Messages:
         return True
 
 
+def _stored_options(sink: SinkConfig) -> str:
+    """A sink's options as the database keeps them: every URL among them without its credentials."""
+    options = sink.model_dump(mode="json", exclude={"url"})
+    if options.get("snapshot_url"):
+        options["snapshot_url"] = stored_url(options["snapshot_url"])
+    return json.dumps(options)
+
+
 class Outbox:
     """The outbox tables of one store connection (a deliverer has its own: connections are not shared)."""
 
@@ -78,7 +86,7 @@ class Outbox:
     def register(self, sinks: list[SinkConfig]) -> None:
         """Record the sinks (URL without credentials, options) so `streetwatch deliver` knows where
         pending rows go; the first registration's time stays."""
-        rows = [{"id": s.id, "url": stored_url(s.url), "options": s.model_dump_json(exclude={"url"}),
+        rows = [{"id": s.id, "url": stored_url(s.url), "options": _stored_options(s),
                  "created_at": datetime.now(UTC).isoformat()} for s in sinks]
         self.store.register_sinks(rows)
 

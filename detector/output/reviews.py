@@ -165,7 +165,7 @@ def _with_reviews(*, reviewed_only: bool = False) -> Any:
 def _utc(text: str) -> str:
     try:
         return utc_iso(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # 9999-12-31T23:59-23:59 lies past the last year a datetime holds
         raise ValueError(f"since {text!r} is not an ISO date or time (2026-12-01, 2026-12-01T08:00+08:00)") from None
 
 

@@ -212,3 +212,11 @@ def test_a_wheel_install_finds_its_cards_and_scans_from_another_folder(tmp_path:
     where = subprocess.run([sys.executable, "-c", "import detector; print(detector.__file__)"], cwd=elsewhere,
                            env=env, capture_output=True, text=True)
     assert where.stdout.startswith(str(site))  # the wheel's copy ran, not the checkout
+
+
+@pytest.mark.parametrize(("option", "value"), [("--fps", "nan"), ("--static-recheck-s", "-1"),
+                                               ("--deliver-timeout", "inf"), ("--batch", "0")])
+def test_options_that_are_not_finite_or_in_range_are_refused_before_any_work(option: str, value: str,
+                                                                             camera_file: Path) -> None:
+    result = streetwatch("scan", "x.mp4", "--camera", str(camera_file), "--out", "/tmp/never", option, value)
+    assert result.returncode == 2 and f"argument {option}" in result.stderr and "Traceback" not in result.stderr

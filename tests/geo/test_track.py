@@ -109,6 +109,10 @@ def test_gpx_nmea_and_csv_give_the_same_track(tmp_path: Path) -> None:
      "out of range"),
     ("far.csv", "time,lat,lon\n2026-12-01T00:00:01+00:00,121,31\n2026-12-01T00:00:02+00:00,121.1,31\n",
      "out of range"),
+    ("heading.csv", "time,lat,lon,heading_deg\n2026-12-01T00:00:01+00:00,31,121,nan\n"
+     "2026-12-01T00:00:02+00:00,31,121.1,90\n", "heading_deg nan"),  # it dropped every violation, exit 0
+    ("speed.csv", "time,lat,lon,speed_mps\n2026-12-01T00:00:01+00:00,31,121,-3\n"
+     "2026-12-01T00:00:02+00:00,31,121.1,inf\n", "speed_mps -3"),
     ("cols.csv", "t,y,x\n", "lack time, lat or lon"),
     ("track.kml", "<kml/>", "unknown track format"),
 ])

@@ -76,8 +76,14 @@ def create_app(desk: Desk) -> FastAPI:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"])
 
     def session(request: Request) -> Session | None:
-        if desk.gate.bearer_ok(request.headers.get("authorization")):
-            return Session(name=request.headers.get("x-reviewer", "api")[:64], csrf="", via_cookie=False)
+        header = request.headers.get("authorization")
+        if header and desk.gate.token is not None:  # a guessed bearer token is throttled like a login
+            client = _client(request)
+            _throttle(desk, client)
+            if desk.gate.bearer_ok(header):
+                desk.gate.succeeded(client)
+                return Session(name=request.headers.get("x-reviewer", "api")[:64], csrf="", via_cookie=False)
+            desk.gate.failed(client, "bearer token")
         found = desk.gate.read(request.cookies.get(COOKIE))
         if found is None and desk.gate.token is None and request.method == "GET":
             return Session(name="local", csrf="", via_cookie=False)  # an open desk: reading needs no login
@@ -262,9 +268,13 @@ def _login(app: FastAPI, desk: Desk, templates: Jinja2Templates) -> None:
     @app.post("/login", include_in_schema=False)
     def login(request: Request, token: str = Form(...), name: str = Form("operator"),
               next: str = Form("/")) -> Response:
+        client = _client(request)
+        _throttle(desk, client)
         if not desk.gate.token_ok(token):
+            desk.gate.failed(client, "login")
             return templates.TemplateResponse(request, "login.html", {"next": _local_path(next), "user": None,
                                                                       "error": "wrong token"}, status_code=401)
+        desk.gate.succeeded(client)
         response = RedirectResponse(_local_path(next), status_code=303)
         _set_cookie(response, desk.gate.issue(name.strip() or "operator"))
         return response
@@ -274,9 +284,22 @@ def _login(app: FastAPI, desk: Desk, templates: Jinja2Templates) -> None:
         user = desk.gate.read(request.cookies.get(COOKIE))
         if user is not None:
             _check_csrf(request, user, csrf)
+            desk.gate.revoke(user)  # the cookie is dead now, wherever a copy of it is
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _throttle(desk: Desk, client: str) -> None:
+    """Too many wrong tokens from this client lately: 429 until its wait is over."""
+    wait = desk.gate.wait_s(client)
+    if wait > 0:
+        raise HTTPException(429, f"too many wrong tokens: try again in {wait:.0f} s",
+                            headers={"Retry-After": str(max(1, round(wait)))})
 
 
 def _local_path(target: str) -> str:
