@@ -10,6 +10,7 @@ input); 130 interrupted (open events were closed and saved).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import os
@@ -110,7 +111,9 @@ def add_static_recheck(parser: argparse.ArgumentParser) -> None:
                              "every S seconds of video (10); 0 infers every sampled frame")
 
 
+@functools.cache
 def build_parser() -> argparse.ArgumentParser:
+    """Built once per process (a parser holds no state between parses; building it costs a few ms)."""
     parser = argparse.ArgumentParser(prog="streetwatch", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"streetwatch {_version()}")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
