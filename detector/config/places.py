@@ -9,6 +9,7 @@ shapely STRtree. The category dictionary is YAML: `categories: {OUR_CODE: {code:
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -85,7 +86,9 @@ def _grid(path: Path, _mtime: float) -> Grid:
         if not isinstance(props, dict) or not isinstance(props.get("code"), str | int):
             raise ConfigError(f"grid feature {i} has no properties.code", path=path, fix=GRID_FIX)
         try:
-            geometry = shape(feature["geometry"])
+            with warnings.catch_warnings():  # NaN coordinates: refused below (not in lon/lat degrees)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                geometry = shape(feature["geometry"])
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, ShapelyError) as e:
             raise ConfigError(f"grid feature {i} ({props['code']}) has no usable geometry ({e})", path=path,
                               fix=GRID_FIX) from None

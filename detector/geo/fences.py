@@ -11,6 +11,7 @@ reported instead of silently never matching.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -102,7 +103,9 @@ def _fence(feature: object, n: int, path: Path) -> Fence:
     except ValidationError as e:
         raise ConfigError(f"fence {n}: {format_validation_error(e)}", path=path, fix=FIX) from None
     try:
-        outline = shape(feature["geometry"])  # type: ignore[index]
+        with warnings.catch_warnings():  # NaN coordinates: refused below, with the fence's name
+            warnings.simplefilter("ignore", RuntimeWarning)
+            outline = shape(feature["geometry"])  # type: ignore[index]
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, ShapelyError) as e:
         raise ConfigError(f"fence {rule.id!r} has no usable geometry ({e})", path=path, fix=FIX) from None
     if outline.geom_type not in ("Polygon", "MultiPolygon"):
