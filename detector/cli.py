@@ -249,6 +249,9 @@ def add_review_parsers(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1; any other needs a token)")
     serve.add_argument("--port", type=int, default=8080, help="port (8080)")
     serve.add_argument("--token-file", type=Path, help="file holding the token (or $STREETWATCH_REVIEW_TOKEN)")
+    serve.add_argument("--camera", type=Path, action="append", default=[], metavar="FILE",
+                       help="a camera or watch file whose cameras' zones the desk may edit (repeatable)")
+    serve.add_argument("--model", help="the card the camera pages detect with (default: the default card)")
     serve.add_argument("--tiles", help="map tile URL template, e.g. https://tile.example/{z}/{x}/{y}.png "
                        "(default: none, a blank map that works offline)")
     review = commands.add_parser("review", help="operators' reviews")

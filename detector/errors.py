@@ -17,7 +17,7 @@ class StreetwatchError(Exception):
 
     def __init__(self, message: str, *, path: str | Path | None = None, fix: str | None = None) -> None:
         self.path = str(path) if path is not None else None
-        self.fix = fix
+        self.message, self.fix = message, fix
         parts = [f"{self.path}: {message}" if self.path else message]
         if fix:
             parts.append(f"fix: {fix}")

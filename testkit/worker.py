@@ -55,13 +55,15 @@ class WorkerProcess:
         got = self._get("/healthz")
         return json.loads(got[1]) if got else None
 
-    def metric(self, name: str, camera: str, label: str = "camera") -> float:
+    def metric(self, name: str, camera: str | None, label: str = "camera") -> float:
+        """A value of /metrics: of one camera (or sink, with `label`), or unlabelled with `camera` None."""
         got = self._get("/metrics")
         assert got is not None and got[0] == 200
+        wanted = f'{name}{{{label}="{camera}"}}' if camera is not None else name
         for line in got[1].decode().splitlines():
-            if line.startswith(f'{name}{{{label}="{camera}"}}'):
+            if line.split(" ")[0] == wanted:
                 return float(line.split()[-1])
-        raise AssertionError(f"{name} for {camera} not in /metrics")
+        raise AssertionError(f"{wanted} not in /metrics")
 
     def events(self) -> list[dict[str, Any]]:
         return self._read("SELECT id, camera_id, status, first_seen, last_seen FROM events")

@@ -48,14 +48,17 @@ class Violation:
 class DwellRule:
     """`update()` takes tracked detections of one frame and returns the confirmed violations in it."""
 
-    def __init__(self, rules: dict[Kind, Rule]) -> None:
+    def __init__(self, rules: dict[Kind, Rule], zone_dwell: dict[str, float] | None = None) -> None:
+        """`zone_dwell`: prohibited zones' own dwell (zone id -> seconds), instead of their kind's."""
         self.rules = {k.value: r for k, r in rules.items()}
+        self.zone_dwell = dict(zone_dwell or {})
         self.placements: dict[int, Placement] = {}
 
-    def reconfigure(self, rules: dict[Kind, Rule]) -> None:
+    def reconfigure(self, rules: dict[Kind, Rule], zone_dwell: dict[str, float] | None = None) -> None:
         """New rules for the placements to come and those still dwelling; confirmed ones stay confirmed.
         A stall still dwelling is watched over the new window (a watch started late must cover it whole)."""
         self.rules = {k.value: r for k, r in rules.items()}
+        self.zone_dwell = dict(zone_dwell or {})
         for placement in self.placements.values():
             rule = self.rules.get(placement.kind)
             if placement.vendor is not None and not placement.confirmed:
@@ -103,7 +106,8 @@ class DwellRule:
                     placement.vendor = VendorWatch(rule.min_dwell_s)
                     placement.vendor.sample(time)
                 placement.vendor.see(dets.extra(VENDOR)[i])
-            if not placement.confirmed and (time - placement.since).total_seconds() >= rule.min_dwell_s:
+            dwell = self.zone_dwell.get(str(dets.zone_id[i]), rule.min_dwell_s)
+            if not placement.confirmed and (time - placement.since).total_seconds() >= dwell:
                 placement.confirmed = _dwelt(placement, rule)
                 if placement.confirmed:
                     placement.vendor = None  # proven; the event goes on whoever stands there now

@@ -54,7 +54,7 @@ class CameraPipeline:
         self._recorder = recorder
         self._zones = ZoneFilter(camera)
         self._tracker = IouTracker(max_age_s=_close_after(camera))
-        self._dwell = DwellRule(camera.rules)
+        self._dwell = DwellRule(camera.rules, camera.zone_dwell())
         self._scene = SceneChangeDetector()
         self._resumer = Resumer(list(resume), camera.rules)
         self._events = EventManager(
@@ -78,7 +78,7 @@ class CameraPipeline:
             raise ValueError(f"camera {self._camera.id} cannot become {camera.id}")
         zones = ZoneFilter(camera)  # first: zones that cannot be used change nothing
         self._camera, self._zones = camera, zones
-        self._dwell.reconfigure(camera.rules)
+        self._dwell.reconfigure(camera.rules, camera.zone_dwell())
         self._resumer.reconfigure(camera.rules)
         self._tracker.reconfigure(_close_after(camera))
         self._events.reconfigure(_close_after(camera))

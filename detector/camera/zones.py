@@ -57,13 +57,36 @@ class ZoneFilter:
     def filter(self, dets: Detections, frame_size: tuple[int, int], time: datetime) -> Detections:
         if len(dets) == 0:
             return dets
+        keep, zone_ids, _ = self._decide(dets, frame_size, time)
+        return dets.with_(zone_id=zone_ids)[keep]
+
+    def explain(self, dets: Detections, frame_size: tuple[int, int], time: datetime) -> list[tuple[bool, str]]:
+        """Per detection: whether it is a violation here and now, and why (the zone, its kinds and hours, or
+        the camera default), in words for the review desk's camera page."""
+        if len(dets) == 0:
+            return []
+        keep, _, why = self._decide(dets, frame_size, time)
+        local, width, height = time.astimezone(self.camera.tz), *frame_size
+        for zone in self.camera.zones:  # zones the box is in that do not apply now: say when they do
+            if zone.active_at(local):
+                continue
+            polygon = self._polygon(zone, width, height)
+            inside = anchor_inside(polygon, dets.xyxy, zone.anchor or self.camera.zone_anchor)
+            when = ", ".join([*(zone.hours or []), *(zone.days or [])])
+            for i in np.flatnonzero(inside):
+                why[i] += f"; {zone.type.value} zone {zone.id} applies only at {when}, not at {local:%a %H:%M}"
+        return list(zip(keep.tolist(), why, strict=True))
+
+    def _decide(self, dets: Detections, frame_size: tuple[int, int],
+                time: datetime) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(violation?, the prohibited zone that made it one, why) per detection; precedence: ignore, allowed,
+        prohibited, then the default."""
         width, height = frame_size
         local = time.astimezone(self.camera.tz)
         kinds = dets.kind.astype(str)
-        keep = np.isin(kinds, [k.value for k in self.camera.rules])
+        reported = np.isin(kinds, [k.value for k in self.camera.rules])
         zone_ids = np.full(len(dets), "", dtype=object)
-        ignored = np.zeros(len(dets), dtype=bool)
-        allowed = np.zeros(len(dets), dtype=bool)
+        ignored, allowed = np.full(len(dets), "", dtype=object), np.full(len(dets), "", dtype=object)
         prohibited = np.zeros(len(dets), dtype=bool)
         for zone in self.camera.zones:
             if not zone.active_at(local):
@@ -75,13 +98,27 @@ class ZoneFilter:
                 self._polygon(zone, width, height), dets.xyxy, zone.anchor or self.camera.zone_anchor
             )
             if zone.type == ZoneType.IGNORE:
-                ignored |= inside
+                ignored[inside & (ignored == "")] = zone.id
             elif zone.type == ZoneType.ALLOWED:
-                allowed |= inside
+                allowed[inside & (allowed == "")] = zone.id
             else:
                 first = inside & ~prohibited
                 zone_ids[first] = zone.id
                 prohibited |= inside
         default_ok = self.camera.default == "prohibited"
-        keep &= ~ignored & ~allowed & (prohibited | default_ok)
-        return dets.with_(zone_id=zone_ids)[keep]
+        keep = reported & (ignored == "") & (allowed == "") & (prohibited | default_ok)
+        why = [_reason(str(kinds[i]), bool(reported[i]), str(ignored[i]), str(allowed[i]), str(zone_ids[i]),
+                       self.camera.default) for i in range(len(dets))]
+        return keep, zone_ids, why
+
+
+def _reason(kind: str, reported: bool, ignored: str, allowed: str, zone: str, default: str) -> str:
+    if not reported:
+        return f"{kind} is not reported on this camera (no rule for it)"
+    if ignored:
+        return f"inside ignore zone {ignored}"
+    if allowed:
+        return f"{kind} allowed in zone {allowed}"
+    if zone:
+        return f"{kind} prohibited in zone {zone}"
+    return f"outside every zone: the camera's default, {default}"

@@ -141,6 +141,9 @@ class Zone(ZoneRule):
         "auto", description="How to read the polygon; auto: fractions when every value is within 0..1."
     )
     anchor: Anchor | None = Field(None, description="Overrides the camera's zone_anchor for this zone.")
+    min_dwell_s: float | None = Field(
+        None, gt=0, description="Prohibited zones: seconds an object must stay in this zone to be a violation, "
+        "instead of its kind's min_dwell_s (a hospital entrance may allow less than a pavement).")
 
     @model_validator(mode="after")
     def _check_polygon(self) -> Zone:
@@ -155,6 +158,9 @@ class Zone(ZoneRule):
             raise ValueError(f"zone {self.id!r}: the polygon looks like fractions of the frame but has "
                              f"{max(values):g}, above 1, which would read the whole polygon as pixels; fix the typo, "
                              "or set units: pixel if these are pixels")
+        if self.min_dwell_s is not None and self.type != ZoneType.PROHIBITED:
+            raise ValueError(f"zone {self.id!r}: min_dwell_s is for prohibited zones (an allowed or ignored object "
+                             "never dwells into a violation)")
         shape = Polygon(self.polygon)
         if shape.convex_hull.area <= 0:
             raise ValueError(f"zone {self.id!r}: polygon has no area (its points lie on one line)")
@@ -316,6 +322,19 @@ class CameraConfig(Strict):
 
     def kinds(self) -> list[Kind]:
         return list(self.rules)
+
+    def zone_dwell(self) -> dict[str, float]:
+        """Prohibited zones with a dwell of their own: zone id -> seconds."""
+        return {z.id: z.min_dwell_s for z in self.zones if z.min_dwell_s is not None}
+
+    def shortest_dwell(self) -> tuple[str, float]:
+        """The shortest dwell anything here must reach (a kind's rule, or a zone's own), and whose it is."""
+        kind, rule = min(self.rules.items(), key=lambda item: item[1].min_dwell_s)
+        shortest = (kind.value, rule.min_dwell_s)
+        for zone_id, dwell in self.zone_dwell().items():
+            if dwell < shortest[1]:
+                shortest = (f"zone {zone_id}", dwell)
+        return shortest
 
     @property
     def id(self) -> str:

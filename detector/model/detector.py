@@ -135,6 +135,9 @@ class Detector:
         self.timings["second_look"] += self.look.seconds - before
         return found
 
+    def detect_one(self, image: np.ndarray) -> Detections:
+        return self.detect([image])[0]
+
     def _to_detections(self, result: object) -> Detections:
         dets, class_ids = Detections.from_ultralytics(result, self.names)
         keep = dets.confidence >= np.array([self._threshold[c] for c in class_ids], dtype=np.float32)

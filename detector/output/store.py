@@ -369,6 +369,11 @@ class EventStore:
                             {"uri": uri, "camera_id": camera_id, "start_time": start_time,
                              "processed_at": datetime.now(UTC).isoformat(timespec="seconds")})
 
+    def sources(self, camera_id: str) -> list[str]:
+        """The videos (or streams) a camera's events came from, in name order."""
+        query = sa.select(events_t.c.source_uri).where(events_t.c.camera_id == camera_id).distinct()
+        return sorted(r["source_uri"] for r in self.rows(query))
+
     def events(self, *, status: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(events_t).order_by(events_t.c.first_seen, events_t.c.id)
         if status:

@@ -173,6 +173,10 @@ class VideoSource:
             self._container.close()
         self._report_end(count, last_t, clock.period)
 
+    def close(self) -> None:
+        """Let the file go without reading it (only its start time or report was wanted)."""
+        self._container.close()
+
     def _report_end(self, count: int, last_t: float, period: float) -> None:
         duration = self.report.duration_s
         if count == 0:

@@ -87,7 +87,7 @@ def sampling_rate(camera: CameraConfig, fps: float | None) -> tuple[float, str]:
     """`--fps`, else the rate the camera's rules need (see `fps_for_dwell`); and why, for the summary."""
     if fps is not None:
         return fps, f"{fps:g} fps (--fps)"
-    kind, rule = min(camera.rules.items(), key=lambda item: item[1].min_dwell_s)
-    fps = fps_for_dwell(rule.min_dwell_s)
-    why = f"{SAMPLES_PER_DWELL} samples within the shortest dwell, {kind.value} {rule.min_dwell_s:g} s"
+    whose, dwell = camera.shortest_dwell()
+    fps = fps_for_dwell(dwell)
+    why = f"{SAMPLES_PER_DWELL} samples within the shortest dwell, {whose} {dwell:g} s"
     return fps, f"{fps:.3g} fps ({why})"

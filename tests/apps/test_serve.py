@@ -292,3 +292,41 @@ def test_pages_never_wait_for_a_writer_and_a_busy_store_answers_503(out: Path) -
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_a_running_watch_applies_zones_saved_in_the_desk_within_seconds(tmp_path: Path, shared: Path) -> None:
+    """A desk given the watch file (another process) saves a camera's zones; the running watch notices the file
+    changed and applies it as a SIGHUP would, without a restart; the file keeps its comments."""
+    import time
+
+    import yaml
+
+    from testkit.rtsp import free_port
+    from testkit.worker import WorkerProcess, wait_for
+
+    port = free_port()
+    config = {"out": "out", "model": str(REPO / "detector" / "cards" / "coco.yaml"), "http": {"port": port},
+              "cameras": [{"camera": {"id": "cam-1", "timezone": "UTC"}, "rules": {"bike": {"min_dwell_s": 4}},
+                           "source": str(shared / "videos" / "vtest.avi")}]}
+    path = tmp_path / "watch.yaml"
+    path.write_text("# the plaza camera, watched for tests\n" + yaml.safe_dump(config, sort_keys=False))
+    worker = WorkerProcess(path, tmp_path / "out", port, tmp_path / "worker.log")
+    try:
+        worker.start()
+        wait_for(lambda: worker.metric("streetwatch_frames_processed_total", "cam-1") >= 3, 60, "frames processed")
+        assert worker.metric("streetwatch_reloads_total", None) == 0
+        desk = desk_for(tmp_path / "out", None, TOKEN, cameras=[path])
+        zones = [{"id": "fountain", "type": "ignore", "polygon": [[0.4, 0.3], [0.6, 0.3], [0.6, 0.6]]}]
+        with served(create_app(desk)) as url:
+            saved = httpx.put(f"{url}/api/cameras/cam-1/zones", json={"zones": zones},
+                              headers={"Authorization": f"Bearer {TOKEN}"})
+        assert saved.status_code == 200, saved.text
+        began = time.monotonic()
+        wait_for(lambda: worker.metric("streetwatch_reloads_total", None) == 1, 15, "the saved zones applied")
+        assert time.monotonic() - began < 10
+        assert "reloaded zones and rules" in (tmp_path / "worker.log").read_text()
+        assert path.read_text().startswith("# the plaza camera") and "fountain" in path.read_text()
+        code, _ = worker.terminate()
+        assert code == 0
+    finally:
+        worker.kill()

@@ -145,3 +145,67 @@ def test_the_api_docs_render_from_the_package_without_a_network(browser, desk_ou
         assert "review desk" in title
         assert wait(browser, "return document.querySelectorAll('.opblock').length") >= 4  # the API's operations
         browser.save_screenshot(str(ARTIFACTS / "docs.png"))
+
+
+def _click_at(browser, x_frac: float, y_frac: float) -> None:
+    """A click on the camera page's picture at fractions of its width and height."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    svg = browser.find_element("id", "overlay")
+    w, h = svg.size["width"], svg.size["height"]
+    ActionChains(browser).move_to_element_with_offset(svg, x_frac * w - w / 2, y_frac * h - h / 2).click().perform()
+
+
+def test_an_ignore_zone_drawn_over_a_bike_silences_it_and_a_bad_polygon_is_refused(
+        browser, demo_bikes_scanned: Path, tmp_path: Path, videos, coco_card) -> None:
+    """The zone editor in a real browser on the bike demo: an ignore zone drawn over one parked bike, saved; the
+    next scan of the same video raises only the other bike, and the file keeps its comments. A bow-tie drawn
+    after it is refused with the reason, and nothing is written."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from detector.apps.scan import scan
+    from detector.config.camera import load_camera
+
+    out = tmp_path / "out"
+    shutil.copytree(demo_bikes_scanned, out)
+    camera_file = tmp_path / "demo-bikes.yaml"
+    shutil.copyfile(REPO / "zones" / "demo-bikes.yaml", camera_file)
+    events = EventStore(out / "events.sqlite").events()
+    assert len(events) == 2
+    target = min(events, key=lambda e: e["bbox"][0])  # the leftmost bike
+    x1, y1, x2, y2 = target["bbox"]
+    W, H = 1280, 640  # the demo scene
+    corners = [(x1 - 20, y1 - 20), (x2 + 20, y1 - 20), (x2 + 20, y2 + 20), (x1 - 20, y2 + 20)]
+    with served(create_app(desk_for(out, None, None, cameras=[camera_file]))) as url:
+        browser.set_window_size(1366, 768)
+        browser.get(url + "/cameras/demo-bikes")
+        wait(browser, "return document.getElementById('frame').naturalWidth > 0", 30)
+        wait(browser, "return document.querySelectorAll('#zones li').length === 1")
+        keys = ActionChains(browser)
+        keys.send_keys("n").perform()
+        for x, y in corners:
+            _click_at(browser, x / W, y / H)
+        keys.send_keys("\ue007").perform()  # Enter closes the polygon
+        wait(browser, "return document.querySelectorAll('#zones li').length === 2")
+        assert "ignore" in browser.find_element("css selector", "#zones li.selected").text
+        wait(browser, "return [...document.querySelectorAll('#detections li')].some("
+                      "(li) => li.textContent.includes('inside ignore zone zone-2'))", 60)  # the preview's verdict
+        browser.save_screenshot(str(ARTIFACTS / "camera-page.png"))
+        keys.send_keys("s").perform()
+        wait(browser, "return document.getElementById('status').textContent.startsWith('Saved')", 20)
+        saved = camera_file.read_text()
+        assert saved.startswith("# The parked-bike demo scene") and "type: ignore" in saved
+        assert (tmp_path / "demo-bikes.yaml.bak").read_text() == (REPO / "zones" / "demo-bikes.yaml").read_text()
+        keys.send_keys("n").perform()
+        for x, y in [(0.05, 0.6), (0.3, 0.95), (0.3, 0.6), (0.05, 0.95)]:  # edges that cross: a bow-tie
+            _click_at(browser, x, y)
+        keys.send_keys("\ue007").perform()
+        wait(browser, "return document.querySelector('#zones li.bad') !== null", 20)
+        assert "not valid" in browser.find_element("css selector", "#zones li.bad").text
+        keys.send_keys("s").perform()
+        wait(browser, "return document.getElementById('status').textContent.startsWith('Not saved')", 20)
+        assert "Self-intersection" in browser.find_element("id", "status").text or "not valid" in \
+            browser.find_element("id", "status").text
+        assert camera_file.read_text() == saved  # nothing written
+    again = scan([videos["bikes_90s"]], load_camera(camera_file), coco_card, tmp_path / "again", fps=1.0)
+    assert len(again.events) == 1 and again.events[0]["bbox"][0] > target["bbox"][2]  # only the other bike

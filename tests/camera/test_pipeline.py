@@ -147,3 +147,27 @@ def test_end_closes_open_events_at_last_sighting(pipeline) -> None:
     assert len(pipe.open_events()) == 1
     pipe.end()
     assert sink.closed_events[0].last_seen == T0 + timedelta(seconds=74.5)
+
+
+def test_a_prohibited_zone_with_a_dwell_of_its_own_raises_sooner_there_only(tmp_path: Path) -> None:
+    """A hospital entrance (prohibited, 10 s) on a pavement where bikes may stand 60 s."""
+    card = ModelCard.model_validate({"name": "test", "weights": "w.pt", "classes": {"bicycle": {"kind": "bike"}}})
+    camera = CameraConfig.model_validate({
+        "camera": {"id": "cam", "timezone": "Asia/Shanghai"},
+        "zones": [{"id": "entrance", "type": "prohibited", "min_dwell_s": 10,
+                   "polygon": [[0, 0], [300, 0], [300, 360], [0, 360]]}],
+        "rules": {"bike": {"min_dwell_s": 60, "close_after_s": 30}},
+    })
+    sink = RecordingSink()
+    pipe = CameraPipeline(camera, card, sink)
+    outside = [400.0, 100.0, 460.0, 220.0]
+    feed(pipe, [[BIKE, outside]] * 40)  # 20 s: past the entrance's 10 s, not the pavement's 60 s
+    assert len(sink.opened_ids) == 1 and "cam-" in sink.opened_ids[0]
+    pipe.end()
+    assert sink.closed_events[0].zone_id == "entrance"
+    with pytest.raises(ValueError, match="min_dwell_s is for prohibited zones"):
+        CameraConfig.model_validate({"camera": {"id": "c", "timezone": "UTC"}, "zones": [
+            {"id": "bay", "type": "allowed", "min_dwell_s": 5, "polygon": [[0, 0], [1, 0], [1, 1]]}]})
+    from detector.video.sampling import sampling_rate
+
+    assert "zone entrance 10 s" in sampling_rate(camera, None)[1]

@@ -119,3 +119,26 @@ def test_hours_across_midnight_and_days() -> None:
     assert not allowed_at(zf, saturday_night)
     assert not allowed_at(zf, datetime(2026, 11, 28, 2, 0, tzinfo=SHANGHAI))
     assert allowed_at(market(["22:00-24:00"]), datetime(2026, 11, 28, 23, 59, tzinfo=SHANGHAI))
+
+
+def test_each_detection_is_explained_by_the_zone_that_decided_it() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    camera = CameraConfig.model_validate({
+        "camera": {"id": "c", "timezone": "Asia/Shanghai"}, "default": "prohibited",
+        "rules": {"bike": {"min_dwell_s": 60}, "vending": {"min_dwell_s": 60}},
+        "zones": [{"id": "mask", "type": "ignore", "polygon": [[0, 0], [100, 0], [100, 100], [0, 100]]},
+                  {"id": "bay", "type": "allowed", "kinds": ["bike"],
+                   "polygon": [[200, 0], [300, 0], [300, 100], [200, 100]]},
+                  {"id": "market", "type": "allowed", "kinds": ["vending"], "hours": ["17:00-21:30"],
+                   "polygon": [[400, 0], [500, 0], [500, 100], [400, 100]]}]})
+    dets = Detections(xyxy=np.array([[10, 10, 50, 90], [210, 10, 250, 90], [410, 10, 450, 90], [600, 10, 650, 90],
+                                     [610, 10, 650, 90]], np.float32),
+                      confidence=[0.9] * 5, kind=["bike", "bike", "vending", "bike", "garbage"])
+    noon = datetime(2026, 12, 7, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    verdicts = ZoneFilter(camera).explain(dets, (800, 100), noon)
+    assert [v for v, _ in verdicts] == [False, False, True, True, False]
+    assert "inside ignore zone mask" in verdicts[0][1] and "allowed in zone bay" in verdicts[1][1]
+    assert "allowed zone market applies only at 17:00-21:30, not at Mon 12:00" in verdicts[2][1]
+    assert "the camera's default, prohibited" in verdicts[3][1] and "garbage is not reported" in verdicts[4][1]

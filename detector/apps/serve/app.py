@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from detector.apps.serve.auth import COOKIE, SESSION_S, Gate, Session
+from detector.apps.serve.cameras import camera_routes
 from detector.errors import StoreError
 from detector.kinds import export_classes
 from detector.output.reviews import REASONS, Reviews
@@ -41,7 +42,13 @@ class Desk:
     gate: Gate
     tiles: str | None = None  # a tile URL template for the map; None: markers on a blank map (offline)
     health: Any = None  # a watch process's `Health` (/healthz, /metrics, the dashboard's cameras)
+    cameras: dict[str, Path] = field(default_factory=dict)  # camera id -> the file its zones are edited in
+    live: Callable[[str], Any] | None = None  # a watch process's latest frame of a camera
+    detect: Callable[[Any], Any] | None = None  # a watch process's model; else `model` is loaded when needed
+    model: str | None = None  # the card the camera pages detect with (default: the default card)
+    on_saved: Callable[[str], None] | None = None  # a camera's zones were written (watch: reload now)
     _local: threading.local = field(default_factory=threading.local)
+    _loading: threading.Lock = field(default_factory=threading.Lock)
 
     def store(self) -> EventStore:
         """One connection per server thread (SQLite connections stay in the thread that made them)."""
@@ -52,6 +59,17 @@ class Desk:
 
     def reviews(self) -> Reviews:
         return Reviews(self.store())
+
+    def detector(self, image: Any) -> Any:
+        """A frame's detections for the camera pages, by the watch's model or the card loaded on first use."""
+        with self._loading:
+            if self.detect is None:
+                from detector.model.compiled import for_runtime
+                from detector.model.detector import Detector
+                from detector.model.weights import DEFAULT_CARD, load_card
+
+                self.detect = Detector(for_runtime(load_card(self.model or str(DEFAULT_CARD)))).detect_one
+        return self.detect(image)
 
 
 class ReviewIn(BaseModel):
@@ -129,6 +147,7 @@ def create_app(desk: Desk) -> FastAPI:
         _health(app, desk)
     _pages(app, desk, page, page_user, session)
     _api(app, desk, api_user)
+    camera_routes(app, desk, page, page_user, api_user, _check_csrf)
     _login(app, desk, templates)
     return app
 

@@ -89,6 +89,7 @@ class CameraRun:
     failed: int = 0  # frames whose processing raised (logged with the traceback)
     main_reader: LiveReader | None = None  # the main stream, when `reader` reads the sub-stream
     main_frame: Frame | None = None  # its latest frame
+    last_frame: Frame | None = None  # the latest frame processed (the desk's camera page shows it)
 
     def readers(self) -> dict[str, LiveReader]:
         """By name, as /healthz and the watchdog show them: `cam` and, for a sub-stream camera, `cam:main`."""
@@ -134,6 +135,7 @@ class Worker:
         self.feeds: dict[str, GpsFeed] = {}  # GPS feeds by URL, shared by the cameras of a vehicle
         self._patrol: tuple[Places, dict[str, Event]] | None = None
         self.reloads = {"ok": 0, "failed": 0}  # SIGHUPs applied, and refused (the running configuration kept)
+        self._file_seen = (_mtime(config_path), time.monotonic()) if config_path else None
 
     def _observe_batch(self, _frames: int, seconds: float) -> None:
         if self.http is not None:
@@ -222,6 +224,7 @@ class Worker:
                     self._infer(frames)
                 for run in self.cameras.values():
                     run.pipeline.expire_resumed()
+                self._notice_edits()
                 if time.monotonic() - self._leased_at > self.config.lease_s / 3:
                     self._lease(store)
         finally:
@@ -278,8 +281,15 @@ class Worker:
         http = self.config.http
         token = load_token(http.token_file, http.host)
         health = Health(self._readers, self._extra_metrics, self._sink_stats)
-        desk = Desk(target=self.db_target, out_dir=self.out, gate=Gate(token), tiles=http.tiles, health=health)
+        cameras = {c.id: self.config_path.resolve() for c in self.config.cameras} if self.config_path else {}
+        desk = Desk(target=self.db_target, out_dir=self.out, gate=Gate(token), tiles=http.tiles, health=health,
+                    cameras=cameras, live=self._live_frame, detect=self.detector.detect_one,
+                    on_saved=lambda _camera: self.request_reload())
         return DeskServer(desk, http.host, self._http_port)
+
+    def _live_frame(self, camera_id: str) -> Frame | None:
+        run = self.cameras.get(camera_id)
+        return run.last_frame if run else None
 
     def _shutdown(self, store: EventStore, outputs: Outputs) -> None:
         """Bounded work: stop the readers, write the open events' pending changes (closed ones were
@@ -310,6 +320,17 @@ class Worker:
                 self.http.stop()
         log.info("stopped in %.1fs; open events saved for resumption", time.monotonic() - began,
                  extra={"event": "stopped"})
+
+    def _notice_edits(self) -> None:
+        """The watch file changed on disk (the desk's zone editor, in this process or another): reload, as a
+        SIGHUP would. Looked at every FILE_CHECK_S."""
+        if self._file_seen is None or time.monotonic() - self._file_seen[1] < FILE_CHECK_S:
+            return
+        mtime = _mtime(self.config_path)
+        if mtime != self._file_seen[0]:
+            log.info("%s changed: reloading", self.config_path, extra={"event": "file_changed"})
+            self._reload.set()
+        self._file_seen = (mtime, time.monotonic())
 
     def reload(self) -> None:
         """Re-read the watch file: new zones and rules apply to running cameras; streams stay up."""
@@ -350,6 +371,7 @@ class Worker:
         run = self.cameras[camera_id]
         if run.main_reader is not None:
             frame = run.with_main_picture(frame, max_skew_s=1.0 + 1.0 / self.config.fps)
+        run.last_frame = frame
         try:
             run.pipeline.process(frame, dets)
         except StoreError:  # the database cannot be written: stop, open events stay open for the next start
@@ -388,6 +410,16 @@ class Worker:
             return {}
         return {"frames_untagged": {c: p.pipeline.stats.untagged for c, p in runs.items()},
                 "gps_fixes": {c: p.feed.fixes for c, p in runs.items()}}
+
+
+FILE_CHECK_S = 2.0
+
+
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return path.stat().st_mtime_ns / 1e9 if path else None
+    except OSError:
+        return None
 
 
 def _gone(holder: str) -> bool:
