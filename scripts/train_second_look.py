@@ -90,11 +90,17 @@ def labelled_photos(folder: Path, labels: Path) -> list[Photo]:
 
 
 def val_sets(specs: list[Path], skip: tuple[str, ...]) -> dict[str, list[Photo]]:
-    """`--val` sets: a YOLO dataset (its val split) or an image folder with labels.csv beside or above it."""
+    """`--val` sets: a YOLO dataset (its val split), an image folder with labels.csv beside or above it, or a
+    `DIR/labels-SPLIT.csv` of the photos in `DIR/images/SPLIT` (as build_vending_dataset and build_fixed_cameras
+    write them)."""
     sets = {}
     for spec in specs:
         if (spec / "data.yaml").exists():
             sets[spec.name] = yolo_photos(spec, "val", skip)
+            continue
+        if spec.suffix == ".csv":
+            split = spec.stem.removeprefix("labels-")
+            sets[f"{spec.parent.name}-{split}"] = labelled_photos(spec.parent / "images" / split, spec)
             continue
         labels = next((p for p in (spec / "labels.csv", spec.parent / "labels.csv") if p.exists()), None)
         if labels is None:

@@ -81,17 +81,7 @@ def create_app(desk: Desk) -> FastAPI:
     app = FastAPI(title="streetwatch review desk", description="Events, reviews, snapshots.",
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-
-    @app.exception_handler(StoreError)
-    def busy(request: Request, error: StoreError) -> Response:
-        """A store another process holds (a scan writing, a migration): try again shortly, not a traceback."""
-        return PlainTextResponse(f"the events database is busy ({error}); try again in a moment\n", status_code=503,
-                                 headers={"Retry-After": str(RETRY_AFTER_S)})
-    if desk.gate.token is None:  # an open desk answers only to its own names: a rebound DNS name gets nothing
-        from starlette.middleware.trustedhost import TrustedHostMiddleware
-
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"])
+    _base(app, desk)
 
     def session(request: Request) -> Session | None:
         header = request.headers.get("authorization")
@@ -134,6 +124,25 @@ def create_app(desk: Desk) -> FastAPI:
             _set_cookie(response, issued)
         return response
 
+    if desk.health is not None:
+        _health(app, desk)
+    _pages(app, desk, page, page_user, session)
+    _api(app, desk, api_user)
+    camera_routes(app, desk, page, page_user, api_user, _check_csrf)
+    _login(app, desk, templates)
+    return app
+
+
+def _base(app: FastAPI, desk: Desk) -> None:
+    """Static files, the API docs, the host rule of an open desk, and a busy store as 503."""
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(StoreError)
+    def busy(request: Request, error: StoreError) -> Response:
+        """A store another process holds (a scan writing, a migration): try again shortly, not a traceback."""
+        return PlainTextResponse(f"the events database is busy ({error}); try again in a moment\n", status_code=503,
+                                 headers={"Retry-After": str(RETRY_AFTER_S)})
+
     @app.get("/docs", include_in_schema=False)
     def docs() -> Response:  # Swagger UI from the package, not a CDN: the desk works on a closed network
         from fastapi.openapi.docs import get_swagger_ui_html
@@ -143,13 +152,10 @@ def create_app(desk: Desk) -> FastAPI:
                                    swagger_css_url="/static/swagger/swagger-ui.css",
                                    swagger_favicon_url="/static/leaflet/images/marker-icon.png")
 
-    if desk.health is not None:
-        _health(app, desk)
-    _pages(app, desk, page, page_user, session)
-    _api(app, desk, api_user)
-    camera_routes(app, desk, page, page_user, api_user, _check_csrf)
-    _login(app, desk, templates)
-    return app
+    if desk.gate.token is None:  # an open desk answers only to its own names: a rebound DNS name gets nothing
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"])
 
 
 def _set_cookie(response: Response, value: str) -> None:

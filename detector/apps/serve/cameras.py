@@ -107,6 +107,11 @@ def camera_routes(app: FastAPI, desk: Any, page: Callable[..., Response], page_u
         file = editable(camera_id)
         return page(request, "camera.html", user, camera_id=camera_id, file=str(file.path))
 
+    _camera_api(app, desk, pictures, editable, api_user, check_csrf)
+
+
+def _camera_api(app: FastAPI, desk: Any, pictures: Pictures, editable: Callable[[str], CameraFile],
+                api_user: Callable[..., Any], check_csrf: Callable[[Request, Session, str | None], None]) -> None:
     @app.get("/api/cameras/{camera_id}")
     def get_camera(camera_id: str, _: Session = Depends(api_user)) -> dict[str, Any]:
         file = editable(camera_id)
