@@ -197,12 +197,19 @@ def test_a_watch_process_serves_the_desk_with_its_health_on_its_http_port(tmp_pa
     port = free_port()
     camera = {"camera": {"id": "cam-desk", "timezone": "Europe/Amsterdam"}, "source": str(videos["bikes_20s"]),
               "rules": {"bike": {"min_dwell_s": 2}}}
-    config = WatchConfig.model_validate({"out": str(tmp_path / "out"), "http": {"port": port, "review": True},
-                                         "cameras": [camera]})
+    import yaml
+
+    from detector.config.watch import load_watch
+
+    path = tmp_path / "watch.yaml"
+    path.write_text(yaml.safe_dump({"out": str(tmp_path / "out"), "http": {"port": port, "review": True},
+                                    "cameras": [camera]}))
+    config = load_watch(path)
+    assert isinstance(config, WatchConfig)
     workers: list[Worker] = []
 
     def run() -> None:
-        workers.append(Worker(config, coco_card, detector=detector))
+        workers.append(Worker(config, coco_card, config_path=path, detector=detector))
         workers[0].run()
 
     thread = threading.Thread(target=run)
@@ -221,6 +228,12 @@ def test_a_watch_process_serves_the_desk_with_its_health_on_its_http_port(tmp_pa
         wait_for(lambda: get("/api/events").json()["events"], 60, "an event on the desk")  # type: ignore[union-attr]
         dashboard = get("/dashboard")
         assert dashboard is not None and "cam-desk" in dashboard.text and "streaming" in dashboard.text
+        live = get("/api/cameras/cam-desk/frame.jpg")  # the camera page's live picture: the latest frame
+        assert live is not None and live.status_code == 200 and live.content[:2] == b"\xff\xd8"
+        with httpx.Client(base_url=url, timeout=30) as browser:  # as the page does: its session cookie, then posts
+            assert browser.get("/cameras/cam-desk").status_code == 200
+            seen = browser.post("/api/cameras/cam-desk/preview", json={"zones": [], "uri": None}).json()
+        assert seen["problems"] == {} and any(d["kind"] == "bike" and d["violation"] for d in seen["detections"])
     finally:
         wait_for(lambda: workers, 10, "the worker")
         workers[0].stop()
