@@ -236,6 +236,8 @@ def run(args: argparse.Namespace) -> None:
     loaded = load_card(args.card)
     mining = Detector(for_runtime(sweep_card(loaded, args.floor)))  # the runtime the card will run on
     train = yolo_photos(args.data, "train", tuple(args.skip_source))
+    if args.limit:  # a spread sample (every k-th photo), for a quick look
+        train = train[:: max(1, len(train) // args.limit)][: args.limit]
     print(f"mining the card's candidates on {len(train)} training photos (garbage classes at {args.floor})")
     x, y = training_crops(candidates(mining, train), train, args.size)
     print(f"crops: {np.bincount(y, minlength=3).tolist()} (violation, bin, background)")
@@ -277,6 +279,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=128, help="crop side in pixels (128)")
     p.add_argument("--taps", type=int, nargs="+", default=[6, 9], help="backbone layers pooled (6 9)")
     p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--limit", type=int, default=0, help="mine at most N training photos (a spread sample; 0: all)")
     p.add_argument("--max-false-alarm", type=float, default=0.08)
     return p.parse_args(argv)
 
