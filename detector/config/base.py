@@ -6,6 +6,8 @@ rejects unknown keys, so a typo (`min_dwel_s`) is an error instead of a silently
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -108,3 +110,18 @@ def validate_file(model: type[M], data: dict[str, Any], path: Path, *, fix: str)
         return model.model_validate(data)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e), path=path, fix=fix) from None
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never half of it (a crash mid-write leaves no stray file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

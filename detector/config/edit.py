@@ -19,7 +19,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from detector.config.base import read_yaml
+from detector.config.base import read_yaml, write_bytes_atomic
 from detector.config.camera import CameraConfig, Zone, load_camera
 from detector.errors import ConfigError
 
@@ -102,16 +102,7 @@ class CameraFile:
         text = self.text()
         backup = self.path.with_name(self.path.name + ".bak")
         backup.write_bytes(self.path.read_bytes())
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(self.path, text.encode("utf-8"))
         return backup
 
 

@@ -20,13 +20,14 @@ from types import TracebackType
 from typing import Any
 
 from detector.camera.events import Event
+from detector.config.base import write_bytes_atomic
 from detector.config.camera import CameraConfig
 from detector.config.sinks import SinkConfig, merge_sinks
 from detector.output.delivery import DeliveryPool
 from detector.output.jsonl import JsonlLog
 from detector.output.outbox import Messages, Outbox
 from detector.output.recorder import StoreRecorder
-from detector.output.snapshots import SnapshotWriter, write_bytes_atomic
+from detector.output.snapshots import SnapshotWriter
 from detector.output.store import EventStore, open_store
 from detector.timing import Stopwatch
 

@@ -6,8 +6,6 @@ event points at.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import cv2
 import numpy as np
 
 from detector.camera.events import Event
+from detector.config.base import write_bytes_atomic
 from detector.config.camera import CameraConfig, ZoneType
 from detector.detections import Frame
 from detector.geometry import crop_box
@@ -28,20 +27,6 @@ def write_image_atomic(path: Path, image: np.ndarray, quality: int = 90) -> None
     if not ok:
         raise OSError(f"{path}: JPEG encoding failed")
     write_bytes_atomic(path, data.tobytes())
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _label(image: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, int, int], scale: float) -> None:

@@ -5,11 +5,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+import detector.config.base as config_base
 from detector.camera.events import Event
 from detector.config.camera import CameraConfig
 from detector.detections import Frame
 from detector.geometry import crop_box
-from detector.output import snapshots
 from detector.output.snapshots import SnapshotWriter, annotate, write_image_atomic
 
 T = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -48,7 +48,7 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def broken_fsync(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(snapshots.os, "fsync", broken_fsync)
+    monkeypatch.setattr(config_base.os, "fsync", broken_fsync)  # the one atomic write, in config/base
     with pytest.raises(OSError, match="disk full"):
         write_image_atomic(tmp_path / "a.jpg", np.zeros((10, 10, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
