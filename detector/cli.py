@@ -187,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
         from detector.apps.rescan.run import run_cli
     elif args.command == "watch":
         from detector.apps.watch.worker import run_cli
+    elif args.command == "pool":
+        from detector.apps.watch.pool import pool_cli as run_cli
     elif args.command == "patrol":
         from detector.apps.patrol import run_cli
     elif args.command == "serve":
@@ -239,7 +241,22 @@ def add_watch_parser(commands: Any) -> None:
     watch.add_argument("--log-json", action="store_true", help="structured logs: one JSON object per line")
     watch.add_argument("--sink", action="append", default=[], metavar="URL",
                        help="push every camera's event messages here too (webhook or MQTT URL; repeatable)")
+    watch.add_argument("--pool", action="store_true",
+                       help="share the store's camera list with the other watch processes of --db (see `pool:`)")
+    watch.add_argument("--max-cameras", type=_count, metavar="N",
+                       help="with --pool: the most cameras this process holds (overrides pool.max_cameras)")
     add_runtime(watch)
+    pool = commands.add_parser("pool", help="the camera list that watch --pool processes share out")
+    pool_commands = pool.add_subparsers(dest="pool_command", required=True)
+    for name, text in (("list", "the cameras, who holds each, and the processes"),
+                       ("add", "add or change the cameras of a watch file"), ("remove", "take cameras out")):
+        sub = pool_commands.add_parser(name, help=text)
+        sub.add_argument("--db", required=True, help="the pool's store (postgresql://..., or an SQLite file)")
+        if name == "add":
+            sub.add_argument("config", type=Path, metavar="WATCH_FILE", help="watch file whose cameras to add")
+            sub.add_argument("--replace", action="store_true", help="the pool is exactly these (others removed)")
+        elif name == "remove":
+            sub.add_argument("camera", nargs="+", metavar="CAMERA_ID", help="camera ids")
 
 
 def add_review_parsers(commands: Any) -> None:

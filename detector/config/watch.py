@@ -130,6 +130,20 @@ class Http(Strict):
     tiles: str | None = Field(None, description="Map tile URL template for the review desk's map.")
 
 
+class Pool(Strict):
+    """Cameras shared out among several watch processes on one PostgreSQL store (`watch --pool`)."""
+
+    max_cameras: int = Field(64, ge=1, description="The most cameras this process holds.")
+    busy: float | None = Field(None, gt=0, le=1, description="Measured capacity: while the share of wall time "
+                               "spent in inference is above this (e.g. 0.85), this process takes no further "
+                               "cameras, as if its max_cameras were what it holds. Off by default: on a machine "
+                               "shared with other work, cameras nobody takes stay dark.")
+    balance_every_s: float = Field(30.0, ge=1, description="A process holding more than its share hands one "
+                                   "camera to a process below its share at most this often (no flapping).")
+    publish: bool = Field(True, description="Add this file's cameras to the pool's list (changed ones are "
+                          "updated); cameras already in the pool and not in this file stay.")
+
+
 class WatchConfig(Strict):
     """Everything one watch process runs: cameras, output, model and how to keep streams alive."""
 
@@ -167,7 +181,17 @@ class WatchConfig(Strict):
     )
     grid: Path | None = Field(None, description="Unit grid GeoJSON for every camera without its own `grid`.")
     categories: Path | None = Field(None, description="Category dictionary for every camera without its own.")
-    cameras: list[LiveCamera] = Field(min_length=1, description="The cameras; each a camera file plus `source`.")
+    pool: Pool | None = Field(None, description="Share the cameras with other watch processes of the same "
+                              "store (also `watch --pool`): the list lives in the store, each process takes "
+                              "its share, a dead process's cameras are taken over when their leases expire.")
+    cameras: list[LiveCamera] = Field(default_factory=list, description="The cameras; each a camera file plus "
+                                      "`source` (with a pool: added to the pool's list, and may be empty).")
+
+    @model_validator(mode="after")
+    def _check_cameras(self) -> WatchConfig:
+        if not self.cameras and self.pool is None:
+            raise ValueError("cameras: give at least one camera (or a pool: section, to watch the store's cameras)")
+        return self
 
     @model_validator(mode="after")
     def _check_camera_ids(self) -> WatchConfig:

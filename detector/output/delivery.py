@@ -344,23 +344,45 @@ class DeliveryPool:
         self._before: dict[str, dict[str, int]] = {}
 
     def start(self) -> DeliveryPool:
+        self._before = self._add(self.sinks)
+        return self
+
+    def add(self, sinks: list[SinkConfig]) -> None:
+        """Deliverers for sinks not sent to yet (a camera a pool process took has its own)."""
+        known = {s.id for s in self.sinks}
+        fresh = [s for s in sinks if s.id not in known]
+        if fresh:
+            self._before |= self._add(fresh)
+            self.sinks = self.sinks + fresh
+
+    def scope(self, cameras: list[str]) -> None:
+        """Send what these cameras queued from now on (a pool process's cameras change as it runs)."""
+        self.cameras = list(cameras)
+        for d in self.deliverers:
+            d.cameras = self.cameras
+        self.wake.set()
+
+    def _add(self, sinks: list[SinkConfig]) -> dict[str, dict[str, int]]:
+        """Start one deliverer thread per sink; the outbox counts before them (for `finish()`)."""
         from detector.output.store import open_store
 
+        added: list[Deliverer] = []
         try:
-            for sink in self.sinks:
+            for sink in sinks:
                 transport = transport_for(sink)  # a missing secret is an error now, not at the first event
-                outbox = Outbox(open_store(self.target))
-                self.deliverers.append(Deliverer(outbox, sink, transport, self.wake, self.cameras))
-            if self.deliverers:
-                self._before = self.deliverers[0].outbox.counts(self.cameras)
+                added.append(Deliverer(Outbox(open_store(self.target)), sink, transport, self.wake, self.cameras))
+            before = added[0].outbox.counts(self.cameras) if added else {}
         except BaseException:
-            self.close()
+            for d in added:
+                d.close()
+                d.outbox.store.close()
             raise
-        for d in self.deliverers:
+        for d in added:
             thread = threading.Thread(target=d.run, kwargs={"poll_s": 0.5}, name=f"deliver-{d.sink.id}", daemon=True)
             thread.start()
+            self.deliverers.append(d)
             self._threads.append(thread)
-        return self
+        return before
 
     def finish(self, timeout_s: float) -> dict[str, dict[str, int]]:
         """Wait up to `timeout_s` for the outbox to empty, stop the threads; per sink, what this run

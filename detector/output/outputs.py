@@ -53,6 +53,27 @@ class Outputs:
             # a missing secret or a bad sink raises here, before anything is recorded (and starts nothing)
             self.delivery = DeliveryPool(store.target, self.every_sink, self.wake, cameras=list(self.sinks)).start()
 
+    def add_camera(self, camera_id: str, sinks: Sequence[SinkConfig]) -> None:
+        """A camera this process writes for from now on (a pool process took it), with its sinks: they are
+        registered, and delivery starts for any new one and sends what the camera queued, earlier ones too."""
+        self.sinks[camera_id] = list(sinks)
+        fresh = [s for s in sinks if s.id not in {e.id for e in self.every_sink}]
+        if fresh:
+            Outbox(self.store).register(fresh)
+            self.every_sink = merge_sinks(self.every_sink, fresh)
+            if self.delivery is None:
+                self.delivery = DeliveryPool(self.store.target, fresh, self.wake, cameras=list(self.sinks)).start()
+                return
+            self.delivery.add(fresh)
+        if self.delivery is not None:
+            self.delivery.scope(list(self.sinks))
+
+    def drop_camera(self, camera_id: str) -> None:
+        """A camera handed to another process: its queued messages are that process's to send now."""
+        self.sinks.pop(camera_id, None)
+        if self.delivery is not None:
+            self.delivery.scope(list(self.sinks))
+
     @classmethod
     def open(cls, target: str | Path, out_dir: Path | None, sinks: Mapping[str, Sequence[SinkConfig]], *,
              watch: Stopwatch | None = None) -> Outputs:

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from detector.camera.events import Event
 from detector.errors import StoreError, StreetwatchError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 meta = sa.MetaData()
 _text, _real, _double = sa.Text, sa.REAL, sa.DOUBLE_PRECISION
@@ -132,6 +132,18 @@ reviews_t = sa.Table(
     sa.CheckConstraint("verdict IN ('confirmed', 'rejected')"),
 )
 
+# v5: a pool of watch processes (`watch --pool`): the cameras they share out (each camera's watch-file entry,
+# resolved, as JSON) and the processes taking part (the most cameras each will hold, and when it last said so).
+pool_cameras_t = sa.Table(
+    "pool_cameras", meta,
+    sa.Column("camera_id", _text, primary_key=True), _req("config"), _req("sha256"), _req("updated_at", _double),
+)
+pool_members_t = sa.Table(
+    "pool_members", meta,
+    sa.Column("holder", _text, primary_key=True), _req("capacity", sa.Integer), _req("seen_at", _double),
+    _req("started_at", _double),
+)
+
 _V4_COLUMNS = ("lat DOUBLE PRECISION", "lon DOUBLE PRECISION", "geo TEXT", "resolution TEXT", "first_seen_utc TEXT")
 
 
@@ -164,6 +176,7 @@ _MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: lambda c: meta.create_all(c, tables=[scan_files_t, scan_runs_t, scan_events_t]),
     3: lambda c: meta.create_all(c, tables=[sinks_t, outbox_t, leases_t]),
     4: _to_v4,
+    5: lambda c: meta.create_all(c, tables=[pool_cameras_t, pool_members_t]),
 }
 GEO_FIELDS = ("location", "vehicle", "sightings", "passes")
 
@@ -278,6 +291,7 @@ class EventStore:
 
     def _prepare(self, insert: Any) -> None:
         self._insert = insert
+        self.insert = insert  # the dialect's INSERT (with on_conflict_*), for upserts built beside the store
         self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t, reviews_t)}
         sinks = insert(sinks_t)  # a sink registered again keeps its first created_at
         self._upsert["sinks"] = sinks.on_conflict_do_update(
@@ -374,10 +388,12 @@ class EventStore:
         query = sa.select(events_t.c.source_uri).where(events_t.c.camera_id == camera_id).distinct()
         return sorted(r["source_uri"] for r in self.rows(query))
 
-    def events(self, *, status: str | None = None) -> list[dict[str, Any]]:
+    def events(self, *, status: str | None = None, camera_id: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(events_t).order_by(events_t.c.first_seen, events_t.c.id)
         if status:
             query = query.where(events_t.c.status == status)
+        if camera_id:
+            query = query.where(events_t.c.camera_id == camera_id)
         return [event_dict(r) for r in self.rows(query)]
 
     def rows(self, query: Any) -> list[dict[str, Any]]:
@@ -490,37 +506,50 @@ class EventStore:
         by another live process whose lease has not expired (then nothing is taken). `dead(holder)` says a
         holder is known to be gone (a killed process on this machine), so its leases need not run out."""
         try:
-            self._take_leases(camera_ids, holder, seconds, dead)
+            with self.transaction():
+                taken = self._claim(camera_ids, holder, seconds, dead)
+                held = {c: self.db.execute(sa.select(leases_t.c.holder).where(leases_t.c.camera_id == c)).scalar_one()
+                        for c in camera_ids if c not in taken}
+                if held:
+                    raise _LeaseHeld(held)
         except _LeaseHeld as e:
             return e.held
         return {}
 
-    def _take_leases(self, camera_ids: list[str], holder: str, seconds: float,
-                     dead: Callable[[str], bool]) -> None:
+    def claim_leases(self, camera_ids: list[str], holder: str, seconds: float,
+                     dead: Callable[[str], bool] = lambda _: False) -> set[str]:
+        """Take or renew each camera's lease that is free, ours, expired or a dead holder's; the ones now ours
+        (a pool takes what it can, camera by camera)."""
+        with self.transaction():
+            return self._claim(camera_ids, holder, seconds, dead)
+
+    def _claim(self, camera_ids: list[str], holder: str, seconds: float, dead: Callable[[str], bool]) -> set[str]:
         """One conditional upsert per camera (taken where it is ours, expired or dead), so two processes
         starting together cannot both get a camera. Expiry uses each host's clock: keep them in sync (NTP)."""
         t, now = leases_t, time.time()
-        with self.transaction():
-            current = {r["camera_id"]: r["holder"] for r in self.db.execute(
-                sa.select(t).where(t.c.camera_id.in_(camera_ids))).mappings()}
-            gone = sorted({h for h in current.values() if h != holder and dead(h)})
-            stmt = self._insert(t).values(holder=sa.bindparam("h"), expires_at=sa.bindparam("e"),
-                                          camera_id=sa.bindparam("c"))
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["camera_id"],
-                set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
-                where=sa.or_(t.c.holder == holder, t.c.expires_at < now, t.c.holder.in_(gone or [""])),
-            ).returning(t.c.camera_id)
-            taken = {c for c in camera_ids
-                     if self.db.execute(stmt, {"h": holder, "e": now + seconds, "c": c}).scalar() is not None}
-            held = {c: self.db.execute(sa.select(t.c.holder).where(t.c.camera_id == c)).scalar_one()
-                    for c in camera_ids if c not in taken}
-            if held:
-                raise _LeaseHeld(held)
+        current = {r["camera_id"]: r["holder"] for r in self.db.execute(
+            sa.select(t).where(t.c.camera_id.in_(camera_ids))).mappings()}
+        gone = sorted({h for h in current.values() if h != holder and dead(h)})
+        stmt = self._insert(t).values(holder=sa.bindparam("h"), expires_at=sa.bindparam("e"),
+                                      camera_id=sa.bindparam("c"))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["camera_id"],
+            set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
+            where=sa.or_(t.c.holder == holder, t.c.expires_at < now, t.c.holder.in_(gone or [""])),
+        ).returning(t.c.camera_id)
+        return {c for c in camera_ids
+                if self.db.execute(stmt, {"h": holder, "e": now + seconds, "c": c}).scalar() is not None}
 
-    def release_leases(self, holder: str) -> None:
+    def leases(self) -> dict[str, dict[str, Any]]:
+        """Every camera lease: {camera: {holder, expires_at}}."""
+        return {r["camera_id"]: r for r in self.rows(sa.select(leases_t))}
+
+    def release_leases(self, holder: str, camera_ids: list[str] | None = None) -> None:
+        """Free the holder's leases (of `camera_ids` only, if given) at once, for another process to take."""
+        where = leases_t.c.holder == holder
         with self.transaction():
-            self.db.execute(sa.delete(leases_t).where(leases_t.c.holder == holder))
+            self.db.execute(sa.delete(leases_t).where(where if camera_ids is None else
+                                                      sa.and_(where, leases_t.c.camera_id.in_(camera_ids))))
 
     def _in_chunks(self, values: list[str], statement: Callable[[list[str]], Any]) -> None:
         """`statement(chunk)` for chunks of `values`: one `IN (...)` of a camera's many files or events would

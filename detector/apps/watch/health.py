@@ -119,15 +119,39 @@ class SinkCollector:
         yield from (delivered, retried, dead, pending, in_flight, latency)
 
 
+class PoolCollector:
+    """A pool process's share and capacity, and each camera it holds with why (taken free, taken over, ...)."""
+
+    def __init__(self, pool: Callable[[], dict[str, Any] | None]) -> None:
+        self.pool = pool
+
+    def collect(self) -> Iterator[Any]:
+        status = self.pool()
+        if status is None:
+            return
+        held = GaugeMetricFamily("streetwatch_pool_camera_held", "1 per camera this process holds, with why",
+                                 labels=["camera", "reason"])
+        for camera, why in status["cameras"].items():
+            held.add_metric([camera, why], 1.0)
+        yield held
+        yield GaugeMetricFamily("streetwatch_pool_cameras", "Cameras this process holds", value=len(status["cameras"]))
+        yield GaugeMetricFamily("streetwatch_pool_share", "This process's share of the pool's cameras",
+                                value=status["share"])
+        yield GaugeMetricFamily("streetwatch_pool_capacity", "The most cameras this process will hold now",
+                                value=status["capacity"])
+
+
 class Health:
     """What /healthz and /metrics report; it only reads state, so it never slows the cameras."""
 
     def __init__(self, readers: Callable[[], dict[str, LiveReader]], extra: Callable[[], dict[str, Any]],
-                 sinks: Callable[[], dict[str, DeliveryStats]] = dict) -> None:
+                 sinks: Callable[[], dict[str, DeliveryStats]] = dict, *,
+                 pool: Callable[[], dict[str, Any] | None] = lambda: None) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(ReaderCollector(readers, extra))
         self.registry.register(SinkCollector(sinks))
-        self.sinks = sinks
+        self.registry.register(PoolCollector(pool))
+        self.sinks, self.pool = sinks, pool
         self.inference_seconds = Histogram(
             "streetwatch_inference_seconds", "Seconds per inference batch", registry=self.registry,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
@@ -144,8 +168,12 @@ class Health:
         sinks = {sink: stats.as_dict() for sink, stats in self.sinks().items()}
         if status == "ok" and any(s["state"] in ("retrying", "error", "stuck") for s in sinks.values()):
             status = "degraded"  # the cameras run; a receiver is not taking messages (they wait in the outbox)
-        body = json.dumps({"status": status, "cameras": cameras, "sinks": redact_value(sinks)}, indent=1).encode()
-        return body, "application/json", 200 if streaming else 503
+        pool = self.pool()
+        if pool is not None and not cameras:
+            status = "ok"  # a pool member with nothing to hold (yet) is healthy: it waits for a share
+        body = json.dumps({"status": status, "cameras": cameras, "sinks": redact_value(sinks),
+                           **({"pool": pool} if pool is not None else {})}, indent=1).encode()
+        return body, "application/json", 200 if streaming or (pool is not None and not cameras) else 503
 
 
 class HealthServer(Health):
@@ -153,8 +181,9 @@ class HealthServer(Health):
 
     def __init__(self, host: str, port: int, readers: Callable[[], dict[str, LiveReader]],
                  extra: Callable[[], dict[str, Any]],
-                 sinks: Callable[[], dict[str, DeliveryStats]] = dict) -> None:
-        super().__init__(readers, extra, sinks)
+                 sinks: Callable[[], dict[str, DeliveryStats]] = dict, *,
+                 pool: Callable[[], dict[str, Any] | None] = lambda: None) -> None:
+        super().__init__(readers, extra, sinks, pool=pool)
         server = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -26,12 +26,13 @@ from typing import Any
 from detector.apps.step import InferenceStep
 from detector.apps.watch.health import Health, HealthServer, JsonFormatter
 from detector.apps.watch.patrol import LivePatrol
+from detector.apps.watch.pool import PoolChanges, PoolMember
 from detector.camera.events import Event
 from detector.camera.pipeline import CameraPipeline
 from detector.camera.resume import event_from_row
 from detector.camera.zones import ZoneFilter
 from detector.config.sinks import SinkConfig, merge_sinks, sinks_from_urls
-from detector.config.watch import LiveCamera, WatchConfig, load_watch
+from detector.config.watch import LiveCamera, Pool, WatchConfig, load_watch
 from detector.detections import Detections, Frame
 from detector.errors import StoreError, StreetwatchError, cause
 from detector.geo.feed import GpsFeed
@@ -136,8 +137,11 @@ class Worker:
         self._patrol: tuple[Places, dict[str, Event]] | None = None
         self.reloads = {"ok": 0, "failed": 0}  # SIGHUPs applied, and refused (the running configuration kept)
         self._file_seen = (_mtime(config_path), time.monotonic()) if config_path else None
+        self.pool: PoolMember | None = None  # with a pool: section (or --pool), joined by run()
+        self._busy = (0.0, time.monotonic())  # inference seconds since, for the pool's measured headroom
 
     def _observe_batch(self, _frames: int, seconds: float) -> None:
+        self._busy = (self._busy[0] + seconds, self._busy[1])
         if self.http is not None:
             self.http.inference_seconds.observe(seconds)
 
@@ -175,8 +179,8 @@ class Worker:
 
     def _routes(self) -> dict[str, list[SinkConfig]]:
         """Each camera's sinks: the watch file's and --sink's, and its own; one deliverer per sink sends what
-        this process's cameras queued."""
-        return {c.id: merge_sinks(self.sinks, c.sinks) for c in self.config.cameras}
+        this process's cameras queued. (A pool process starts with none and adds each camera it takes.)"""
+        return {} if self.config.pool else {c.id: merge_sinks(self.sinks, c.sinks) for c in self.config.cameras}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -226,29 +230,96 @@ class Worker:
                     run.pipeline.expire_resumed()
                 self._notice_edits()
                 if time.monotonic() - self._leased_at > self.config.lease_s / 3:
-                    self._lease(store)
+                    self._renew(store)
         finally:
             self._shutdown(store, outputs)
 
     def _start(self, store: EventStore) -> Outputs:
         """Leases, the way out (delivery of this process's cameras), each camera's pipeline, the HTTP port."""
         try:
-            self._lease(store)
+            if self.config.pool:
+                self.pool = PoolMember(store, self.holder, self.config.pool, self.config.lease_s, _gone,
+                                       source=self.config_path)
+                self.pool.join(self.config.cameras)
+                self.pool.keep_alive(store.target)
+            else:
+                self._lease(store)
             left_open: dict[str, list[Event]] = defaultdict(list)
             for row in known_kinds(store.events(status="open")):  # read once, not once per camera
                 left_open[row["camera_id"]].append(event_from_row(row))
             self.outputs = Outputs(store, self.out, self._routes(), owns_store=True)
-            for camera in self.config.cameras:
+            for camera in [] if self.pool else self.config.cameras:
                 self.cameras[camera.id] = self._camera_run(camera, self.outputs, left_open[camera.id])
             self._serve_health()
-            return self.outputs
+            return self.outputs  # a pool process takes its cameras at the loop's first renewal
         except BaseException:
             if self.outputs is not None:
                 self.outputs.stop_delivery()
-            if self._leased_at:  # a failed start frees its cameras at once
+            if self.pool is not None:
+                self.pool.leave()
+            elif self._leased_at:  # a failed start frees its cameras at once
                 store.release_leases(self.holder)
             store.close()
             raise
+
+    # -- the pool: cameras taken and handed back while running ------------------------------------
+
+    def _renew(self, store: EventStore) -> None:
+        """Renew the leases: of every camera of the file, or the pool's share (cameras started and stopped)."""
+        if self.pool is None or self.outputs is None:
+            self._lease(store)
+            return
+        spent, since = self._busy
+        now = time.monotonic()
+        self._busy = (0.0, now)
+        changes = self.pool.renew(busy=spent / max(now - since, 1e-3))
+        self._leased_at = time.monotonic()
+        self._apply(changes, store, self.outputs)
+
+    def _apply(self, changes: PoolChanges, store: EventStore, outputs: Outputs) -> None:
+        assert self.pool is not None
+        for camera_id, why in changes.stop.items():
+            self._drop_camera(camera_id, why, outputs)
+        self.pool.hand_back([c for c, why in changes.stop.items() if not why.startswith("lease lost")])
+        for camera in changes.reconfigure:
+            run = self.cameras[camera.id]
+            if camera.source != run.config.source or camera.sinks != run.config.sinks:
+                self._drop_camera(camera.id, "its source or sinks changed", outputs)
+                self._add_camera(camera, store, outputs)
+                continue
+            run.pipeline.reconfigure(camera)
+            run.recorder.reconfigure(camera)
+            run.config = camera
+        for camera in changes.start:
+            self._add_camera(camera, store, outputs)
+
+    def _add_camera(self, camera: LiveCamera, store: EventStore, outputs: Outputs) -> None:
+        """Start watching a camera taken from the pool: its open events are resumed with their ids."""
+        outputs.add_camera(camera.id, merge_sinks(self.sinks, camera.sinks))
+        left_open = [event_from_row(r) for r in known_kinds(store.events(status="open", camera_id=camera.id))]
+        run = self._camera_run(camera, outputs, left_open)
+        self.cameras[camera.id] = run
+        for reader in run.readers().values():
+            reader.start()
+        log.info("pool: watching %s (%s; %d open events resumed)", camera.id,
+                 self.pool.held.get(camera.id, "") if self.pool else "", len(left_open),
+                 extra={"event": "pool_camera_started", "camera": camera.id})
+
+    def _drop_camera(self, camera_id: str, why: str, outputs: Outputs) -> None:
+        """Stop watching a camera: its readers stop, its open events are saved as open for the next holder."""
+        run = self.cameras.pop(camera_id, None)
+        if run is None:
+            return
+        for reader in run.readers().values():
+            reader.request_stop()
+        for reader in run.readers().values():
+            reader.stop(timeout=3.0)
+        if isinstance(run.pipeline, LivePatrol):
+            run.pipeline.end()
+        run.recorder.flush()
+        outputs.drop_camera(camera_id)
+        log.info("pool: stopped watching %s (%s)", camera_id, why,
+                 extra={"event": "pool_camera_stopped", "camera": camera_id, "why": why})
 
     def _serve_health(self) -> None:
         if not self._http_port:
@@ -258,7 +329,7 @@ class Worker:
                 self.http = self._review_desk()
             else:
                 self.http = HealthServer(self.config.http.host, self._http_port, self._readers, self._extra_metrics,
-                                         self._sink_stats)
+                                         self._sink_stats, pool=self._pool_status)
         except OSError as e:
             raise StreetwatchError(
                 f"cannot serve /healthz on {self.config.http.host}:{self._http_port} ({e.strerror or e})",
@@ -280,12 +351,15 @@ class Worker:
 
         http = self.config.http
         token = load_token(http.token_file, http.host)
-        health = Health(self._readers, self._extra_metrics, self._sink_stats)
+        health = Health(self._readers, self._extra_metrics, self._sink_stats, pool=self._pool_status)
         cameras = {c.id: self.config_path.resolve() for c in self.config.cameras} if self.config_path else {}
         desk = Desk(target=self.db_target, out_dir=self.out, gate=Gate(token), tiles=http.tiles, health=health,
                     cameras=cameras, live=self._live_frame, detect=self.detector.detect_one,
                     on_saved=lambda _camera: self.request_reload())
         return DeskServer(desk, http.host, self._http_port)
+
+    def _pool_status(self) -> dict[str, Any] | None:
+        return self.pool.status() if self.pool else None
 
     def _live_frame(self, camera_id: str) -> Frame | None:
         run = self.cameras.get(camera_id)
@@ -312,7 +386,10 @@ class Worker:
             for feed in self.feeds.values():
                 feed.stop()
             try:
-                store.release_leases(self.holder)
+                if self.pool is not None:
+                    self.pool.leave()  # the others take its cameras at their next renewal
+                else:
+                    store.release_leases(self.holder)
             except StoreError as e:
                 log.warning("could not release the camera leases (they expire by themselves): %s", e)
             outputs.close()
@@ -338,6 +415,12 @@ class Worker:
             return
         try:  # whatever goes wrong, the running configuration stays: one camera's bad edit stops no camera
             fresh = load_watch(self.config_path)
+            if self.pool is not None:  # the file's cameras go to the pool; their holders apply them
+                for camera in fresh.cameras:
+                    ZoneFilter(camera)
+                self.pool.join(fresh.cameras)
+                self.reloads["ok"] += 1
+                return
             updates = []
             for camera in fresh.cameras:
                 run = self.cameras.get(camera.id)
@@ -368,7 +451,9 @@ class Worker:
             self._process(camera_id, frame, dets)
 
     def _process(self, camera_id: str, frame: Frame, dets: Detections | None) -> None:
-        run = self.cameras[camera_id]
+        run = self.cameras.get(camera_id)
+        if run is None:  # a frame of a camera handed back to the pool meanwhile
+            return
         if run.main_reader is not None:
             frame = run.with_main_picture(frame, max_skew_s=1.0 + 1.0 / self.config.fps)
         run.last_frame = frame
@@ -450,6 +535,10 @@ def run_cli(args: argparse.Namespace) -> int:
         config = config.model_copy(update={"out": args.out})
     if args.db is not None:
         config = config.model_copy(update={"db": args.db})
+    if args.pool or args.max_cameras:
+        pool = config.pool or Pool()
+        config = config.model_copy(update={"pool": pool.model_copy(update={"max_cameras": args.max_cameras})
+                                           if args.max_cameras else pool})
     loaded = load_card(config.model or str(DEFAULT_CARD), weights=config.weights)
     loaded.weights_path  # noqa: B018 - a missing weights file is an error before any stream opens
     loaded = for_runtime(loaded, args.runtime)
