@@ -17,6 +17,16 @@ from typing import Any
 from testkit.rtsp import REPO
 
 
+def other_host_works() -> bool:
+    """Whether a process can be given a host name of its own here (root, or CAP_SYS_ADMIN, and unshare)."""
+    try:
+        done = subprocess.run(["unshare", "--uts", "sh", "-c", "hostname streetwatch-probe"], capture_output=True,
+                              timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 def wait_for(predicate: Any, timeout: float, what: str, step: float = 0.25) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -30,13 +40,16 @@ def wait_for(predicate: Any, timeout: float, what: str, step: float = 0.25) -> A
 class WorkerProcess:
     """`python -m detector.cli watch` as its own process, observed through HTTP and its SQLite file."""
 
-    def __init__(self, config: Path, out: Path, port: int, log: Path) -> None:
-        self.config, self.out, self.port, self.log = config, out, port, log
+    def __init__(self, config: Path, out: Path, port: int, log: Path, *, hostname: str | None = None) -> None:
+        """`hostname`: run it as if on another machine (a UTS namespace of its own, see `other_host_works`)."""
+        self.config, self.out, self.port, self.log, self.hostname = config, out, port, log, hostname
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         command = [sys.executable, "-m", "detector.cli", "--log-level", "INFO", "watch", "--config", str(self.config),
                    "--log-json"]
+        if self.hostname:  # unshare execs sh, which execs python: one pid, so kill() reaches the worker
+            command = ["unshare", "--uts", "sh", "-c", f'hostname {self.hostname} && exec "$@"', "sh", *command]
         with self.log.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log,
                                             env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -63,15 +63,15 @@ class PoolRows:
             self.store.db.execute(sa.delete(t).where(t.c.camera_id.in_(camera_ids)))
         return sorted(known)
 
-    def beat(self, holder: str, capacity: int, started_at: float) -> None:
-        """This member is alive and holds at most `capacity` cameras."""
+    def beat(self, holder: str, capacity: int, started_at: float, lease_s: float) -> None:
+        """This member is alive (for `lease_s` from now) and holds at most `capacity` cameras."""
         t = pool_members_t
         stmt = self.store.insert(t)
         stmt = stmt.on_conflict_do_update(index_elements=["holder"], set_={
             "capacity": stmt.excluded.capacity, "seen_at": stmt.excluded.seen_at})
         with self.store.transaction():
             self.store.db.execute(stmt, {"holder": holder, "capacity": capacity, "seen_at": time.time(),
-                                         "started_at": started_at})
+                                         "started_at": started_at, "lease_s": lease_s})
 
     def members(self) -> dict[str, dict[str, Any]]:
         """holder -> {capacity, seen_at, started_at}."""
@@ -90,13 +90,14 @@ class PoolRows:
                 self.store.db.execute(sa.delete(pool_members_t).where(pool_members_t.c.holder.in_(holders)))
 
     def state(self) -> dict[str, Any]:
-        """The cameras (with their holder, or none), the members with what they hold, and the cameras nobody
-        holds: what `streetwatch pool list` prints and the desk's dashboard shows."""
+        """The cameras (with their holder, or none), the members (alive: seen within their lease time) with
+        what they hold, and the cameras nobody holds: what `streetwatch pool list` prints and the desk shows."""
         now = time.time()
         leases = {c: r for c, r in self.store.leases().items() if r["expires_at"] >= now}
         cameras = {c: {"holder": leases[c]["holder"] if c in leases else None,
                        "source": redact(str(row["config"].get("source", "")))} for c, row in self.cameras().items()}
-        members = {h: {"capacity": m["capacity"], "seen_s_ago": round(now - m["seen_at"], 1),
+        members = {h: {"alive": now - m["seen_at"] <= m["lease_s"], "capacity": m["capacity"],
+                       "seen_s_ago": round(now - m["seen_at"], 1),
                        "cameras": sorted(c for c, v in cameras.items() if v["holder"] == h)}
                    for h, m in self.members().items()}
         return {"cameras": cameras, "members": members,

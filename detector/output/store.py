@@ -141,7 +141,7 @@ pool_cameras_t = sa.Table(
 pool_members_t = sa.Table(
     "pool_members", meta,
     sa.Column("holder", _text, primary_key=True), _req("capacity", sa.Integer), _req("seen_at", _double),
-    _req("started_at", _double),
+    _req("started_at", _double), _req("lease_s", _double),
 )
 
 _V4_COLUMNS = ("lat DOUBLE PRECISION", "lon DOUBLE PRECISION", "geo TEXT", "resolution TEXT", "first_seen_utc TEXT")

@@ -343,3 +343,24 @@ def test_a_running_watch_applies_zones_saved_in_the_desk_within_seconds(tmp_path
         assert code == 0
     finally:
         worker.kill()
+
+
+def test_the_dashboard_shows_the_pool_cameras_per_machine_and_those_nobody_watches(out: Path) -> None:
+    import time
+
+    from detector.output.pool import PoolRows
+
+    store = EventStore(out / "events.sqlite")
+    try:
+        rows = PoolRows(store)
+        rows.publish({c: {"camera": {"id": c, "timezone": "UTC"}, "source": f"rtsp://u:pw@cam/{c}"}
+                      for c in ("p1", "p2")})
+        rows.beat("host-a:12:ab", 16, time.time(), 30)
+        assert store.claim_leases(["p1"], "host-a:12:ab", 30) == {"p1"}
+    finally:
+        store.close()
+    with served(create_app(desk_for(out, None, None))) as url:
+        page = httpx.get(f"{url}/dashboard").text
+    assert "Watched by nobody: p2" in page
+    assert re.search(r"host-a:12:ab</td><td>alive</td><td>16</td><td>[0-9.]+ s ago</td><td>1: p1<", page)
+    assert "pw" not in page

@@ -20,7 +20,7 @@ from detector.output.pool import PoolRows
 from detector.output.store import open_store
 from testkit import REPO
 from testkit.rtsp import RtspServer, free_port, write_frames
-from testkit.worker import WorkerProcess, wait_for
+from testkit.worker import WorkerProcess, other_host_works, wait_for
 
 BAY = [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]
 CAMS = [f"cam-{i:02d}" for i in range(12)]
@@ -79,7 +79,8 @@ def test_pool_rows_publish_change_remove_and_leases_go_camera_by_camera(tmp_path
         assert state["cameras"]["c1"] == {"holder": "a", "source": "rtsp://h/1"}  # no credentials
         assert state["unheld"] == []
         assert rows.remove(["c1", "c7"]) == ["c1"]
-        rows.beat("a", 8, time.time())
+        rows.beat("a", 8, time.time(), 30)
+        assert rows.state()["members"]["a"]["alive"]
         rows.leave("a")
         assert rows.members() == {} and "c1" not in store.leases()
     finally:
@@ -111,6 +112,26 @@ def test_a_busy_member_takes_no_more_cameras_when_capacity_is_measured(tmp_path:
         assert member.renew(busy=0.5).stop == {}
         PoolRows(store).remove([CAMS[1]])
         assert member.renew(busy=0.5).stop == {CAMS[1]: "removed from the pool"}
+    finally:
+        store.close()
+
+
+def test_the_keeper_renews_the_leases_and_a_lease_lost_stops_the_camera(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "events.sqlite")
+    try:
+        PoolRows(store).publish({c: {"camera": {"id": c, "timezone": "UTC"}, "source": "a.mp4"} for c in CAMS[:2]})
+        member = PoolMember(store, "host:1:a", Pool(), 3, dead=lambda _: False)
+        member.join([])
+        assert [c.id for c in member.renew(busy=0.0).start] == CAMS[:2]
+        member.keep_alive(store.target)
+        first = store.leases()[CAMS[0]]["expires_at"]
+        wait_for(lambda: store.leases()[CAMS[0]]["expires_at"] > first, 5, "the keeper renewing the leases")
+        store.release_leases("host:1:a", [CAMS[0]])  # as if it had expired...
+        assert store.claim_leases([CAMS[0]], "host:2:b", 30) == {CAMS[0]}  # ...and another process took it
+        lost = wait_for(lambda: member.renew(busy=0.0).stop, 5, "the keeper noticing")
+        assert lost == {CAMS[0]: "lease lost to another process"} and member.renew(busy=0.0).start == []
+        member.leave()
+        assert store.leases() == {CAMS[0]: store.leases()[CAMS[0]]} and store.leases()[CAMS[0]]["holder"] == "host:2:b"
     finally:
         store.close()
 
@@ -147,12 +168,15 @@ def test_three_processes_share_twelve_cameras_and_take_over_a_killed_one(tmp_pat
     with pg.postgres_server() as url:
         workers = {}
         ids: dict[str, list[str]] = {}
+        # c as if on another machine: its death is then seen only by its leases expiring, not by its pid
+        elsewhere = other_host_works()
         for name in "abc":
             port = free_port()
             path = tmp_path / f"{name}.yaml"
-            path.write_text(yaml.safe_dump({"out": f"out-{name}", "fps": 0.5, "http": {"port": port}, "db": url,
-                                            "lease_s": 6, "pool": {"balance_every_s": 3}, "cameras": []}))
-            workers[name] = WorkerProcess(path, tmp_path / f"out-{name}", port, tmp_path / f"{name}.log")
+            path.write_text(yaml.safe_dump({"out": f"out-{name}", "fps": 0.34, "http": {"port": port}, "db": url,
+                                            "lease_s": 6, "pool": {"balance_every_s": 2}, "cameras": []}))
+            workers[name] = WorkerProcess(path, tmp_path / f"out-{name}", port, tmp_path / f"{name}.log",
+                                          hostname="machine-c" if name == "c" and elsewhere else None)
 
         def events() -> dict[str, list[dict]]:
             store = open_store(url)
@@ -194,11 +218,14 @@ def test_three_processes_share_twelve_cameras_and_take_over_a_killed_one(tmp_pat
                              "an event for each of the scene's two bikes on every camera")
             ids.update({c: sorted(x["id"] for x in v) for c, v in first.items()})
 
+            dead = workers["c"].health()["pool"]["holder"]
             workers["c"].kill()  # SIGKILL: its leases stay behind until they expire (or it is seen gone)
             killed = time.monotonic()
             wait_for(lambda: (h := spread("ab")) and held["c"] <= _streaming(workers["a"]) | _streaming(workers["b"])
                      and h, 6 + 10, "c's cameras streaming in a and b within lease time + 10 s")
             takeover_s = time.monotonic() - killed
+            why = _held(workers["a"]) | _held(workers["b"])
+            assert {why[c] for c in held["c"]} == {f"taken over from {dead}"}
             wait_for(lambda: continued(held["c"], {c: max(e["last_seen"] for e in first[c]) for c in CAMS}), 90,
                      "c's open events continued by a and b, with their ids")
 
@@ -209,18 +236,19 @@ def test_three_processes_share_twelve_cameras_and_take_over_a_killed_one(tmp_pat
             moved = back["c"]
             mark = {c: max(x["last_seen"] for x in e) for c, e in events().items()}
             wait_for(lambda: continued(moved, mark), 90, "the moved cameras' events continued, none split")
-            assert "taken over from" in " ".join(_held(workers["a"]).values()) + " ".join(_held(workers["b"]).values())
             assert workers["c"].metric("streetwatch_pool_cameras", None) == 4
             listed = pool("list")
-            assert listed["unheld"] == [] and sorted(len(m["cameras"]) for m in listed["members"].values()) == [4, 4, 4]
+            assert listed["unheld"] == []
+            assert sorted(len(m["cameras"]) for m in listed["members"].values()) == [0, 4, 4, 4]
+            assert [m["cameras"] for m in listed["members"].values() if not m["alive"]] == [[]]  # the killed c
 
             stopped = time.monotonic()
             code, exit_s = workers["a"].terminate()  # a stopped process hands its cameras back at once
             assert code == 0
             wait_for(lambda: spread("bc"), 10, "a's cameras taken by b and c")
             handover_s = time.monotonic() - stopped
-            print(f"takeover after SIGKILL: {takeover_s:.1f}s; handover after SIGTERM: {handover_s:.1f}s "
-                  f"(a exited in {exit_s:.1f}s)")
+            print(f"takeover after SIGKILL ({'another machine' if elsewhere else 'same machine'}): "
+                  f"{takeover_s:.1f}s; handover after SIGTERM: {handover_s:.1f}s (a exited in {exit_s:.1f}s)")
         finally:
             for name, worker in workers.items():
                 print(name, "pool status:", json.dumps((worker.health() or {}).get("pool")))

@@ -24,6 +24,7 @@ from detector.apps.serve.auth import COOKIE, SESSION_S, Gate, Session
 from detector.apps.serve.cameras import camera_routes
 from detector.errors import StoreError
 from detector.kinds import export_classes
+from detector.output.pool import PoolRows
 from detector.output.reviews import REASONS, Reviews
 from detector.output.store import EventStore, open_store
 
@@ -200,7 +201,9 @@ def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Cal
     @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     def dashboard(request: Request, user: Session | None = Depends(session)) -> Response:
         health = json.loads(desk.health.healthz()[0]) if desk.health else None
-        return page(request, "dashboard.html", user, stats=desk.reviews().stats(), health=health)
+        pool = PoolRows(desk.store()).state()
+        return page(request, "dashboard.html", user, stats=desk.reviews().stats(), health=health,
+                    pool=pool if pool["cameras"] or pool["members"] else None)
 
 
 def _health(app: FastAPI, desk: Desk) -> None:

@@ -31,6 +31,7 @@ from detector.output.store import EventStore, PostgresEventStore, open_store
 
 log = logging.getLogger(__name__)
 
+PLAN_EVERY_S = 1.0  # how often a member looks for free cameras and balance (at most; lease_s/3 if less)
 FORGET_AFTER_LEASES = 20  # a member not seen for this many lease times leaves the dashboard
 
 
@@ -116,7 +117,7 @@ class PoolMember:
             while not self._stopping.wait(self.lease_s / 3):
                 try:
                     with self._lock:
-                        PoolRows(store).beat(self.holder, self.capacity, self.started_at)
+                        PoolRows(store).beat(self.holder, self.capacity, self.started_at, self.lease_s)
                         held = sorted(self.held)
                         self._lost |= set(held) - store.claim_leases(held, self.holder, self.lease_s, dead=self.dead)
                 except Exception as e:  # the store away for a moment: the next beat tries again
@@ -132,7 +133,7 @@ class PoolMember:
             raise StreetwatchError(f"the SQLite store is already used by pool member {sorted(others)[0]}",
                                    path=self.store.path, fix="an SQLite pool has one process: give every "
                                    "process the same --db postgresql://... to share cameras")
-        self.rows.beat(self.holder, self.capacity, self.started_at)
+        self.rows.beat(self.holder, self.capacity, self.started_at, self.lease_s)
         if cameras and self.settings.publish:
             changed = self.rows.publish({c.id: camera_config(c) for c in cameras})
             log.info("pool: cameras added %s, changed %s", changed["added"], changed["changed"],
@@ -143,10 +144,11 @@ class PoolMember:
         gone = [h for h, m in members.items() if now - m["seen_at"] > FORGET_AFTER_LEASES * self.lease_s]
         self.rows.forget(gone)
         return {h: m for h, m in members.items()
-                if h == self.holder or (now - m["seen_at"] <= self.lease_s and not self.dead(h))}
+                if h == self.holder or (now - m["seen_at"] <= m["lease_s"] and not self.dead(h))}
 
     def renew(self, busy: float) -> PoolChanges:
-        """Beat, renew what is held, take and hand back by `plan`; what the worker must start and stop."""
+        """Beat, take and hand back by `plan` (every PLAN_EVERY_S: a free camera is not dark for long); what the
+        worker must start and stop."""
         with self._lock:
             return self._renew(busy)
 
@@ -156,12 +158,12 @@ class PoolMember:
         self.capacity = self.settings.max_cameras if limit is None or busy <= limit else min(
             self.settings.max_cameras, max(len(self.held), 1))
         self.busy = round(busy, 3)
-        self.rows.beat(self.holder, self.capacity, self.started_at)
+        self.rows.beat(self.holder, self.capacity, self.started_at, self.lease_s)
         pool = self.rows.cameras()
         members = self._live_members(now)
         leases = self.store.leases()
-        holders = {c: r["holder"] for c, r in leases.items() if c in pool and r["holder"] in members
-                   and (r["expires_at"] >= now or r["holder"] == self.holder)}
+        holders = {c: r["holder"] for c, r in leases.items() if c in pool and (r["holder"] == self.holder or (
+            r["expires_at"] >= now and not self.dead(r["holder"])))}  # (a non-pool process's lease counts too)
         may_shed = time.monotonic() - self._balanced_at >= self.settings.balance_every_s
         step = plan(self.holder, list(pool), holders, {h: m["capacity"] for h, m in members.items()},
                     may_shed=may_shed)
@@ -175,13 +177,10 @@ class PoolMember:
         for camera in step.shed:
             changes.stop[camera] = "handed back to balance the pool"
             self._balanced_at = time.monotonic()
-        keep = [c for c in self.held if c not in changes.stop]
-        got = self.store.claim_leases(sorted(keep + step.take), self.holder, self.lease_s, dead=self.dead)
-        for camera in keep:
-            if camera not in got:
-                changes.stop[camera] = "lease lost to another process"
-            elif pool[camera]["sha256"] != self.configs[camera]:
+        for camera in self.held:  # (their leases are the keeper's to renew)
+            if camera not in changes.stop and pool[camera]["sha256"] != self.configs[camera]:
                 changes.reconfigure.append(self._camera(camera, pool[camera]))
+        got = self.store.claim_leases(step.take, self.holder, self.lease_s, dead=self.dead) if step.take else set()
         for camera in step.take:
             if camera in got:
                 changes.start.append(self._camera(camera, pool[camera]))

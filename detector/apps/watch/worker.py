@@ -26,7 +26,7 @@ from typing import Any
 from detector.apps.step import InferenceStep
 from detector.apps.watch.health import Health, HealthServer, JsonFormatter
 from detector.apps.watch.patrol import LivePatrol
-from detector.apps.watch.pool import PoolChanges, PoolMember
+from detector.apps.watch.pool import PLAN_EVERY_S, PoolChanges, PoolMember
 from detector.camera.events import Event
 from detector.camera.pipeline import CameraPipeline
 from detector.camera.resume import event_from_row
@@ -229,7 +229,8 @@ class Worker:
                 for run in self.cameras.values():
                     run.pipeline.expire_resumed()
                 self._notice_edits()
-                if time.monotonic() - self._leased_at > self.config.lease_s / 3:
+                every = min(PLAN_EVERY_S, self.config.lease_s / 3) if self.pool else self.config.lease_s / 3
+                if time.monotonic() - self._leased_at > every:
                     self._renew(store)
         finally:
             self._shutdown(store, outputs)
@@ -371,27 +372,27 @@ class Worker:
         began = time.monotonic()
         self.watchdog.stop()
         for reader in self._readers().values():
-            reader.request_stop()
-        for reader in self._readers().values():
-            reader.stop(timeout=max(0.1, 3.0 - (time.monotonic() - began)))
+            reader.request_stop()  # no frame is processed any more: the events can be saved while they stop
         try:
             for run in self.cameras.values():
                 if isinstance(run.pipeline, LivePatrol):
                     run.pipeline.end()  # what is in view is decided; its events stay open
-                run.recorder.flush()  # open events stay open in the store, for the next start to resume
+                run.recorder.flush()  # open events stay open in the store, for the next holder to resume
         except StoreError as e:
             log.error("could not save the last changes: %s", e, extra={"event": "store_failed"})
         finally:
-            outputs.stop_delivery()
-            for feed in self.feeds.values():
-                feed.stop()
-            try:
+            try:  # saved: the cameras are free now, not once the streams have closed
                 if self.pool is not None:
                     self.pool.leave()  # the others take its cameras at their next renewal
                 else:
                     store.release_leases(self.holder)
             except StoreError as e:
                 log.warning("could not release the camera leases (they expire by themselves): %s", e)
+            for reader in self._readers().values():
+                reader.stop(timeout=max(0.1, 3.0 - (time.monotonic() - began)))
+            outputs.stop_delivery()
+            for feed in self.feeds.values():
+                feed.stop()
             outputs.close()
             if self.http is not None:
                 self.http.stop()
