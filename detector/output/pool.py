@@ -15,8 +15,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from detector.config.watch import LiveCamera
 from detector.output.store import EventStore, leases_t, pool_cameras_t, pool_members_t
 from detector.redact import redact
+
+
+def camera_entry(camera: LiveCamera) -> dict[str, Any]:
+    """A watch file's camera, resolved, as the pool stores it."""
+    return camera.model_dump(mode="json", exclude_defaults=True)
 
 
 def config_sha(config: dict[str, Any]) -> str:

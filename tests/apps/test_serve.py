@@ -359,8 +359,23 @@ def test_the_dashboard_shows_the_pool_cameras_per_machine_and_those_nobody_watch
         assert store.claim_leases(["p1"], "host-a:12:ab", 30) == {"p1"}
     finally:
         store.close()
-    with served(create_app(desk_for(out, None, None))) as url:
-        page = httpx.get(f"{url}/dashboard").text
-    assert "Watched by nobody: p2" in page
-    assert re.search(r"host-a:12:ab</td><td>alive</td><td>16</td><td>[0-9.]+ s ago</td><td>1: p1<", page)
-    assert "pw" not in page
+    with served(create_app(desk_for(out, None, None))) as url, httpx.Client(base_url=url) as client:
+        page = client.get("/dashboard").text
+        assert "Watched by nobody: p2" in page
+        assert re.search(r"host-a:12:ab</td><td>alive</td><td>16</td><td>[0-9.]+ s ago</td><td>1: p1<", page)
+        assert "pw" not in page and 'data-pool-remove="p2"' in page
+        csrf = {"X-CSRF-Token": _csrf(page)}
+        entry = {"camera": {"id": "p3", "timezone": "UTC"}, "source": "rtsp://cam/p3",
+                 "zones": [{"id": "bay", "type": "allowed", "kinds": ["bike"], "polygon": [[0, 0], [1, 0], [1, 1]]}]}
+        assert client.put("/api/pool/cameras/p3", json=entry).status_code == 403  # no CSRF token
+        assert client.put("/api/pool/cameras/p3", json=entry, headers=csrf).json()["added"] == ["p3"]
+        bow_tie = {**entry, "zones": [{**entry["zones"][0], "polygon": [[0, 0], [1, 1], [1, 0], [0, 1]]}]}
+        refused = client.put("/api/pool/cameras/p3", json=bow_tie, headers=csrf)
+        assert refused.status_code == 422 and "bay" in refused.json()["detail"]
+        relative = client.put("/api/pool/cameras/p3", json={**entry, "source": "clip.mp4"}, headers=csrf)
+        assert relative.status_code == 422 and "absolute path" in relative.json()["detail"]
+        assert client.put("/api/pool/cameras/p9", json=entry, headers=csrf).status_code == 422  # id mismatch
+        assert client.delete("/api/pool/cameras/p2", headers=csrf).json() == {"removed": ["p2"]}
+        assert client.delete("/api/pool/cameras/p2", headers=csrf).status_code == 404
+        state = client.get("/api/pool").json()
+        assert sorted(state["cameras"]) == ["p1", "p3"] and state["unheld"] == ["p3"]

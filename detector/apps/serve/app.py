@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from detector.apps.serve.auth import COOKIE, SESSION_S, Gate, Session
 from detector.apps.serve.cameras import camera_routes
+from detector.apps.serve.pool import pool_routes
 from detector.errors import StoreError
 from detector.kinds import export_classes
 from detector.output.pool import PoolRows
@@ -130,6 +131,7 @@ def create_app(desk: Desk) -> FastAPI:
     _pages(app, desk, page, page_user, session)
     _api(app, desk, api_user)
     camera_routes(app, desk, page, page_user, api_user, _check_csrf)
+    pool_routes(app, lambda: PoolRows(desk.store()), api_user, _check_csrf)
     _login(app, desk, templates)
     return app
 

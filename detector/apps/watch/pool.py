@@ -26,7 +26,7 @@ from typing import Any
 
 from detector.config.watch import LiveCamera, Pool, load_watch
 from detector.errors import StreetwatchError
-from detector.output.pool import PoolRows
+from detector.output.pool import PoolRows, camera_entry
 from detector.output.store import EventStore, PostgresEventStore, open_store
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,6 @@ def plan(me: str, cameras: list[str], holders: dict[str, str], capacities: dict[
     if may_shed and len(mine) > want[me] and not free and others_room > 0:
         shed = mine[-1:]
     return Plan(take=take, shed=shed, share=want[me])
-
-
-def camera_config(camera: LiveCamera) -> dict[str, Any]:
-    """A watch file's camera, resolved, as the pool stores it."""
-    return camera.model_dump(mode="json", exclude_defaults=True)
 
 
 @dataclass
@@ -135,7 +130,7 @@ class PoolMember:
                                    "process the same --db postgresql://... to share cameras")
         self.rows.beat(self.holder, self.capacity, self.started_at, self.lease_s)
         if cameras and self.settings.publish:
-            changed = self.rows.publish({c.id: camera_config(c) for c in cameras})
+            changed = self.rows.publish({c.id: camera_entry(c) for c in cameras})
             log.info("pool: cameras added %s, changed %s", changed["added"], changed["changed"],
                      extra={"event": "pool_published", **changed})
 
@@ -221,7 +216,7 @@ def pool_cli(args: argparse.Namespace) -> int:
         rows = PoolRows(store)
         if args.pool_command == "add":
             config = load_watch(args.config)
-            changed = rows.publish({c.id: camera_config(c) for c in config.cameras}, replace=args.replace)
+            changed = rows.publish({c.id: camera_entry(c) for c in config.cameras}, replace=args.replace)
             print(json.dumps(changed))
         elif args.pool_command == "remove":
             gone = rows.remove(args.camera)

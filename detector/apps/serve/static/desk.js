@@ -159,5 +159,17 @@ const Desk = (() => {
     return m;
   }
 
-  return {list, event, map};
+  // The pool's cameras on the dashboard: "Remove from the pool" asks, then takes the camera out.
+  function pool(table) {
+    table.addEventListener("click", async (e) => {
+      const id = e.target.dataset.poolRemove;
+      if (id === undefined || !window.confirm(`Stop watching ${id} on every machine?`)) return;
+      const r = await fetch(`/api/pool/cameras/${encodeURIComponent(id)}`, {
+        method: "DELETE", credentials: "same-origin", headers: {"X-CSRF-Token": csrf()}});
+      if (r.ok) e.target.closest("tr").remove();
+      else window.alert((await r.json()).detail || r.statusText);
+    });
+  }
+
+  return {list, event, map, pool};
 })();
