@@ -47,6 +47,7 @@ class ScanResult:
     inferred: int = 0  # sampled frames that went through the model
     skipped: int = 0  # sampled frames whose scene had not changed
     delivery: dict[str, dict[str, int]] = field(default_factory=dict)  # sink id -> outbox status -> messages
+    model: str = ""  # the card that ran and on what (the summary says whether the compiled path ran)
 
     @property
     def video_s(self) -> float:
@@ -106,6 +107,7 @@ def scan(
     result.wall_s = time.perf_counter() - began
     result.stages = {**watch.seconds, **detector.timings}
     result.inferred, result.skipped = step.counts(camera.id)
+    result.model = f"{model.card.name} on {detector.runtime}"
     return result
 
 
@@ -185,6 +187,8 @@ def print_result(result: Any, out: Path, *, as_json: bool, sampling: str = "") -
         f"video: {result.video_s:.1f}s in {result.wall_s:.1f}s wall ({speed:.1f} video-s per s); model ran on "
         f"{result.inferred} of {result.inferred + result.skipped} sampled frames; output: {out}",
     ]
+    if result.model:
+        summary.append(f"model: {result.model}")
     modes = sorted({(r.mode, r.keyframe_gap_s) for r in result.reports if r.mode})
     if sampling:
         how = ", ".join(f"{mode}" + (f" (keyframes every {gap:.2g} s)" if gap else "") for mode, gap in modes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from detector.detections import Detections
 from detector.errors import ConfigError, WeightsError, WeightsNotFound, cause
 from detector.geometry import suppress_duplicates
 from detector.model.composites import attach_vendors, pool_vending
-from detector.model.safeload import check_checkpoint
+from detector.model.openvino_net import OpenVinoNet, is_openvino_folder
 from detector.model.weights import DOWNLOAD_ENV, LoadedCard
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ def load_yolo(loaded: LoadedCard, threads: int | None = None) -> YOLO:
     Torch gets every core (or `threads`) for it: see `use_cores`.
     """
     from ultralytics import YOLO  # heavy import, deferred so `config check` stays fast
+
+    from detector.model.safeload import check_checkpoint
 
     weights = loaded.weights_path
     if not weights.exists() and os.environ.get(DOWNLOAD_ENV) == "1" and len(weights.parts) == 1:
@@ -78,6 +81,16 @@ def _vendor_search(card: ModelCard) -> tuple[str, float] | None:
     return (rule.person_class, rule.max_gap) if rule.person_class in card.classes else None
 
 
+def native_export(loaded: LoadedCard) -> bool:
+    """A compiled card that runs without torch: an OpenVINO export folder, with no second look (which pools
+    the PyTorch base's features) and unless $STREETWATCH_NATIVE=0 asks for ultralytics' own runner."""
+    return (loaded.is_export and loaded.card.second_look is None and os.environ.get(NATIVE_ENV) != "0"
+            and is_openvino_folder(loaded.weights_path))
+
+
+NATIVE_ENV = "STREETWATCH_NATIVE"
+
+
 class Detector:
     """The model of a card: `detect()` turns BGR images into per-image `Detections`.
 
@@ -89,9 +102,14 @@ class Detector:
         self.loaded = loaded
         self.card = loaded.card
         self.device = device
-        self.model = load_yolo(loaded, threads)
+        self.net: OpenVinoNet | None = None  # a compiled card runs here, without torch or ultralytics
+        self.model: YOLO | None = None
+        if native_export(loaded):
+            self.net = OpenVinoNet(loaded.weights_path, self.card.imgsz)
+        else:
+            self.model = load_yolo(loaded, threads)
         self.timings: dict[str, float] = defaultdict(float)  # seconds per stage, for run summaries
-        names: dict[int, str] = self.model.names
+        names: dict[int, str] = self.net.names if self.net else self.model.names  # type: ignore[union-attr]
         by_name = {name: idx for idx, name in names.items()}
         unknown = [c for c in self.card.classes if c not in by_name]
         if unknown:
@@ -114,20 +132,20 @@ class Detector:
 
             self.look = SecondLook(loaded)
 
+    @property
+    def runtime(self) -> str:
+        """What runs the network, for run summaries."""
+        if self.net is not None:
+            return "OpenVINO (compiled; torch not loaded)"
+        return "OpenVINO through ultralytics" if self.loaded.is_export else "PyTorch"
+
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Per-image detections. An export (OpenVINO) is fed one image at a time: each new batch size makes
         it compile the network again for that shape (hundreds of MB and half a second each), and on a CPU
         one at a time is as fast (27 ms against 32 ms per 1080p frame in batches of 4, YOLOv8s)."""
         if not images:
             return []
-        batches = [[image] for image in images] if self._one_at_a_time else [list(images)]
-        results: list[Any] = [r for batch in batches for r in self.model.predict(
-            batch, imgsz=self.card.imgsz, conf=self._min_conf, classes=self.class_ids, device=self.device,
-            verbose=False)]
-        for r in results:
-            for stage in ("preprocess", "inference", "postprocess"):
-                self.timings[stage] += r.speed.get(stage, 0.0) / 1000
-        found = [self._to_detections(r) for r in results]
+        found = self._native(images) if self.net is not None else self._ultralytics(images)
         if self.look is None:
             return found
         before = self.look.seconds
@@ -138,8 +156,30 @@ class Detector:
     def detect_one(self, image: np.ndarray) -> Detections:
         return self.detect([image])[0]
 
-    def _to_detections(self, result: object) -> Detections:
-        dets, class_ids = Detections.from_ultralytics(result, self.names)
+    def _native(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        assert self.net is not None
+        began = time.perf_counter()
+        found = []
+        for image in images:
+            boxes = self.net.predict(image, self._min_conf, self.class_ids)
+            dets = Detections(xyxy=boxes.xyxy, confidence=boxes.confidence,
+                              class_name=np.array([self.names[int(c)] for c in boxes.class_id], dtype=object))
+            found.append(self._to_detections(dets, boxes.class_id))
+        self.timings["inference"] += time.perf_counter() - began
+        return found
+
+    def _ultralytics(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        assert self.model is not None
+        batches = [[image] for image in images] if self._one_at_a_time else [list(images)]
+        results: list[Any] = [r for batch in batches for r in self.model.predict(
+            batch, imgsz=self.card.imgsz, conf=self._min_conf, classes=self.class_ids, device=self.device,
+            verbose=False)]
+        for r in results:
+            for stage in ("preprocess", "inference", "postprocess"):
+                self.timings[stage] += r.speed.get(stage, 0.0) / 1000
+        return [self._to_detections(*Detections.from_ultralytics(r, self.names)) for r in results]
+
+    def _to_detections(self, dets: Detections, class_ids: np.ndarray) -> Detections:
         keep = dets.confidence >= np.array([self._threshold[c] for c in class_ids], dtype=np.float32)
         dets = dets[keep].with_(kind=np.array([self._kind[c] for c in class_ids[keep]], dtype=object))
         if self.card.vending:

@@ -259,3 +259,22 @@ def test_three_processes_share_twelve_cameras_and_take_over_a_killed_one(tmp_pat
             server.kill()
             for name in "abc":
                 print(name, (tmp_path / f"{name}.log").read_text()[-1500:])
+
+
+def test_the_pool_command_adds_lists_and_removes_cameras(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from detector.cli import main
+
+    db = str(tmp_path / "events.sqlite")
+    path = tmp_path / "cams.yaml"
+    path.write_text(yaml.safe_dump({"out": "out", "cameras": [
+        {"camera": {"id": c, "timezone": "UTC"}, "source": f"rtsp://user:pw@cam/{c}"} for c in CAMS[:2]]}))
+    assert main(["pool", "add", str(path), "--db", db]) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == CAMS[:2]
+    assert main(["pool", "list", "--db", db]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["unheld"] == CAMS[:2] and "pw" not in json.dumps(listed)
+    assert main(["pool", "remove", CAMS[0], "--db", db]) == 0
+    assert json.loads(capsys.readouterr().out) == {"removed": [CAMS[0]]}
+    assert main(["pool", "remove", "nope", "--db", db]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not in the pool: nope" in err[0]
