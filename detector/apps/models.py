@@ -23,6 +23,6 @@ def run_cli(args: argparse.Namespace) -> int:
             compiled = compiled_card(loaded, announce=False)
         except NotCompiled as e:
             raise StreetwatchError(f"cannot compile {loaded.card.name}: {e}", path=loaded.path,
-                                   fix="install streetwatch[fast]; PyTorch runs the card meanwhile") from None
+                                   fix="pip install openvino; PyTorch runs the card meanwhile") from None
         print(f"{loaded.card.name}: {compiled.weights_path} ({time.monotonic() - began:.1f}s)")
     return 0

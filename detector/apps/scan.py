@@ -188,7 +188,7 @@ def print_result(result: Any, out: Path, *, as_json: bool, sampling: str = "") -
         f"{result.inferred} of {result.inferred + result.skipped} sampled frames; output: {out}",
     ]
     if result.model:
-        summary.append(f"model: {result.model}")
+        summary.append(f"model: {result.model}" + ("" if "torch" in sys.modules else " (torch not imported)"))
     modes = sorted({(r.mode, r.keyframe_gap_s) for r in result.reports if r.mode})
     if sampling:
         how = ", ".join(f"{mode}" + (f" (keyframes every {gap:.2g} s)" if gap else "") for mode, gap in modes)

@@ -58,7 +58,7 @@ def compiled_card(loaded: LoadedCard, *, announce: bool = True) -> LoadedCard:
     try:
         import openvino  # noqa: F401
     except ImportError:
-        raise NotCompiled("OpenVINO is not installed (pip install 'streetwatch[fast]')") from None
+        raise NotCompiled("OpenVINO is not installed (pip install openvino)") from None
     folder = export_folder(loaded)
     if not (folder / READY).exists():
         if announce:
@@ -138,6 +138,6 @@ def for_runtime(loaded: LoadedCard, runtime: str | None = None) -> LoadedCard:
     except NotCompiled as e:
         if runtime == "openvino":
             raise WeightsError(f"cannot run {loaded.card.name} on OpenVINO: {e}", path=loaded.weights_path,
-                               fix="install streetwatch[fast], or pass --runtime pytorch") from None
+                               fix="pip install openvino, or pass --runtime pytorch") from None
         log.warning("%s runs on PyTorch: %s", loaded.card.name, e)
         return loaded

@@ -136,7 +136,7 @@ class Detector:
     def runtime(self) -> str:
         """What runs the network, for run summaries."""
         if self.net is not None:
-            return "OpenVINO (compiled; torch not loaded)"
+            return "OpenVINO, compiled"
         return "OpenVINO through ultralytics" if self.loaded.is_export else "PyTorch"
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:

@@ -42,7 +42,7 @@ def test_without_openvino_the_card_runs_on_pytorch_and_says_why(monkeypatch, cap
     loaded = load_card("coco")
     with caplog.at_level(logging.WARNING):
         assert for_runtime(loaded, "auto") is loaded
-    assert "runs on PyTorch: OpenVINO is not installed (pip install 'streetwatch[fast]')" in caplog.text
+    assert "runs on PyTorch: OpenVINO is not installed (pip install openvino)" in caplog.text
     from detector.errors import WeightsError
 
     with pytest.raises(WeightsError, match="cannot run coco-yolov8n on OpenVINO"):

@@ -38,7 +38,7 @@ def test_the_native_runner_gives_ultralytics_boxes_box_for_box(shared: Path, bik
     monkeypatch.setenv("STREETWATCH_NATIVE", "0")
     reference = Detector(loaded)
     assert native.net is not None and reference.model is not None and reference.net is None
-    assert native.runtime == "OpenVINO (compiled; torch not loaded)"
+    assert native.runtime == "OpenVINO, compiled"
     images = [*_photos(shared), bike_scene.image, cv2.resize(bike_scene.image, (333, 777))]
     boxes = 0
     for image in images:
@@ -83,4 +83,4 @@ def test_a_compiled_scan_loads_neither_torch_nor_ultralytics(tmp_path: Path, vid
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "loaded: []" in done.stdout, done.stdout + done.stderr
-    assert "model: streetwatch-v4-openvino on OpenVINO (compiled; torch not loaded)" in done.stdout
+    assert "model: streetwatch-v4-openvino on OpenVINO, compiled (torch not imported)" in done.stdout
