@@ -63,7 +63,7 @@ def test_watch_file_resolves_paths_and_hides_credentials(tmp_path):
     ({"cameras": [CAMERA]}, "cameras.0.source: Field required"),
     ({"cameras": [{**CAMERA, "source": "a"}, {**CAMERA, "source": "b"}]}, "camera ids ['cam-1'] are used more"),
     ({"watchdog": {"no_frame": 5}}, "watchdog.no_frame: unknown key"),
-    ({"cameras": []}, "cameras: List should have at least 1 item"),
+    ({"cameras": []}, "cameras: give at least one camera (or a pool: section"),
 ])
 def test_bad_watch_files_name_the_file_and_the_key(tmp_path, change, message):
     path = write(tmp_path / "w.yaml", {"out": "o", "cameras": [{**CAMERA, "source": "a.mp4"}], **change})

@@ -86,9 +86,9 @@ class PoolMember:
     """One watch process's part in the pool: its row, its leases, and why it holds each camera."""
 
     def __init__(self, store: EventStore, holder: str, settings: Pool, lease_s: float,
-                 dead: Callable[[str], bool], *, source: Path | None = None) -> None:
+                 dead: Callable[[str], bool]) -> None:
         self.rows, self.holder, self.settings, self.lease_s = PoolRows(store), holder, settings, lease_s
-        self.store, self.dead, self.source = store, dead, source
+        self.store, self.dead = store, dead
         self.started_at = time.time()
         self.held: dict[str, str] = {}  # camera -> why this process holds it
         self.configs: dict[str, str] = {}  # camera -> sha256 of the config it runs with

@@ -239,8 +239,7 @@ class Worker:
         """Leases, the way out (delivery of this process's cameras), each camera's pipeline, the HTTP port."""
         try:
             if self.config.pool:
-                self.pool = PoolMember(store, self.holder, self.config.pool, self.config.lease_s, _gone,
-                                       source=self.config_path)
+                self.pool = PoolMember(store, self.holder, self.config.pool, self.config.lease_s, _gone)
                 self.pool.join(self.config.cameras)
                 self.pool.keep_alive(store.target)
             else:
