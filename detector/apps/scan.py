@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from detector.apps.step import InferenceStep
 from detector.camera.pipeline import CameraPipeline
 from detector.config.camera import CameraConfig, load_camera
 from detector.config.sinks import SinkConfig, sinks_from_urls
-from detector.detections import Detections
+from detector.detections import Detections, Frame
 from detector.errors import StreetwatchError
 from detector.model.compiled import for_runtime
 from detector.model.detector import Detector
@@ -117,7 +117,8 @@ def _scan_source(source: VideoSource, step: InferenceStep[Detections], pipeline:
     key = pipeline.camera.id
     step.gate(key).reset()
     # Decoded a batch ahead, not more: a 1080p frame is 6 MB, and the step holds a batch of its own.
-    frames = ((key, frame) for frame in prefetch(timed(source, watch, "decode"), size=step.batch))
+    frames = ((key, frame) for frame in prefetch(_noting_first(timed(source, watch, "decode"), source),
+                                                 size=step.batch))
     try:
         for _, frame, dets in step.run(frames):
             with watch.time("pipeline"):
@@ -129,6 +130,14 @@ def _scan_source(source: VideoSource, step: InferenceStep[Detections], pipeline:
             bar.close()
     for problem in source.report.problems:
         log.warning("%s: %s", source.uri, problem)
+
+
+def _noting_first(frames: Iterator[Frame], source: VideoSource) -> Iterator[Frame]:
+    """The frames; the first one's decoding time is logged (scripts/startup.py reads it: time to first frame)."""
+    for i, frame in enumerate(frames):
+        if i == 0:
+            log.debug("%s: first frame decoded at unix %.3f", source.path.name, time.time())
+        yield frame
 
 
 def run_cli(args: argparse.Namespace) -> int:

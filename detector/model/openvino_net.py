@@ -9,8 +9,10 @@ classes only, class-offset NMS at IoU 0.7 (up to 300 boxes), boxes back to the f
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,17 +44,21 @@ class OpenVinoNet:
     """An ultralytics OpenVINO export folder (`*.xml`, `*.bin`, `metadata.yaml`), run on the CPU."""
 
     def __init__(self, folder: Path, imgsz: int | tuple[int, int]) -> None:
+        """Read the network now (a damaged export is an error here); compile it for the CPU in a thread, so
+        the first frame is being decoded meanwhile (`predict` waits for it)."""
         import openvino as ov
 
+        self.folder = folder
         try:
             xml = next(folder.glob("*.xml"))
             meta = yaml.safe_load((folder / "metadata.yaml").read_text())
             core = ov.Core()
             model = core.read_model(model=str(xml), weights=str(xml.with_suffix(".bin")))
-            self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
         except Exception as e:  # a folder cut short, or not an export at all
-            raise WeightsError(f"cannot load the OpenVINO export: {cause(e)}", path=folder,
-                               fix="delete the folder: the card is compiled again on its next use") from e
+            raise _damaged(folder, e) from e
+        self._compiling = ThreadPoolExecutor(1, thread_name_prefix="ov-compile").submit(
+            core.compile_model, model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        self._compiled: Any = None
         self.names: dict[int, str] = {int(k): str(v) for k, v in meta["names"].items()}
         self.stride = int(meta.get("stride", 32))
         self.dynamic = bool((meta.get("args") or {}).get("dynamic"))
@@ -61,8 +67,17 @@ class OpenVinoNet:
     def predict(self, image: np.ndarray, conf: float, classes: list[int]) -> Boxes:
         """One BGR frame's boxes with a confidence above `conf` whose best class is one of `classes`."""
         tensor, shape = self._letterbox(image)
-        out = next(iter(self.compiled(tensor).values()))[0]  # (4 + classes, anchors)
+        out = next(iter(self.compiled()(tensor).values()))[0]  # (4 + classes, anchors)
         return self._boxes(out, conf, classes, shape, image.shape[:2])
+
+    def compiled(self) -> Any:
+        """The network compiled for the CPU (waiting for the compiling thread the first time)."""
+        if self._compiled is None:
+            try:
+                self._compiled = self._compiling.result()
+            except Exception as e:
+                raise _damaged(self.folder, e) from e
+        return self._compiled
 
     def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """The network's input (1, 3, h, w) float32 RGB in [0, 1], and (h, w)."""
@@ -97,6 +112,11 @@ class OpenVinoNet:
         xyxy = _xywh_to_xyxy(x[:, :4])
         kept = nms(xyxy + (cls[:, None] * MAX_WH).astype(np.float32), score, IOU)[:MAX_DET]
         return Boxes(_to_frame(xyxy[kept], shape, frame), score[kept].astype(np.float32), cls[kept])
+
+
+def _damaged(folder: Path, error: BaseException) -> WeightsError:
+    return WeightsError(f"cannot load the OpenVINO export: {cause(error)}", path=folder,
+                        fix="delete the folder: the card is compiled again on its next use")
 
 
 def _empty() -> Boxes:
