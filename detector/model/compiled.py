@@ -61,6 +61,8 @@ def compiled_card(loaded: LoadedCard, *, announce: bool = True) -> LoadedCard:
         raise NotCompiled("OpenVINO is not installed (pip install openvino)") from None
     folder = export_folder(loaded)
     if not (folder / READY).exists():
+        if not _has_torch():
+            raise NotCompiled("not compiled yet, and compiling needs torch")
         if announce:
             log.warning("compiling model %s for OpenVINO (first use, a few seconds; cached in %s)",
                         loaded.card.name, folder.parent)
@@ -101,6 +103,12 @@ def _export(loaded: LoadedCard, folder: Path) -> None:
         LOGGER.setLevel(level)
 
 
+def _has_torch() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "ultralytics"))
+
+
 def runtime_identity(runtime: str) -> str:
     """What detections depend on besides the model: the runtime and, for OpenVINO, its version."""
     if runtime == "pytorch":
@@ -136,6 +144,11 @@ def for_runtime(loaded: LoadedCard, runtime: str | None = None) -> LoadedCard:
     try:
         return compiled_card(loaded)
     except NotCompiled as e:
+        if not _has_torch():  # an install of the compiled runtime only: nothing to fall back to
+            raise WeightsError(f"cannot run {loaded.card.name}: it is not compiled in {cache_dir()} and this "
+                               "install has no torch to compile it", path=loaded.weights_path,
+                               fix="run `streetwatch models export` where torch is installed and point "
+                               f"${CACHE_ENV} at that cache, or pip install torch ultralytics") from None
         if runtime == "openvino":
             raise WeightsError(f"cannot run {loaded.card.name} on OpenVINO: {e}", path=loaded.weights_path,
                                fix="pip install openvino, or pass --runtime pytorch") from None

@@ -47,3 +47,14 @@ def test_without_openvino_the_card_runs_on_pytorch_and_says_why(monkeypatch, cap
 
     with pytest.raises(WeightsError, match="cannot run coco-yolov8n on OpenVINO"):
         for_runtime(loaded, "openvino")
+
+
+def test_an_install_without_torch_and_no_compiled_card_is_one_error_with_the_fix(tmp_path, monkeypatch) -> None:
+    from detector.errors import WeightsError
+    from detector.model import compiled
+
+    monkeypatch.setenv("STREETWATCH_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(compiled, "_has_torch", lambda: False)  # as in an install of the compiled runtime only
+    with pytest.raises(WeightsError, match="not compiled in .* and this install has no torch") as error:
+        for_runtime(load_card("streetwatch-v4"), "auto")
+    assert "streetwatch models export" in str(error.value) and not (tmp_path / "empty").exists()
