@@ -55,6 +55,6 @@ def test_an_install_without_torch_and_no_compiled_card_is_one_error_with_the_fix
 
     monkeypatch.setenv("STREETWATCH_CACHE", str(tmp_path / "empty"))
     monkeypatch.setattr(compiled, "_has_torch", lambda: False)  # as in an install of the compiled runtime only
-    with pytest.raises(WeightsError, match="not compiled in .* and this install has no torch") as error:
+    with pytest.raises(WeightsError, match=r"not compiled in .* and this install has no torch") as error:
         for_runtime(load_card("streetwatch-v4"), "auto")
     assert "streetwatch models export" in str(error.value) and not (tmp_path / "empty").exists()
