@@ -57,7 +57,8 @@ class Outputs:
         """A camera this process writes for from now on (a pool process took it), with its sinks: they are
         registered, and delivery starts for any new one and sends what the camera queued, earlier ones too."""
         self.sinks[camera_id] = list(sinks)
-        fresh = [s for s in sinks if s.id not in {e.id for e in self.every_sink}]
+        known = {e.id for e in self.every_sink}
+        fresh = [s for s in sinks if s.id not in known]
         if fresh:
             Outbox(self.store).register(fresh)
             self.every_sink = merge_sinks(self.every_sink, fresh)

@@ -290,8 +290,7 @@ class EventStore:
             raise
 
     def _prepare(self, insert: Any) -> None:
-        self._insert = insert
-        self.insert = insert  # the dialect's INSERT (with on_conflict_*), for upserts built beside the store
+        self.insert = insert  # the dialect's INSERT (with on_conflict_*), here and for upserts built beside the store
         self._upsert = {t.name: _upsert(insert, t) for t in (events_t, scan_files_t, scan_runs_t, reviews_t)}
         sinks = insert(sinks_t)  # a sink registered again keeps its first created_at
         self._upsert["sinks"] = sinks.on_conflict_do_update(
@@ -379,7 +378,7 @@ class EventStore:
         from datetime import UTC, datetime
 
         with self.transaction():
-            self.db.execute(self._insert(patrol_sources_t).on_conflict_do_nothing(index_elements=["uri"]),
+            self.db.execute(self.insert(patrol_sources_t).on_conflict_do_nothing(index_elements=["uri"]),
                             {"uri": uri, "camera_id": camera_id, "start_time": start_time,
                              "processed_at": datetime.now(UTC).isoformat(timespec="seconds")})
 
@@ -530,7 +529,7 @@ class EventStore:
         current = {r["camera_id"]: r["holder"] for r in self.db.execute(
             sa.select(t).where(t.c.camera_id.in_(camera_ids))).mappings()}
         gone = sorted({h for h in current.values() if h != holder and dead(h)})
-        stmt = self._insert(t).values(holder=sa.bindparam("h"), expires_at=sa.bindparam("e"),
+        stmt = self.insert(t).values(holder=sa.bindparam("h"), expires_at=sa.bindparam("e"),
                                       camera_id=sa.bindparam("c"))
         stmt = stmt.on_conflict_do_update(
             index_elements=["camera_id"],

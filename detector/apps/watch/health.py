@@ -169,11 +169,12 @@ class Health:
         if status == "ok" and any(s["state"] in ("retrying", "error", "stuck") for s in sinks.values()):
             status = "degraded"  # the cameras run; a receiver is not taking messages (they wait in the outbox)
         pool = self.pool()
-        if pool is not None and not cameras:
-            status = "ok"  # a pool member with nothing to hold (yet) is healthy: it waits for a share
+        waiting = pool is not None and not cameras  # a pool member with nothing to hold (yet) is healthy
+        if waiting:
+            status = "ok"
         body = json.dumps({"status": status, "cameras": cameras, "sinks": redact_value(sinks),
                            **({"pool": pool} if pool is not None else {})}, indent=1).encode()
-        return body, "application/json", 200 if streaming or (pool is not None and not cameras) else 503
+        return body, "application/json", 200 if streaming or waiting else 503
 
 
 class HealthServer(Health):

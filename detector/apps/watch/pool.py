@@ -152,16 +152,15 @@ class PoolMember:
         limit = self.settings.busy
         self.capacity = self.settings.max_cameras if limit is None or busy <= limit else min(
             self.settings.max_cameras, max(len(self.held), 1))
-        self.busy = round(busy, 3)
-        self.rows.beat(self.holder, self.capacity, self.started_at, self.lease_s)
+        self.busy = round(busy, 3)  # (the keeper's next beat announces the capacity: it owns the member row)
         pool = self.rows.cameras()
         members = self._live_members(now)
         leases = self.store.leases()
         holders = {c: r["holder"] for c, r in leases.items() if c in pool and (r["holder"] == self.holder or (
             r["expires_at"] >= now and not self.dead(r["holder"])))}  # (a non-pool process's lease counts too)
         may_shed = time.monotonic() - self._balanced_at >= self.settings.balance_every_s
-        step = plan(self.holder, list(pool), holders, {h: m["capacity"] for h, m in members.items()},
-                    may_shed=may_shed)
+        capacities = {h: m["capacity"] for h, m in members.items()} | {self.holder: self.capacity}
+        step = plan(self.holder, list(pool), holders, capacities, may_shed=may_shed)
         self.share = step.share
         changes = PoolChanges()
         for camera in sorted(self._lost & set(self.held)):
