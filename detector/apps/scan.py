@@ -29,6 +29,7 @@ from detector.model.detector import Detector
 from detector.model.weights import LoadedCard, load_card
 from detector.output.delivery import delivery_lines, undelivered
 from detector.output.outputs import Outputs
+from detector.output.suppressions import SuppressionRows
 from detector.timing import Stopwatch, timed
 from detector.video.file import SourceReport, VideoSource, open_sources
 from detector.video.prefetch import prefetch
@@ -48,6 +49,7 @@ class ScanResult:
     skipped: int = 0  # sampled frames whose scene had not changed
     delivery: dict[str, dict[str, int]] = field(default_factory=dict)  # sink id -> outbox status -> messages
     model: str = ""  # the card that ran and on what (the summary says whether the compiled path ran)
+    suppressed: int = 0  # objects kept from raising an event by an operator's earlier rejection
 
     @property
     def video_s(self) -> float:
@@ -93,13 +95,16 @@ def scan(
     routes = {camera.id: camera.sinks if sinks is None else sinks}  # delivered while the scan runs
     with Outputs.open(out_dir / "events.sqlite", out_dir, routes, watch=watch) as outputs:
         recorder = outputs.recorder(camera, remember_closed=True)
-        pipeline = CameraPipeline(camera, model.card, recorder, model_sha256=model.model_sha256)
+        rejected = SuppressionRows(outputs.store)
+        pipeline = CameraPipeline(camera, model.card, recorder, model_sha256=model.model_sha256,
+                                  suppressions=rejected.active([camera.id]).get(camera.id, []))
         try:
             for source in sources:
                 _scan_source(source, step, pipeline, watch, progress)
         finally:  # also on Ctrl-C: open events close at their last sighting, so nothing is left half-done
             with watch.time("pipeline"):
                 pipeline.end()
+            rejected.record(pipeline.suppression_hits())
             run_ids = set(recorder.closed_ids)
             result.events = [e for e in outputs.write_final() if e["id"] in run_ids]
             # after Ctrl-C, no wait: what is left stays in the outbox
@@ -108,6 +113,7 @@ def scan(
     result.stages = {**watch.seconds, **detector.timings}
     result.inferred, result.skipped = step.counts(camera.id)
     result.model = f"{model.card.name} on {detector.runtime}"
+    result.suppressed = pipeline.stats().suppressed
     return result
 
 
@@ -196,6 +202,9 @@ def print_result(result: Any, out: Path, *, as_json: bool, sampling: str = "") -
         f"video: {result.video_s:.1f}s in {result.wall_s:.1f}s wall ({speed:.1f} video-s per s); model ran on "
         f"{result.inferred} of {result.inferred + result.skipped} sampled frames; output: {out}",
     ]
+    if result.suppressed:
+        summary.append(f"suppressed: {result.suppressed} object(s) an operator rejected before (the desk's "
+                       "/suppressions page lists them, with an undo)")
     if result.model:
         summary.append(f"model: {result.model}" + ("" if "torch" in sys.modules else " (torch not imported)"))
     modes = sorted({(r.mode, r.keyframe_gap_s) for r in result.reports if r.mode})

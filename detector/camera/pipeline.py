@@ -17,6 +17,7 @@ from detector.camera.dwell import DwellRule
 from detector.camera.events import Event, EventManager, EventRecorder
 from detector.camera.resume import Resumer, close_stored
 from detector.camera.scene import SceneChangeDetector
+from detector.camera.suppress import Hits, Suppression, Suppressor
 from detector.camera.tracking import IouTracker
 from detector.camera.zones import ZoneFilter
 from detector.config.camera import CameraConfig
@@ -35,6 +36,7 @@ class PipelineStats:
     events_opened: int  # opened by this pipeline (resumed events are not new)
     resumed: int  # stored open events continued
     pending: int  # stored open events still waiting to be seen again
+    suppressed: int = 0  # objects kept from raising an event by an operator's rejection
 
 
 def _close_after(camera: CameraConfig) -> dict[str, float]:
@@ -45,11 +47,12 @@ class CameraPipeline:
     """One camera's zones, tracks, dwell and events; `process()` one frame's detections at a time.
 
     `resume`: events a stopped worker left open, continued when their object is seen again at their
-    place (see `detector.camera.resume`). `model_sha256` identifies the model in every event.
+    place (see `detector.camera.resume`). `model_sha256` identifies the model in every event. `suppressions`:
+    the camera's rejected objects, which raise no event while they stay the same (`suppress()` renews them).
     """
 
     def __init__(self, camera: CameraConfig, card: ModelCard, recorder: EventRecorder, *, model_sha256: str = "",
-                 resume: Sequence[Event] = ()) -> None:
+                 resume: Sequence[Event] = (), suppressions: Sequence[Suppression] = ()) -> None:
         self._camera = camera
         self._recorder = recorder
         self._zones = ZoneFilter(camera)
@@ -57,6 +60,7 @@ class CameraPipeline:
         self._dwell = DwellRule(camera.rules, camera.zone_dwell())
         self._scene = SceneChangeDetector()
         self._resumer = Resumer(list(resume), camera.rules)
+        self._suppressor = Suppressor(camera.suppress, suppressions)
         self._events = EventManager(
             camera_id=camera.id,
             model={"card": card.name, "sha256": model_sha256},
@@ -80,13 +84,22 @@ class CameraPipeline:
         self._camera, self._zones = camera, zones
         self._dwell.reconfigure(camera.rules, camera.zone_dwell())
         self._resumer.reconfigure(camera.rules)
+        self._suppressor.reconfigure(camera.suppress)
         self._tracker.reconfigure(_close_after(camera))
         self._events.reconfigure(_close_after(camera))
 
     def stats(self) -> PipelineStats:
         return PipelineStats(frames=self._frames, open_events=len(self._events.open),
                              events_opened=self._events.opened_total, resumed=len(self._resumer.resumed),
-                             pending=len(self._resumer.pending))
+                             pending=len(self._resumer.pending), suppressed=self._suppressor.total)
+
+    def suppress(self, suppressions: Sequence[Suppression]) -> None:
+        """The camera's rejected objects as the store has them now (a rejection made or undone meanwhile)."""
+        self._suppressor.replace(suppressions)
+
+    def suppression_hits(self) -> dict[str, Hits]:
+        """What each rejection kept out since the last call (objects and when last), for the store."""
+        return self._suppressor.drain()
 
     def open_events(self) -> list[Event]:
         return list(self._events.open.values())
@@ -112,13 +125,20 @@ class CameraPipeline:
             self.end()
         self.last_time = frame.time
         self._frames += 1
+        self._expire(frame.time)  # first: an object back after a gap longer than its close_after_s is new
         dets = self._zones.filter(self._dwell.filter(dets), frame.size, frame.time)
-        dets = self._tracker.update(dets, frame.time)
+        dets = self._suppressor.filter(self._tracker.update(dets, frame.time), frame)
         self._resumer.adopt(dets, self._dwell, self._events)
         self._events.update(self._dwell.update(dets, frame.time), frame)
-        self._dwell.forget([t.id for t in self._tracker.expire(frame.time)])
-        self._events.close_stale(frame.time)
+        self._expire(frame.time)
         self._recorder.flush()
+
+    def _expire(self, now: datetime) -> None:
+        """Tracks and events whose object has been gone longer than its kind's close_after_s end."""
+        gone = [t.id for t in self._tracker.expire(now)]
+        self._dwell.forget(gone)
+        self._suppressor.forget(gone)
+        self._events.close_stale(now)
 
     def close_stored(self, events: Sequence[Event]) -> None:
         """Close stored open events too old to resume (their worker was down too long) at their last sighting."""
@@ -138,6 +158,6 @@ class CameraPipeline:
     def end(self) -> None:
         """The input ended or the scene changed: every open event closes at its last sighting."""
         self._events.close_all()
-        self._tracker.clear()
+        self._suppressor.forget([t.id for t in self._tracker.clear()])
         self._dwell.clear()
         self._recorder.flush()

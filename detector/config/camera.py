@@ -247,6 +247,19 @@ class Rule(Strict):
         return self
 
 
+class Suppress(Strict):
+    """Rejections that stick: what an operator rejected raises no new event while it is the same object
+    at the same place (see `detector.camera.suppress`)."""
+
+    enabled: bool = Field(True, description="Drop what a rejection covers; false: every sighting is judged anew.")
+    for_days: float = Field(30.0, gt=0, description="Days a rejection holds; after that the object is judged "
+                            "again (and raises its event if it is still there).")
+    min_iou: float = Field(0.5, gt=0, le=1, description="How much a box must overlap the rejected one (IoU) "
+                           "to be the same place.")
+    min_similarity: float = Field(0.6, gt=0, lt=1, description="How alike its picture must be to the "
+                                  "rejected one (0-1); a changed object below it raises its event.")
+
+
 def _default_rules() -> dict[Kind, Rule]:
     return {kind: Rule(min_dwell_s=dwell) for kind, dwell in default_dwell_s().items()}
 
@@ -304,6 +317,8 @@ class CameraConfig(Strict):
                               "department): work orders get the cell the camera's location falls in.")
     categories: Path | None = Field(None, description="YAML dictionary from our category codes to the city's "
                                     "(categories: {'01-03': {code: ..., name: ...}}), for work orders.")
+    suppress: Suppress = Field(default_factory=Suppress, description="How long and how closely a rejected "
+                               "object is kept from raising events again.")
 
     @model_validator(mode="after")
     def _check_zone_ids(self) -> CameraConfig:

@@ -13,12 +13,14 @@ import base64
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from detector.output.messages import message_id
 from detector.output.store import EventStore, event_dict, events_t, reviews_t, utc_iso
+from detector.output.suppressions import SuppressionRows
 
 VERDICTS = ("confirmed", "rejected")
 REASONS = ("not a violation", "allowed here", "duplicate", "other")
@@ -40,10 +42,12 @@ def _uncursor(cursor: str) -> tuple[str, str]:
 
 
 class Reviews:
-    """Verdicts and review-desk queries on one store."""
+    """Verdicts and review-desk queries on one store; `out_dir` holds its snapshots (a rejection remembers
+    the object's picture from the event's crop there, so the rejection sticks)."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, out_dir: Path | None = None) -> None:
         self.store = store
+        self.out_dir = out_dir
 
     def page(self, *, kind: str | None = None, camera: str | None = None, status: str | None = None,
              review: str | None = None, since: str | None = None, limit: int = 50, cursor: str | None = None,
@@ -90,7 +94,10 @@ class Reviews:
     def review(self, event_id: str, verdict: str, reason: str | None, reviewer: str) -> dict[str, Any]:
         """Store a verdict (replacing an earlier one). A rejection queues `cancelled` for the sinks the event was
         sent to; a confirmation after a rejection queues `reinstated` for those that were told `cancelled`: each
-        change of mind reaches the platform, in order, so its work order follows the desk."""
+        change of mind reaches the platform, in order, so its work order follows the desk.
+
+        A rejection also sticks (`detector.output.suppressions`): the same object at the same place raises no
+        new event; a confirmation lifts that. The answer is the review, with `sticks` (and `why_not`)."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict {verdict!r}: confirmed or rejected")
         if verdict == "rejected" and reason not in REASONS:
@@ -98,12 +105,19 @@ class Reviews:
         event = self.event(event_id)
         if event is None:
             raise KeyError(event_id)
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
         row = {"event_id": event_id, "verdict": verdict, "reason": reason if verdict == "rejected" else None,
-               "reviewer": reviewer, "reviewed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
+               "reviewer": reviewer, "reviewed_at": at}
+        suppressions = SuppressionRows(self.store)
         with self.store.transaction():
             self.store.upsert_review(row)
             self.store.enqueue(self._verdict_messages(event, row))
-        return row
+            if verdict == "rejected":
+                why_not = suppressions.remember(event, self.out_dir, str(reason), reviewer, at)
+            else:
+                suppressions.lift(event_id, f"{reviewer} (confirmed)")
+                why_not = "confirmed"
+        return {**row, "sticks": why_not is None, "why_not": why_not}
 
     def _verdict_messages(self, event: dict[str, Any], review: dict[str, Any]) -> list[dict[str, Any]]:
         """Per sink that was sent this event: `cancelled` when rejected (unless it was told so last), `reinstated`

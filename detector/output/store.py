@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from detector.camera.events import Event
 from detector.errors import StoreError, StreetwatchError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 meta = sa.MetaData()
 _text, _real, _double = sa.Text, sa.REAL, sa.DOUBLE_PRECISION
@@ -144,6 +144,17 @@ pool_members_t = sa.Table(
     _req("started_at", _double), _req("lease_s", _double),
 )
 
+# v6: rejections that stick (`detector.camera.suppress`): per rejected event, its camera, kind, box and
+# picture (a 16x16 Lab signature), when and by whom; `lifted_at` once undone (or the event confirmed), and
+# how many objects it kept out since (`tracks`, the last at `last_hit`).
+suppressions_t = sa.Table(
+    "suppressions", meta,
+    sa.Column("id", _text, primary_key=True), _req("camera_id"), _req("kind"), _req("bbox"), _req("signature"),
+    _req("reason"), _req("reviewer"), _req("created_at"), sa.Column("lifted_at", _text), sa.Column("lifted_by", _text),
+    _req("tracks", sa.Integer), sa.Column("last_hit", _text),
+    sa.Index("suppressions_camera", "camera_id", "lifted_at"),
+)
+
 _V4_COLUMNS = ("lat DOUBLE PRECISION", "lon DOUBLE PRECISION", "geo TEXT", "resolution TEXT", "first_seen_utc TEXT")
 
 
@@ -177,6 +188,7 @@ _MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     3: lambda c: meta.create_all(c, tables=[sinks_t, outbox_t, leases_t]),
     4: _to_v4,
     5: lambda c: meta.create_all(c, tables=[pool_cameras_t, pool_members_t]),
+    6: lambda c: meta.create_all(c, tables=[suppressions_t]),
 }
 GEO_FIELDS = ("location", "vehicle", "sightings", "passes")
 

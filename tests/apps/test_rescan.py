@@ -254,3 +254,35 @@ def test_records_keep_each_vending_boxs_vendor_and_old_records_read_as_none(tmp_
     np.savez_compressed(old, **{k: v for k, v in np.load(io.BytesIO(pack(record))).items() if k != "vendor_xyxy"})
     assert unpack(old.getvalue()).data == {}  # a record of before vendors: nobody beside any stall
     assert np.isnan(unpack(old.getvalue()).detections()[0].extra("vendor_xyxy")).all()
+
+
+def test_a_rejected_object_is_left_out_of_the_next_days_files(archive, coco_card, tmp_path):
+    from detector.output.reviews import Reviews
+    from detector.output.suppressions import SuppressionRows
+
+    root = tmp_path / "archive"
+    for stamp in BIKE_FILES:  # cam-b's two files of the parked bikes, alone
+        (root / "videos" / "cam-b" / stamp).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(archive.parent / "videos" / "cam-b" / f"{stamp}.mp4", root / "videos" / "cam-b" / f"{stamp}.mp4")
+    shutil.copy(archive.parent / "cam-b.yaml", root / "cam-b.yaml")
+    only_b = root / "archive.yaml"
+    only_b.write_text('pattern: "{camera}/{date:%Y%m%d}/{time:%H%M%S}.mp4"\ncameras:\n  cam-b: cam-b.yaml\n')
+    out = tmp_path / "out"
+    _, day1 = run(only_b, coco_card, out)
+    assert len(day1) == 2
+    wrong = min(day1, key=lambda e: e["bbox"][0])
+    store = EventStore(out / "events.sqlite")
+    assert Reviews(store, out).review(wrong["id"], "rejected", "allowed here", "ops")["sticks"] is True
+    store.close()
+    for stamp in BIKE_FILES:  # the next day's recording of the same view
+        later = root / "videos" / "cam-b" / stamp.replace("20261120", "20261121")
+        later.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / "videos" / "cam-b" / f"{stamp}.mp4", later.with_suffix(".mp4"))
+    report, _ = run(only_b, coco_card, out)
+    assert report.assembled == ["cam-b"] and report.suppressed == 1
+    current = current_events(EventStore(out / "events.sqlite"), ["cam-b"])
+    days = sorted(e["first_seen"][:10] for e in current)
+    assert days == ["2026-11-20", "2026-11-20", "2026-11-21"]  # day 2: only the bike nobody rejected
+    assert wrong["id"] in {e["id"] for e in current}  # the rejected event itself stays, rejected
+    [held] = SuppressionRows(EventStore(out / "events.sqlite")).listing()
+    assert held["tracks"] == 1 and held["last_hit"].startswith("2026-11-21")

@@ -2,7 +2,7 @@
 
 import json
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -184,3 +184,34 @@ def test_a_vendor_staying_by_a_parasol_is_vending_and_people_passing_one_are_not
     assert sorted(parasol(e) for e in vending_events(None)) == ["passed", "staffed"]
     events = vending_events({})
     assert [parasol(e) for e in events] == ["staffed"] and events[0]["dwell_s"] >= 20
+
+
+def test_a_rejected_false_alarm_raises_no_event_the_next_day_until_undone(tmp_path, videos, coco_card, detector):
+    from detector.output.reviews import Reviews
+    from detector.output.store import open_store
+    from detector.output.suppressions import SuppressionRows
+
+    day = timedelta(days=1)
+    first = scan([videos["bikes_90s"]], bay_camera(), coco_card, tmp_path, start=START, detector=detector)
+    assert len(first.events) == 2
+    wrong = min(first.events, key=lambda e: e["bbox"][0])  # the operator: that one is not a violation
+    store = open_store(tmp_path / "events.sqlite")
+    try:
+        verdict = Reviews(store, tmp_path).review(wrong["id"], "rejected", "not a violation", "ops")
+        assert verdict["sticks"] is True
+        second = scan([videos["bikes_90s"]], bay_camera(), coco_card, tmp_path, start=START + day, detector=detector)
+        assert second.suppressed == 1
+        assert len(second.events) == 1 and second.events[0]["id"] not in {e["id"] for e in first.events}
+        ious = iou_matrix(np.array([second.events[0]["bbox"]]), np.array([e["bbox"] for e in first.events]))[0]
+        assert ious[[e["id"] for e in first.events].index(wrong["id"])] < 0.3  # the other bike's event
+        [kept] = SuppressionRows(store).listing()
+        assert kept["id"] == wrong["id"] and kept["tracks"] == 1 and kept["reviewer"] == "ops"
+        assert kept["last_hit"].startswith((START + day).astimezone(UTC).date().isoformat())
+
+        assert SuppressionRows(store).undo(wrong["id"], "ops") is True
+        third = scan([videos["bikes_90s"]], bay_camera(), coco_card, tmp_path, start=START + 2 * day,
+                     detector=detector)
+        assert third.suppressed == 0 and len(third.events) == 2
+        assert SuppressionRows(store).listing() == [] and len(SuppressionRows(store).listing(lifted=True)) == 1
+    finally:
+        store.close()

@@ -379,3 +379,31 @@ def test_the_dashboard_shows_the_pool_cameras_per_machine_and_those_nobody_watch
         assert client.delete("/api/pool/cameras/p2", headers=csrf).status_code == 404
         state = client.get("/api/pool").json()
         assert sorted(state["cameras"]) == ["p1", "p3"] and state["unheld"] == ["p3"]
+
+
+def test_a_rejection_is_listed_as_holding_its_object_back_until_undone(out: Path) -> None:
+    with served(create_app(desk_for(out, None, TOKEN))) as url, httpx.Client(base_url=url) as client:
+        client.post("/login", data={"token": TOKEN, "name": "ann"})
+        page = client.get("/")
+        csrf = {"X-CSRF-Token": _csrf(page.text)}
+        first, second = (e["id"] for e in client.get("/api/events").json()["events"])
+        done = client.post(f"/api/events/{first}/review", json={"verdict": "rejected", "reason": "not a violation"},
+                           headers=csrf).json()
+        assert done["sticks"] is True
+        dup = client.post(f"/api/events/{second}/review", json={"verdict": "rejected", "reason": "duplicate"},
+                          headers=csrf).json()
+        assert dup["sticks"] is False and "duplicate" in dup["why_not"]
+        [held] = client.get("/api/suppressions").json()["suppressions"]
+        assert held["id"] == first and held["reviewer"] == "ann" and held["tracks"] == 0
+        listing = client.get("/suppressions")
+        assert listing.status_code == 200 and f'data-undo="{first}"' in listing.text
+        dashboard = client.get("/dashboard").text
+        assert f'/suppressions?camera={held["camera_id"]}">1</a>' in dashboard
+        assert client.post(f"/api/suppressions/{first}/undo").status_code == 403  # no CSRF token
+        assert httpx.post(f"{url}/api/suppressions/{first}/undo").status_code == 401  # a stranger
+        assert client.post(f"/api/suppressions/{first}/undo", headers=csrf).json() == {"lifted": first}
+        assert client.post(f"/api/suppressions/{first}/undo", headers=csrf).status_code == 404  # not in force
+        assert client.get("/api/suppressions").json()["suppressions"] == []
+        [lifted] = client.get("/api/suppressions", params={"lifted": "true"}).json()["suppressions"]
+        assert lifted["lifted_by"] == "ann"
+        assert "No rejection holds anything back" in client.get("/suppressions").text

@@ -129,6 +129,31 @@ def test_the_event_page_zooms_reviews_and_steps_with_the_keyboard(browser, desk_
     assert stored["review"]["verdict"] == "rejected" and stored["review"]["reason"] == "allowed here"
 
 
+def test_a_rejection_is_remembered_and_undone_on_the_rejected_page(browser, demo_bikes_scanned: Path,
+                                                                   tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "out"
+    shutil.copytree(demo_bikes_scanned, out)
+    with served(create_app(desk_for(out, None, None))) as url:
+        first = httpx.get(f"{url}/api/events").json()["events"][0]["id"]
+        browser.get(f"{url}/events/{first}")
+        wait(browser, "return document.getElementById('reject')")
+        ActionChains(browser).send_keys("n").perform()
+        wait(browser, "return !document.getElementById('reasons').hidden")
+        ActionChains(browser).send_keys("1").perform()  # not a violation
+        note = wait(browser, "const n = document.getElementById('sticks'); return n && n.textContent")
+        assert "remembered" in note
+        browser.find_element(By.LINK_TEXT, "Rejected").click()
+        wait(browser, f"return document.querySelector('button[data-undo=\"{first}\"]')")
+        assert browser.execute_script("return document.querySelector('#suppressions img.thumb').naturalWidth") > 0
+        browser.save_screenshot(str(ARTIFACTS / "rejected.png"))
+        browser.find_element(By.CSS_SELECTOR, f'button[data-undo="{first}"]').click()
+        wait(browser, f"return document.querySelector('tr[data-id=\"{first}\"]').classList.contains('lifted')")
+        assert httpx.get(f"{url}/api/suppressions").json()["suppressions"] == []
+
+
 def test_the_map_shows_geo_tagged_events_offline(browser, desk_out: Path) -> None:
     with served(create_app(desk_for(desk_out, None, None))) as url:
         browser.get(url + "/map")

@@ -602,3 +602,55 @@ def test_a_reload_that_fails_for_any_reason_keeps_the_running_configuration(tmp_
         assert (metrics["reloads"], metrics["reloads_failed"]) == (1, 2)
     finally:
         outputs.close()
+
+
+def test_a_rejection_made_while_watching_keeps_its_object_from_raising_events(tmp_path, bike_scene, coco_card,
+                                                                             detector, monkeypatch):
+    import sqlite3
+    import threading
+
+    from detector.apps.watch import worker as worker_module
+    from detector.output.reviews import Reviews
+    from detector.output.store import open_store
+    from detector.output.suppressions import SuppressionRows
+
+    monkeypatch.setattr(worker_module, "SUPPRESSIONS_EVERY_S", 0.5)  # the desk's rejection reaches it at once
+    video = media.still_video(tmp_path / "bikes.mp4", [(bike_scene.image, 6.0)])
+    out = tmp_path / "out"
+    camera = {"camera": {"id": "cam-live", "timezone": "Europe/Amsterdam"},
+              "zones": [{"id": "bay", "type": "allowed", "kinds": ["bike"],
+                         "polygon": [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]}],
+              "rules": {"bike": {"min_dwell_s": 2, "close_after_s": 3}}}
+    config = WatchConfig.model_validate({"out": str(out), "http": {"port": 0}, "static_recheck_s": 0,
+                                         "cameras": [{**camera, "source": str(video)}]})
+    workers: list[worker_module.Worker] = []
+
+    def run() -> None:
+        workers.append(worker_module.Worker(config, coco_card, detector=detector))
+        workers[0].run()
+
+    def rows() -> list[tuple[str, str, str | None]]:
+        try:
+            with sqlite3.connect(out / "events.sqlite") as db:
+                return db.execute("SELECT id, status, crop FROM events ORDER BY id").fetchall()
+        except sqlite3.OperationalError:
+            return []
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        wait_for(lambda: len([r for r in rows() if r[2]]) == 2, 40, "two events with snapshots")
+        store = open_store(out / "events.sqlite")
+        wrong = min(store.events(), key=lambda e: e["bbox"][0])
+        assert Reviews(store, out).review(wrong["id"], "rejected", "not a violation", "ops")["sticks"] is True
+        wait_for(lambda: dict((i, s) for i, s, _ in rows())[wrong["id"]] == "closed", 15, "the rejected one closed")
+        time.sleep(5)  # the bike is still there, looping: kept out, never a new event
+        assert len(rows()) == 2 and [s for i, s, _ in rows() if i != wrong["id"]] == ["open"]
+        assert workers[0]._extra_metrics()["events_suppressed"] == {"cam-live": 1}
+    finally:
+        if workers:
+            workers[0].stop()
+        thread.join(timeout=15)
+    [held] = SuppressionRows(store).listing()
+    assert held["tracks"] == 1 and held["last_hit"]  # written at the latest when the worker stopped
+    store.close()

@@ -171,3 +171,14 @@ def test_a_prohibited_zone_with_a_dwell_of_its_own_raises_sooner_there_only(tmp_
     from detector.video.sampling import sampling_rate
 
     assert "zone entrance 10 s" in sampling_rate(camera, None)[1]
+
+
+def test_an_object_back_after_a_gap_longer_than_close_after_is_a_new_event(pipeline) -> None:
+    pipe, sink = pipeline
+    end = feed(pipe, [[BIKE]] * 240)  # 120 s: one event
+    feed(pipe, [[BIKE]] * 240, start_s=end + 3600)  # the next recording, an hour later: the bike again
+    pipe.end()
+    assert len(sink.opened_ids) == 2 and len(sink.closed_events) == 2
+    first, second = sink.closed_events
+    assert first.last_seen == T0 + timedelta(seconds=end)  # closed at its last sighting before the gap
+    assert second.first_seen >= T0 + timedelta(seconds=end + 3600)

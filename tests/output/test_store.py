@@ -6,7 +6,8 @@ import pytest
 from detector.errors import StreetwatchError
 from detector.output.outbox import Outbox
 from detector.output.pool import PoolRows
-from detector.output.store import EventStore
+from detector.output.store import SCHEMA_VERSION, EventStore
+from detector.output.suppressions import SuppressionRows
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -14,7 +15,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     EventStore(path).close()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 99")
-    with pytest.raises(StreetwatchError, match="schema v99, this streetwatch knows v5"):
+    with pytest.raises(StreetwatchError, match="schema v99, this streetwatch knows v6"):
         EventStore(path)
 
 
@@ -89,9 +90,10 @@ def test_files_of_earlier_streetwatch_open_and_upgrade(tmp_path: Path, version: 
     geo = next(e for e in store.events() if e["id"] == "cam-1-e2")
     assert geo["location"]["lat"] == 31.2 and geo["passes"] == 2
     assert PoolRows(store).cameras() == {} and PoolRows(store).members() == {}  # v5: the watch pool's tables
+    assert SuppressionRows(store).listing(lifted=True) == []  # v6: rejections that stick
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

@@ -41,6 +41,7 @@ from detector.apps.rescan.archive import ArchiveFile, fingerprint, walk
 from detector.apps.rescan.assemble import assemble
 from detector.apps.rescan.detect import FileJob, FileResult, loaded_job_args
 from detector.apps.rescan.engines import auto_workers, run_local, run_ray
+from detector.camera.suppress import Hits
 from detector.config.archive import Archive, load_archive
 from detector.config.camera import CameraConfig
 from detector.config.sinks import SinkConfig, merge_sinks, sinks_from_urls
@@ -50,6 +51,7 @@ from detector.model.weights import LoadedCard, load_card
 from detector.output.delivery import delivery_lines, undelivered
 from detector.output.outputs import Outputs
 from detector.output.store import EventStore, open_store
+from detector.output.suppressions import SuppressionRows
 from detector.video.sampling import sampling_rate
 from detector.video.seek import probe_duration
 
@@ -69,6 +71,7 @@ class RescanReport:
     video_s: float = 0.0  # video detected in this run
     wall_s: float = 0.0
     delivery: dict[str, dict[str, int]] = field(default_factory=dict)  # sink id -> outbox status -> messages
+    suppressed: int = 0  # events left out: an operator had rejected the object before
 
     @property
     def video_hours_per_wall_hour(self) -> float:
@@ -208,6 +211,7 @@ def _assemble(archive: Archive, files: list[ArchiveFile], loaded: LoadedCard, ou
               setup: Setup, force: bool, report: RescanReport) -> None:
     """Rebuild, in one transaction per camera, the events of cameras whose files or rules changed."""
     store = outputs.store
+    rejected = SuppressionRows(store)
     manifest = store.scan_files(key)
     params = json.dumps({"fps": setup.fps, "mode": setup.mode, "recheck_s": setup.recheck_s, "detect_key": key},
                         sort_keys=True)
@@ -223,7 +227,11 @@ def _assemble(archive: Archive, files: list[ArchiveFile], loaded: LoadedCard, ou
         if force or not previous or previous["status"] != "current" or previous["files_digest"] != digest:
             inputs = [(r["path"], datetime.fromisoformat(r["start_time"]), store.file_detections(r["path"], key))
                       for r in rows]
-            events = assemble(camera, loaded, inputs, outputs.snapshots(camera))
+            hits: dict[str, Hits] = {}
+            events = assemble(camera, loaded, inputs, outputs.snapshots(camera),
+                              rejected.active([camera_id]).get(camera_id, []), hits)
+            rejected.record(hits)
+            report.suppressed += sum(h.tracks for h in hits.values())
             run = {"id": run_id, "camera_id": camera_id, "model_card": loaded.card.name,
                    "weights_sha256": loaded.model_sha256, "rules_sha256": rules, "params": params,
                    "files_digest": digest, "finished_at": datetime.now().astimezone().isoformat(timespec="seconds")}
@@ -269,7 +277,7 @@ def print_report(report: RescanReport, *, as_json: bool) -> None:
                           "failed": report.failed, "kept": report.kept, "ignored": report.ignored,
                           "assembled": report.assembled,
                           "events": report.events, "video_s": report.video_s, "wall_s": report.wall_s,
-                          "delivery": report.delivery}))
+                          "delivery": report.delivery, "suppressed": report.suppressed}))
     else:
         lines = [f"files: {report.files_total} found, {len(report.done)} scanned, {len(report.skipped)} unchanged "
                  f"(skipped), {len(report.failed)} failed, {len(report.ignored)} not matching the archive file"]
@@ -281,6 +289,8 @@ def print_report(report: RescanReport, *, as_json: bool) -> None:
         lines.append(f"video: {report.video_s / 3600:.3f} h scanned in {report.wall_s / 3600:.4f} h wall "
                      f"({report.video_hours_per_wall_hour:.1f} video-hours per wall-hour); "
                      f"events rebuilt for: {', '.join(report.assembled) or 'none (nothing changed)'}")
+        if report.suppressed:
+            lines.append(f"suppressed: {report.suppressed} event(s) of objects an operator rejected before")
         print("\n".join(lines + delivery_lines(report.delivery)))
 
 

@@ -23,11 +23,13 @@ from pydantic import BaseModel, Field
 from detector.apps.serve.auth import COOKIE, SESSION_S, Gate, Session
 from detector.apps.serve.cameras import camera_routes
 from detector.apps.serve.pool import pool_routes
+from detector.apps.serve.suppressions import suppression_routes
 from detector.errors import StoreError
 from detector.kinds import export_classes
 from detector.output.pool import PoolRows
 from detector.output.reviews import REASONS, Reviews
 from detector.output.store import EventStore, open_store
+from detector.output.suppressions import SuppressionRows
 
 HERE = Path(__file__).parent
 BUSY_S = 5.0  # a write waits this long for another writer before the page answers 503
@@ -60,7 +62,7 @@ class Desk:
         return store
 
     def reviews(self) -> Reviews:
-        return Reviews(self.store())
+        return Reviews(self.store(), self.out_dir)
 
     def detector(self, image: Any) -> Any:
         """A frame's detections for the camera pages, by the watch's model or the card loaded on first use."""
@@ -132,6 +134,7 @@ def create_app(desk: Desk) -> FastAPI:
     _api(app, desk, api_user)
     camera_routes(app, desk, page, page_user, api_user, _check_csrf)
     pool_routes(app, lambda: PoolRows(desk.store()), api_user, _check_csrf)
+    suppression_routes(app, lambda: SuppressionRows(desk.store()), page, page_user, api_user, _check_csrf)
     _login(app, desk, templates)
     return app
 
@@ -205,7 +208,8 @@ def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Cal
         health = json.loads(desk.health.healthz()[0]) if desk.health else None
         pool = PoolRows(desk.store()).state()
         return page(request, "dashboard.html", user, stats=desk.reviews().stats(), health=health,
-                    pool=pool if pool["cameras"] or pool["members"] else None)
+                    pool=pool if pool["cameras"] or pool["members"] else None,
+                    suppressed=SuppressionRows(desk.store()).counts())
 
 
 def _health(app: FastAPI, desk: Desk) -> None:

@@ -45,6 +45,7 @@ from detector.output.delivery import DeliveryStats
 from detector.output.outputs import Outputs
 from detector.output.recorder import StoreRecorder
 from detector.output.store import EventStore, open_store
+from detector.output.suppressions import SuppressionRows
 from detector.video.live import LiveReader
 from detector.video.watchdog import Watchdog
 
@@ -139,6 +140,7 @@ class Worker:
         self._file_seen = (_mtime(config_path), time.monotonic()) if config_path else None
         self.pool: PoolMember | None = None  # with a pool: section (or --pool), joined by run()
         self._busy = (0.0, time.monotonic())  # inference seconds since, for the pool's measured headroom
+        self._suppressions_at = time.monotonic()
 
     def _observe_batch(self, _frames: int, seconds: float) -> None:
         self._busy = (self._busy[0] + seconds, self._busy[1])
@@ -173,7 +175,8 @@ class Worker:
         stale = [e for e in stored if now - e.last_seen.timestamp() > self.config.resume_within_s]
         pending = [e for e in stored if e not in stale]
         pipeline = CameraPipeline(camera, self.loaded.card, recorder, model_sha256=self.loaded.model_sha256,
-                                  resume=pending)
+                                  resume=pending,
+                                  suppressions=SuppressionRows(store).active([camera.id]).get(camera.id, []))
         pipeline.close_stored(stale)
         return pipeline
 
@@ -229,6 +232,8 @@ class Worker:
                 for run in self.cameras.values():
                     run.pipeline.expire_resumed()
                 self._notice_edits()
+                if time.monotonic() - self._suppressions_at > SUPPRESSIONS_EVERY_S:
+                    self._renew_suppressions(store)
                 every = min(PLAN_EVERY_S, self.config.lease_s / 3) if self.pool else self.config.lease_s / 3
                 if time.monotonic() - self._leased_at > every:
                     self._renew(store)
@@ -261,6 +266,17 @@ class Worker:
                 store.release_leases(self.holder)
             store.close()
             raise
+
+    def _renew_suppressions(self, store: EventStore) -> None:
+        """What the rejections kept out goes to the store; rejections made or undone in the desk come back."""
+        rows = SuppressionRows(store)
+        fixed = {c: r.pipeline for c, r in self.cameras.items() if isinstance(r.pipeline, CameraPipeline)}
+        hits = {sid: h for p in fixed.values() for sid, h in p.suppression_hits().items()}
+        rows.record(hits)
+        active = rows.active(list(fixed))
+        for camera_id, pipeline in fixed.items():
+            pipeline.suppress(active.get(camera_id, []))
+        self._suppressions_at = time.monotonic()
 
     # -- the pool: cameras taken and handed back while running ------------------------------------
 
@@ -377,6 +393,7 @@ class Worker:
                 if isinstance(run.pipeline, LivePatrol):
                     run.pipeline.end()  # what is in view is decided; its events stay open
                 run.recorder.flush()  # open events stay open in the store, for the next holder to resume
+            self._renew_suppressions(store)  # (what they kept out)
         except StoreError as e:
             log.error("could not save the last changes: %s", e, extra={"event": "store_failed"})
         finally:
@@ -482,6 +499,7 @@ class Worker:
             "frames_failed": {c: r.failed for c, r in self.cameras.items()},
             "frames_dropped": {c: self.slots.dropped.get(c, 0) for c in self.cameras},
             "events_opened": {c: r.pipeline.stats().events_opened for c, r in self.cameras.items()},
+            "events_suppressed": {c: r.pipeline.stats().suppressed for c, r in self.cameras.items()},
             "frames_inferred": {c: self.step.counts(c)[0] for c in self.cameras},
             "frames_unchanged": {c: self.step.counts(c)[1] for c in self.cameras},
             "reloads": self.reloads["ok"], "reloads_failed": self.reloads["failed"],
@@ -498,6 +516,7 @@ class Worker:
 
 
 FILE_CHECK_S = 2.0
+SUPPRESSIONS_EVERY_S = 10.0  # how soon a rejection (or an undo) in the desk reaches a running camera
 
 
 def _mtime(path: Path | None) -> float | None:

@@ -116,8 +116,12 @@ const Desk = (() => {
     snapshot.addEventListener("click", () => snapshot.parentElement.classList.toggle("zoomed"));
     async function judge(verdict, reason) {
       try {
-        await review(id, verdict, reason);
-        document.getElementById("verdict").replaceChildren(badge(verdict, reason));
+        const done = await review(id, verdict, reason);
+        const note = document.createElement("small");
+        note.id = "sticks";
+        note.textContent = done.sticks ? " remembered: the same object here raises no new event (undo on Rejected)"
+          : (verdict === "rejected" ? ` not remembered: ${done.why_not}` : "");
+        document.getElementById("verdict").replaceChildren(badge(verdict, reason), note);
       } catch (err) { alert(err.message); }
     }
     document.getElementById("confirm").onclick = () => judge("confirmed");
@@ -171,5 +175,17 @@ const Desk = (() => {
     });
   }
 
-  return {list, event, map, pool};
+  // Rejected objects: "Undo" lifts the hold, so the object raises its event again when next seen.
+  function suppressions(table) {
+    table.addEventListener("click", async (e) => {
+      const id = e.target.dataset.undo;
+      if (id === undefined) return;
+      const r = await fetch(`/api/suppressions/${encodeURIComponent(id)}/undo`, {
+        method: "POST", credentials: "same-origin", headers: {"X-CSRF-Token": csrf()}});
+      if (r.ok) { e.target.closest("tr").classList.add("lifted"); e.target.replaceWith("undone"); }
+      else window.alert((await r.json()).detail || r.statusText);
+    });
+  }
+
+  return {list, event, map, pool, suppressions};
 })();
