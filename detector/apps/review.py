@@ -3,8 +3,11 @@
 Confirmed events give their clean frame with the event's box under its kind; events rejected as "not a
 violation" give their clean frame without that box: a hard negative (the model saw that kind there, and
 was wrong). Rejections for "allowed here" or "duplicate" are left out: the object was real.
+Boxes operators drew (`detector.output.marks`) go along: a confirmed event whose box was set right is
+labelled with that box, and each picture with violations the model missed gives an image with those boxes.
 `scripts/build_dataset.py --source DATASET` takes it (class `bike` maps to `bicycle`; COCO classes are
-pseudo-labelled there). Splits are fixed by event id (one in five to val), so a re-export keeps them.
+pseudo-labelled there). Splits are fixed by event id, or by picture for drawn boxes (one in five to val), so
+a re-export keeps them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import hashlib
 import shutil
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ import yaml
 
 from detector.errors import ConfigError
 from detector.kinds import export_classes
+from detector.output.marks import MarkRows
 from detector.output.reviews import Reviews
 from detector.output.store import open_store
 
@@ -28,15 +33,20 @@ NEGATIVE_REASONS = {"not a violation"}  # the model was wrong about the object; 
 # the object is real (it just should not be reported), so its frame is no lesson; "other": unknown.
 
 
-def export(events: list[dict[str, Any]], events_dir: Path, out: Path) -> Counter:
-    """Write the dataset; (kind, verdict, split) -> images, and ("skipped", reason, "") for the rest. Events
-    seen in one frame (same source and time) share one image with every confirmed box of it."""
+def export(events: list[dict[str, Any]], events_dir: Path, out: Path, *, missed: Sequence[dict[str, Any]] = (),
+           corrections: dict[str, dict[str, Any]] | None = None) -> Counter:
+    """Write the dataset; (kind, verdict, split) -> images (verdict `drawn` for missed violations), and
+    ("skipped", reason, "") for the rest. Events seen in one frame (same source and time) share one image with
+    every confirmed box of it; `corrections` (event id -> mark) replace confirmed events' boxes."""
     counts: Counter = Counter()
     out.mkdir(parents=True, exist_ok=True)
     classes = [k.value for k in export_classes()]
     frames: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for event in events:
         review = event["review"]
+        fix = (corrections or {}).get(event["id"])
+        if fix is not None and review["verdict"] == "confirmed":
+            event = {**event, "kind": fix["kind"], "bbox": fix["bbox"]}
         if review["verdict"] == "rejected" and review.get("reason") not in NEGATIVE_REASONS:
             counts[("skipped", f"rejected as {review.get('reason')}", "")] += 1
         elif event["kind"] not in classes:
@@ -45,6 +55,11 @@ def export(events: list[dict[str, Any]], events_dir: Path, out: Path) -> Counter
             frames.setdefault((event["source"]["uri"], float(event["source"]["pts_s"])), []).append(event)
     for group in frames.values():
         _write_frame(group, events_dir, out, counts, classes)
+    pictures: dict[str, list[dict[str, Any]]] = {}
+    for mark in missed:
+        pictures.setdefault(mark["image"], []).append(mark)
+    for image, marks in pictures.items():
+        _write_picture(image, marks, events_dir, out, counts, classes)
     (out / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val",
                                                    "names": dict(enumerate(classes))}, sort_keys=False))
     return counts
@@ -73,6 +88,25 @@ def _write_frame(group: list[dict[str, Any]], events_dir: Path, out: Path, count
         counts[(e["kind"], e["review"]["verdict"], split)] += 1
 
 
+def _write_picture(relative: str, marks: list[dict[str, Any]], events_dir: Path, out: Path, counts: Counter,
+                   classes: list[str]) -> None:
+    """A picture with the violations operators drew on it (the model missed them)."""
+    root = events_dir.resolve()
+    source = (root / relative).resolve()
+    if not source.is_relative_to(root) or not source.is_file():
+        counts[("skipped", "no picture of a drawn box", "")] += len(marks)
+        return
+    digest = hashlib.sha1(relative.encode()).hexdigest()
+    split = "val" if int(digest, 16) % 5 == 0 else "train"
+    (out / "images" / split).mkdir(parents=True, exist_ok=True)
+    (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, out / "images" / split / f"m{digest[:15]}.jpg")
+    (out / "labels" / split / f"m{digest[:15]}.txt").write_text(
+        "".join(_label(m, int(m["width"]), int(m["height"]), classes) for m in marks))
+    for m in marks:
+        counts[(m["kind"], "drawn", split)] += 1
+
+
 def _label(event: dict[str, Any], width: int, height: int, classes: list[str]) -> str:
     x1, y1, x2, y2 = (float(v) for v in event["bbox"])
     x1, x2 = max(0.0, min(x1, width)), max(0.0, min(x2, width))
@@ -87,11 +121,14 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.out.exists() and any(args.out.iterdir()):
         raise ConfigError("the output folder is not empty", path=args.out, fix="give a new or empty folder")
     store = open_store(args.db or args.events / "events.sqlite")
+    folder = args.events or Path.cwd()
     try:
         events = Reviews(store).reviewed(args.since)
+        marks = MarkRows(store, folder)
+        missed, corrections = marks.listing(missed_only=True, since=args.since), marks.corrections()
     finally:
         store.close()
-    counts = export(events, args.events or Path.cwd(), args.out)
+    counts = export(events, folder, args.out, missed=missed, corrections=corrections)
     print(f"{'kind':<10}{'verdict':<12}{'split':<8}{'images':>7}")
     for (kind, verdict, split), n in sorted(counts.items()):
         print(f"{kind:<10}{verdict:<12}{split:<8}{n:>7}")

@@ -155,6 +155,18 @@ suppressions_t = sa.Table(
     sa.Index("suppressions_camera", "camera_id", "lifted_at"),
 )
 
+# Also v6: boxes operators drew: a violation the model missed, on a camera's picture (saved as `image` under
+# the output folder), or an event's box set right (`event_id`; `image` is then the event's clean frame). Boxes
+# are in pixels of `image`, so `review export` labels them exactly.
+marks_t = sa.Table(
+    "marks", meta,
+    sa.Column("id", _text, primary_key=True), _req("camera_id"), _req("kind"), _req("bbox"), _req("image"),
+    _req("width", sa.Integer), _req("height", sa.Integer), sa.Column("source_uri", _text),
+    sa.Column("pts_s", _double), _req("taken_at"), sa.Column("event_id", _text), _req("reviewer"),
+    _req("created_at"), sa.Column("removed_at", _text),
+    sa.Index("marks_camera", "camera_id"), sa.Index("marks_event", "event_id"),
+)
+
 _V4_COLUMNS = ("lat DOUBLE PRECISION", "lon DOUBLE PRECISION", "geo TEXT", "resolution TEXT", "first_seen_utc TEXT")
 
 
@@ -188,7 +200,7 @@ _MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     3: lambda c: meta.create_all(c, tables=[sinks_t, outbox_t, leases_t]),
     4: _to_v4,
     5: lambda c: meta.create_all(c, tables=[pool_cameras_t, pool_members_t]),
-    6: lambda c: meta.create_all(c, tables=[suppressions_t]),
+    6: lambda c: meta.create_all(c, tables=[suppressions_t, marks_t]),
 }
 GEO_FIELDS = ("location", "vehicle", "sightings", "passes")
 

@@ -407,3 +407,38 @@ def test_a_rejection_is_listed_as_holding_its_object_back_until_undone(out: Path
         [lifted] = client.get("/api/suppressions", params={"lifted": "true"}).json()["suppressions"]
         assert lifted["lifted_by"] == "ann"
         assert "No rejection holds anything back" in client.get("/suppressions").text
+
+
+def test_missed_violations_and_set_right_boxes_go_into_the_export(out: Path, tmp_path: Path) -> None:
+    camera_file = REPO / "zones" / "demo-bikes.yaml"  # read only: no zone is saved here
+    with served(create_app(desk_for(out, None, TOKEN, cameras=[camera_file]))) as url:
+        auth = {"Authorization": f"Bearer {TOKEN}", "X-Reviewer": "ann"}
+        api = httpx.Client(base_url=url, headers=auth)
+        [video] = api.get("/api/cameras/demo-bikes").json()["sources"]
+        missed = {"uri": video["uri"], "t": 10, "boxes": [{"kind": "garbage", "box": [700, 380, 900, 620]},
+                                                          {"kind": "bike", "box": [20, 20, 80, 90]}]}
+        marks = api.post("/api/cameras/demo-bikes/marks", json=missed).json()["marks"]
+        assert [m["kind"] for m in marks] == ["garbage", "bike"] and len({m["image"] for m in marks}) == 1
+        assert (out / marks[0]["image"]).is_file() and marks[0]["width"] == 1280 and marks[0]["reviewer"] == "ann"
+        tiny = {**missed, "boxes": [{"kind": "bike", "box": [5, 5, 6, 6]}]}
+        assert "under 4 px" in api.post("/api/cameras/demo-bikes/marks", json=tiny).json()["detail"]
+        assert api.post("/api/cameras/demo-bikes/marks",
+                        json={**missed, "boxes": [{"kind": "dragon", "box": [1, 1, 50, 50]}]}).status_code == 422
+        assert api.post("/api/cameras/demo-bikes/marks", json={**missed, "uri": "/etc/passwd"}).status_code == 404
+        assert api.delete(f"/api/marks/{marks[1]['id']}").json() == {"removed": marks[1]["id"]}
+        assert [m["id"] for m in api.get("/api/cameras/demo-bikes/marks").json()["marks"]] == [marks[0]["id"]]
+        first = api.get("/api/events").json()["events"][0]
+        fixed = api.put(f"/api/events/{first['id']}/box", json={"kind": "bike", "box": [100, 50, 400, 600]}).json()
+        assert fixed["mark"]["bbox"] == [100, 50, 400, 600] and fixed["review"]["verdict"] == "confirmed"
+        assert "box set right by ann" in api.get(f"/events/{first['id']}").text
+        assert httpx.put(f"{url}/api/events/{first['id']}/box", json={"kind": "bike", "box": [1, 1, 9, 9]}
+                         ).status_code == 401
+    dataset = tmp_path / "reviewed"
+    assert main(["review", "export", "--events", str(out), "--out", str(dataset)]) == 0
+    labels = {p.name: [ln.split() for ln in p.read_text().splitlines()] for p in dataset.glob("labels/*/*.txt")}
+    [drawn] = [v for k, v in labels.items() if k.startswith("m")]
+    assert [row[0] for row in drawn] == ["0"]  # the missed pile, class 0 = garbage; the removed mark is not there
+    assert [float(v) for v in drawn[0][1:]] == pytest.approx([800 / 1280, 500 / 640, 200 / 1280, 240 / 640], abs=1e-5)
+    [event_label] = [v for k, v in labels.items() if not k.startswith("m")]
+    assert [float(v) for v in event_label[0][1:]] == pytest.approx([250 / 1280, 325 / 640, 300 / 1280, 550 / 640],
+                                                                   abs=1e-5)  # the corrected box, exactly

@@ -234,3 +234,46 @@ def test_an_ignore_zone_drawn_over_a_bike_silences_it_and_a_bad_polygon_is_refus
         assert camera_file.read_text() == saved  # nothing written
     again = scan([videos["bikes_90s"]], load_camera(camera_file), coco_card, tmp_path / "again", fps=1.0)
     assert len(again.events) == 1 and again.events[0]["bbox"][0] > target["bbox"][2]  # only the other bike
+
+
+def _drag_on(browser, element_id: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Press at `start`, drag to `end` and release on an element, at fractions of its width and height."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    layer = browser.find_element("id", element_id)
+    w, h = layer.size["width"], layer.size["height"]
+    (ActionChains(browser).move_to_element_with_offset(layer, start[0] * w - w / 2, start[1] * h - h / 2)
+     .click_and_hold().move_by_offset((end[0] - start[0]) * w, (end[1] - start[1]) * h).release().perform())
+
+
+def test_a_missed_pile_is_drawn_on_the_camera_page_and_a_box_set_right_on_the_event_page(
+        browser, demo_bikes_scanned: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import Select
+
+    out = tmp_path / "out"
+    shutil.copytree(demo_bikes_scanned, out)
+    with served(create_app(desk_for(out, None, None, cameras=[REPO / "zones" / "demo-bikes.yaml"]))) as url:
+        browser.set_window_size(1366, 768)
+        browser.get(url + "/cameras/demo-bikes")
+        wait(browser, "return document.getElementById('frame').naturalWidth > 0", 30)
+        Select(browser.find_element("id", "mark-kind")).select_by_visible_text("garbage")
+        browser.find_element("id", "mark").click()  # (or m, away from the kind list)
+        wait(browser, "return !document.getElementById('mark-layer').hasAttribute('hidden')")
+        _drag_on(browser, "mark-layer", (0.55, 0.6), (0.7, 0.95))
+        wait(browser, "return document.getElementById('mark-status').textContent.startsWith('Marked')")
+        browser.save_screenshot(str(ARTIFACTS / "mark-missed.png"))
+        [mark] = httpx.get(f"{url}/api/cameras/demo-bikes/marks").json()["marks"]
+        assert mark["kind"] == "garbage" and mark["width"] == 1280
+        x1, y1, x2, y2 = mark["bbox"]
+        assert abs(x1 - 0.55 * 1280) < 15 and abs(y2 - 0.95 * 640) < 15 and x2 > x1 and y2 > y1
+
+        first = httpx.get(f"{url}/api/events").json()["events"][0]["id"]
+        browser.get(f"{url}/events/{first}")
+        wait(browser, "return document.getElementById('clean').naturalWidth > 0", 20)
+        browser.execute_script("document.getElementById('clean').scrollIntoView()")
+        ActionChains(browser).send_keys("b").perform()
+        _drag_on(browser, "fix-layer", (0.2, 0.1), (0.35, 0.7))
+        wait(browser, "return document.getElementById('fix-status').textContent.startsWith('Box set right')")
+        stored = httpx.get(f"{url}/api/events/{first}").json()
+        assert stored["review"]["verdict"] == "confirmed"

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from detector.errors import StreetwatchError
+from detector.output.marks import MarkRows
 from detector.output.outbox import Outbox
 from detector.output.pool import PoolRows
 from detector.output.store import SCHEMA_VERSION, EventStore
@@ -91,6 +92,7 @@ def test_files_of_earlier_streetwatch_open_and_upgrade(tmp_path: Path, version: 
     assert geo["location"]["lat"] == 31.2 and geo["passes"] == 2
     assert PoolRows(store).cameras() == {} and PoolRows(store).members() == {}  # v5: the watch pool's tables
     assert SuppressionRows(store).listing(lifted=True) == []  # v6: rejections that stick
+    assert MarkRows(store, path.parent).listing() == []  # ... and boxes operators drew
     store.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6

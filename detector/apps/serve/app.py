@@ -26,6 +26,7 @@ from detector.apps.serve.pool import pool_routes
 from detector.apps.serve.suppressions import suppression_routes
 from detector.errors import StoreError
 from detector.kinds import export_classes
+from detector.output.marks import MarkRows
 from detector.output.pool import PoolRows
 from detector.output.reviews import REASONS, Reviews
 from detector.output.store import EventStore, open_store
@@ -196,7 +197,9 @@ def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Cal
     def event_page(request: Request, event_id: str, user: Session | None = Depends(session)) -> Response:
         event = _event_or_404(desk, event_id)
         newer, older = desk.reviews().neighbours(event)
-        return page(request, "event.html", user, event=event, newer=newer, older=older)
+        fixed = MarkRows(desk.store(), desk.out_dir).listing(event_id=event_id)
+        return page(request, "event.html", user, event=event, newer=newer, older=older,
+                    correction=fixed[0] if fixed else None)
 
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request, user: Session | None = Depends(session)) -> Response:

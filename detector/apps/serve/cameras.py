@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from detector.apps.serve.auth import Session
+from detector.apps.serve.marks import mark_routes
 from detector.config.camera import CameraConfig
 from detector.config.edit import CameraFile, check_zones
 from detector.detections import Detections
@@ -108,6 +109,7 @@ def camera_routes(app: FastAPI, desk: Any, page: Callable[..., Response], page_u
         return page(request, "camera.html", user, camera_id=camera_id, file=str(file.path))
 
     _camera_api(app, desk, pictures, editable, api_user, check_csrf)
+    mark_routes(app, desk, pictures, editable, lambda c, uri: _known_source(desk, c, uri), api_user, check_csrf)
 
 
 def _camera_api(app: FastAPI, desk: Any, pictures: Pictures, editable: Callable[[str], CameraFile],
