@@ -51,6 +51,14 @@ def _positive(value: str) -> float:
     return number
 
 
+def _fraction(value: str) -> float:
+    """A share or threshold: above 0, below 1."""
+    number = _finite(value)
+    if not 0 < number < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return number
+
+
 def _seconds(value: str) -> float:
     """A duration: finite, zero or more."""
     number = _finite(value)
@@ -134,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rescan_parser(commands)
     add_patrol_parser(commands)
     add_review_parsers(commands)
+    add_learn_parser(commands)
 
     config = commands.add_parser("config", help="validate or describe configuration files")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -197,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         from detector.apps.review import run_cli
     elif args.command == "eval":
         from detector.apps.evaluate import run_cli
+    elif args.command == "learn":
+        from detector.apps.learn import run_cli
     elif args.command == "deliver":
         from detector.apps.deliver import run_cli
     elif args.command == "models":
@@ -279,6 +290,29 @@ def add_review_parsers(commands: Any) -> None:
     export.add_argument("--events", type=Path, help="output folder the events are in (events.sqlite, snapshots/)")
     export.add_argument("--db", help="events database URL instead of DIR/events.sqlite (snapshots under --events)")
     export.add_argument("--since", help="only reviews made at or after this ISO time")
+
+
+def add_learn_parser(commands: Any) -> None:
+    learn = commands.add_parser("learn", help="teach the card this site's reviews: a new card and a report, on CPU")
+    learn.add_argument("--card", default=str(DEFAULT_CARD), help="the card to start from (default: the default card)")
+    learn.add_argument("--out", type=Path, required=True, help="folder for the new card, its report and its cache")
+    learn.add_argument("--reviews", type=Path, action="append", default=[], metavar="EXPORT",
+                       help="a `review export` folder (repeatable)")
+    learn.add_argument("--photos", type=Path, action="append", default=[], metavar="DIR",
+                       help="photos judged at image level (repeatable, each with --labels)")
+    learn.add_argument("--labels", type=Path, action="append", default=[], metavar="CSV",
+                       help="file,garbage (yes/no)[,camera,day] of the --photos before it")
+    learn.add_argument("--keep", type=Path, action="append", default=[], metavar="DATASET",
+                       help="older data learnt along, so old skills stay: a YOLO dataset (its train split)")
+    learn.add_argument("--reference", type=Path, action="append", default=[], metavar="SET",
+                       help="a set the old and new card are compared on (a YOLO dataset's val split, or photos "
+                       "with labels.csv)")
+    learn.add_argument("--floor", type=_fraction, default=0.05, help="garbage classes' threshold for candidates")
+    learn.add_argument("--epochs", type=_count, default=40, help="the look's training epochs (40; seconds each)")
+    learn.add_argument("--keep-sample", type=_count, default=300, help="photos of --keep learnt along (300)")
+    learn.add_argument("--reference-limit", type=_count, default=200, help="photos per --reference set (200)")
+    learn.add_argument("--holdout-share", type=_fraction, default=0.25, help="of each camera's days held out")
+    learn.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
 
 def add_patrol_parser(commands: Any) -> None:

@@ -193,14 +193,6 @@ def read_labels(csv_path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return kinds, clean
 
 
-def sweep_card(loaded: LoadedCard, floor: float) -> LoadedCard:
-    """The card with every kind-reporting class lowered to `floor`; inputs of composites stay as they are."""
-    classes = {name: spec.model_copy(update={"confidence": min(spec.confidence, floor)}) if spec.kind else spec
-               for name, spec in loaded.card.classes.items()}
-    card = loaded.card.model_copy(update={"classes": classes})
-    return loaded.model_copy(update={"card": card})
-
-
 def _scores(dets: Any) -> dict[str, float]:
     out: dict[str, float] = {}
     for kind, conf in zip(dets.kind, dets.confidence, strict=True):
@@ -247,7 +239,7 @@ def evaluate_rows(loaded: LoadedCard, images: Path, kinds: list[str], rows: list
     """The image-level measurement of `rows` (`file` + a yes/no per kind) of photos in `images`."""
     from detector.model.detector import Detector
 
-    exact, loose = Detector(loaded), Detector(sweep_card(loaded, SWEEP[0]))
+    exact, loose = Detector(loaded), Detector(loaded.lowered(SWEEP[0]))
     card_kinds = {k.value for k in loaded.card.kinds()}
     skipped: list[str] = []
     notes: list[str] = []

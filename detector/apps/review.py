@@ -13,6 +13,7 @@ a re-export keeps them.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import shutil
 from collections import Counter
@@ -53,28 +54,31 @@ def export(events: list[dict[str, Any]], events_dir: Path, out: Path, *, missed:
             counts[("skipped", "unknown kind", "")] += 1
         else:
             frames.setdefault((event["source"]["uri"], float(event["source"]["pts_s"])), []).append(event)
+    manifest: list[dict[str, str]] = []
     for group in frames.values():
-        _write_frame(group, events_dir, out, counts, classes)
+        manifest += _write_frame(group, events_dir, out, counts, classes)
     pictures: dict[str, list[dict[str, Any]]] = {}
     for mark in missed:
         pictures.setdefault(mark["image"], []).append(mark)
     for image, marks in pictures.items():
-        _write_picture(image, marks, events_dir, out, counts, classes)
+        manifest += _write_picture(image, marks, events_dir, out, counts, classes)
+    _write_manifest(out / "manifest.csv", manifest)
     (out / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val",
                                                    "names": dict(enumerate(classes))}, sort_keys=False))
     return counts
 
 
 def _write_frame(group: list[dict[str, Any]], events_dir: Path, out: Path, counts: Counter,
-                 classes: list[str]) -> None:
-    """One image: the clean frame, labelled with the group's confirmed boxes (none: a hard negative)."""
+                 classes: list[str]) -> list[dict[str, str]]:
+    """One image: the clean frame, labelled with the group's confirmed boxes (none: a hard negative); its
+    manifest row."""
     root = events_dir.resolve()  # only files inside the events folder: a row may point anywhere
     inside = [(root / e["clean_frame"]).resolve() for e in group if e.get("clean_frame")]
     source = next((p for p in inside if p.is_relative_to(root) and p.is_file()), None)
     image = cv2.imread(str(source)) if source else None
     if image is None:
         counts[("skipped", "no clean frame", "")] += len(group)
-        return
+        return []
     first = min(e["id"] for e in group)
     split = "val" if int(hashlib.sha1(first.encode()).hexdigest(), 16) % 5 == 0 else "train"
     name = hashlib.sha1(first.encode()).hexdigest()[:16]
@@ -86,16 +90,20 @@ def _write_frame(group: list[dict[str, Any]], events_dir: Path, out: Path, count
         "".join(_label(e, image.shape[1], image.shape[0], classes) for e in confirmed))
     for e in group:
         counts[(e["kind"], e["review"]["verdict"], split)] += 1
+    verdicts = {v: " ".join(sorted({e["kind"] for e in group if e["review"]["verdict"] == v}))
+                for v in ("confirmed", "rejected")}
+    return [{"image": f"{name}.jpg", "split": split, "camera": group[0]["camera_id"],
+             "day": group[0]["first_seen"][:10], **verdicts, "drawn": ""}]
 
 
 def _write_picture(relative: str, marks: list[dict[str, Any]], events_dir: Path, out: Path, counts: Counter,
-                   classes: list[str]) -> None:
-    """A picture with the violations operators drew on it (the model missed them)."""
+                   classes: list[str]) -> list[dict[str, str]]:
+    """A picture with the violations operators drew on it (the model missed them); its manifest row."""
     root = events_dir.resolve()
     source = (root / relative).resolve()
     if not source.is_relative_to(root) or not source.is_file():
         counts[("skipped", "no picture of a drawn box", "")] += len(marks)
-        return
+        return []
     digest = hashlib.sha1(relative.encode()).hexdigest()
     split = "val" if int(digest, 16) % 5 == 0 else "train"
     (out / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -105,6 +113,18 @@ def _write_picture(relative: str, marks: list[dict[str, Any]], events_dir: Path,
         "".join(_label(m, int(m["width"]), int(m["height"]), classes) for m in marks))
     for m in marks:
         counts[(m["kind"], "drawn", split)] += 1
+    return [{"image": f"m{digest[:15]}.jpg", "split": split, "camera": marks[0]["camera_id"],
+             "day": marks[0]["taken_at"][:10], "confirmed": "", "rejected": "",
+             "drawn": " ".join(sorted({m["kind"] for m in marks}))}]
+
+
+def _write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
+    """Per image: its split, camera, day and the kinds confirmed, rejected and drawn on it (`learn` splits the
+    reviews by camera and day with it)."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["image", "split", "camera", "day", "confirmed", "rejected", "drawn"])
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _label(event: dict[str, Any], width: int, height: int, classes: list[str]) -> str:

@@ -62,6 +62,13 @@ class LoadedCard(BaseModel):
         weights = self.weights_path
         return weights.is_dir() or weights.suffix not in (".pt", ".pth")
 
+    def lowered(self, floor: float) -> LoadedCard:
+        """The card with every kind-reporting class lowered to `floor` (inputs of composites stay as they are):
+        what it nearly raised, for sweeps and for mining candidates."""
+        classes = {name: spec.model_copy(update={"confidence": min(spec.confidence, floor)}) if spec.kind else spec
+                   for name, spec in self.card.classes.items()}
+        return self.model_copy(update={"card": self.card.model_copy(update={"classes": classes})})
+
     @cached_property
     def model_sha256(self) -> str:
         """What identifies the model an event came from: the weights, or the weights and the head."""
