@@ -168,7 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("cards", nargs="*", default=[str(DEFAULT_CARD)], metavar="CARD",
                         help="model card files or bundled card names (default: the default card)")
     export.add_argument("--weights", type=Path, help="weights file overriding the cards'")
+    add_rollout_parsers(models_commands)
     return parser
+
+
+def add_rollout_parsers(models_commands: Any) -> None:
+    def store_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", help="events database URL (PostgreSQL, or an SQLite path)")
+        p.add_argument("--events", type=Path, help="output folder whose events.sqlite holds the groups' cards")
+
+    promote = models_commands.add_parser("promote", help="a camera group runs a card `learn` wrote, when it is "
+                                         "better on the holdout and no worse than 0.02 in recall on the references")
+    promote.add_argument("learnt", type=Path, metavar="LEARN_DIR", help="the --out folder of `streetwatch learn`")
+    promote.add_argument("--group", required=True, help="the camera group (a watch file's card_group)")
+    promote.add_argument("--force", action="store_true", help="promote even when the report says it is not better")
+    store_args(promote)
+    rollback = models_commands.add_parser("rollback", help="a camera group goes back to the card it ran before")
+    rollback.add_argument("--group", required=True)
+    store_args(rollback)
+    listing = models_commands.add_parser("list", help="each camera group's card and the one before it")
+    store_args(listing)
 
 
 def add_eval_parser(commands: Any) -> None:

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from detector.errors import exit_code_of  # noqa: E402
-from detector.learn.look import candidates, choose, features, fit_head, scored, training_crops  # noqa: E402
+from detector.learn.look import Crops, candidates, choose, fit_head, scored, stack, training_set  # noqa: E402
 from detector.learn.samples import GARBAGE_CLASSES, photo_sets, yolo_photos  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
 
     from detector.model.compiled import for_runtime
     from detector.model.detector import Detector, use_cores
-    from detector.model.second_look import CropNet, SecondLook, backbone_of
+    from detector.model.second_look import SecondLook
     from detector.model.weights import load_card, sha256_of
 
     use_cores()
@@ -54,10 +54,10 @@ def run(args: argparse.Namespace) -> None:
     if args.limit:  # a spread sample (every k-th photo), for a quick look
         train = train[:: max(1, len(train) // args.limit)][: args.limit]
     print(f"mining the card's candidates on {len(train)} training photos (garbage classes at {args.floor})")
-    x, y = training_crops(candidates(mining.detect, train), train, args.size)
+    crops = Crops(loaded.weights_path, tuple(args.taps), args.size)
+    x, y = stack(training_set(crops, train, candidates(mining.detect, train)))
     print(f"crops: {np.bincount(y, minlength=3).tolist()} (violation, bin, background)")
-    net = CropNet(backbone_of(loaded.weights_path, args.taps), args.taps, torch.nn.Identity()).eval()
-    head = fit_head(features(net, x), y, args.epochs)
+    head = fit_head(x, y, args.epochs)
     look_file = args.out_card.with_suffix(".look.pt")
     torch.save({"head": head, "taps": list(args.taps), "size": args.size, "labels": ["violation", "bin", "background"],
                 "base_sha256": sha256_of(loaded.weights_path), "crops": np.bincount(y, minlength=3).tolist()},

@@ -28,16 +28,7 @@ import numpy as np
 import yaml
 
 from detector.errors import ConfigError, StreetwatchError
-from detector.learn.look import (
-    Found,
-    Scored,
-    candidates,
-    choose,
-    fit_head,
-    labelled_boxes,
-    rates,
-    read_image,
-)
+from detector.learn.look import Crops, Found, Scored, candidates, choose, fit_head, rates, scored, stack, training_set
 from detector.learn.samples import GARBAGE_CLASSES, Photo, export_photos, labelled_photos, photo_sets, split_groups
 from detector.learn.samples import yolo_photos as dataset_photos
 from detector.model.weights import CARDS_DIR, LoadedCard, load_card, resolve_weights, sha256_of
@@ -58,30 +49,6 @@ def site_photos(reviews: list[Path], photos: list[tuple[Path, Path]]) -> list[Ph
     if not found:
         raise ConfigError("nothing to learn from", fix="give --reviews EXPORT and/or --photos DIR --labels CSV")
     return found
-
-
-class Crops:
-    """Pooled backbone features of boxes' crops, through the card's frozen base (computed once per photo)."""
-
-    def __init__(self, loaded: LoadedCard) -> None:
-        import torch
-
-        from detector.model.second_look import CropNet, backbone_of
-
-        self.base = loaded.look_base or loaded.weights_path
-        self.net = CropNet(backbone_of(self.base, TAPS), TAPS, torch.nn.Identity()).eval()
-
-    def features(self, photo: Photo, boxes: np.ndarray) -> np.ndarray:
-        import torch
-
-        from detector.model.second_look import crops
-
-        if not len(boxes):
-            return np.zeros((0, 0), np.float32)
-        batch = crops(read_image(photo.path), np.asarray(boxes, np.float32), SIZE)
-        with torch.no_grad():
-            return np.concatenate([self.net.features(torch.from_numpy(batch[s:s + 64])).numpy()
-                                   for s in range(0, len(batch), 64)])
 
 
 def probabilities(head: Any, x: np.ndarray) -> np.ndarray:
@@ -115,22 +82,13 @@ def mine(loaded: LoadedCard, sets: dict[str, list[Photo]], out: Path, floor: flo
                                  cache=out / "cache", progress=bar.update) for name, photos in sets.items()}
 
 
-def training_set(crops: Crops, photos: list[Photo], found: list[Found]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per photo: the features of its labelled boxes and their labels."""
-    out = []
-    for photo, f in zip(photos, found, strict=True):
-        kept = labelled_boxes(f, photo)
-        boxes = np.array([b for b, _ in kept], np.float32).reshape(-1, 4)
-        out.append((crops.features(photo, boxes), np.array([y for _, y in kept], np.int64)))
-    return out
-
-
-def _stack(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    parts = [(x, y) for x, y in parts if len(y)]
-    if not parts:
-        raise ConfigError("no crop to learn from: the card found no garbage candidate in these photos",
-                          fix="give more reviews or photos, or a lower --floor")
-    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+def folds_of(photos: list[Photo]) -> list[int]:
+    """Each photo's fold: by its camera and day when a set has enough of them (neighbouring frames stay in one
+    fold), else by photo (independent photos, as labelled folders and datasets hold)."""
+    groups = sorted({p.group for p in photos})
+    if len(groups) >= FOLDS:
+        return [groups.index(p.group) % FOLDS for p in photos]
+    return [i % FOLDS for i in range(len(photos))]
 
 
 def train_look(crops: Crops, sets: dict[str, tuple[list[Photo], list[Found]]],
@@ -141,14 +99,15 @@ def train_look(crops: Crops, sets: dict[str, tuple[list[Photo], list[Found]]],
     labelled = {n: training_set(crops, photos, found) for n, (photos, found) in sets.items()}
     cand_x = {n: [crops.features(p, f[0]) for p, f in zip(photos, found, strict=True)]
               for n, (photos, found) in sets.items()}
+    folds = {n: folds_of(photos) for n, (photos, _) in sets.items()}
     oof = {n: [np.zeros(0, np.float32)] * len(photos) for n, (photos, _) in sets.items()}
     for k in range(FOLDS):
-        inside = [part for parts in labelled.values() for i, part in enumerate(parts) if i % FOLDS != k]
-        head = fit_head(*_stack(inside), epochs)
+        inside = [part for n, parts in labelled.items() for part, f in zip(parts, folds[n], strict=True) if f != k]
+        head = fit_head(*stack(inside), epochs)
         for name, xs in cand_x.items():
-            for i in range(k, len(xs), FOLDS):
+            for i in (i for i, f in enumerate(folds[name]) if f == k):
                 oof[name][i] = probabilities(head, xs[i])
-    x, y = _stack([part for parts in labelled.values() for part in parts])
+    x, y = stack([part for parts in labelled.values() for part in parts])
     return fit_head(x, y, epochs), oof, np.bincount(y, minlength=3).tolist()
 
 
@@ -159,18 +118,8 @@ def old_look(loaded: LoadedCard, sets: dict[str, list[Photo]],
     if loaded.card.second_look is not None:
         from detector.model.second_look import SecondLook
 
-        look = SecondLook(loaded)
-    out = {}
-    for name, photos in sets.items():
-        probs = []
-        for photo, f in zip(photos, found[name], strict=True):
-            if look is None or not len(f[0]):
-                probs.append(np.ones(len(f[0]), np.float32))
-            else:
-
-                probs.append(look.scores(read_image(photo.path), f[0]))
-        out[name] = per_photo(found[name], probs)
-    return out
+        look = SecondLook(loaded).scores
+    return {name: scored(found[name], look, photos) for name, photos in sets.items()}
 
 
 def old_thresholds(loaded: LoadedCard) -> tuple[dict[str, float], float]:
@@ -213,7 +162,8 @@ def write_card(loaded: LoadedCard, out: Path, head: Any, thr: dict[str, float], 
     for spec, path in zip(card.get("more_heads", []), loaded.more_head_paths, strict=True):
         spec["head"] = _bare_name(path, out)
     for cls, value in thr.items():
-        card["classes"][cls]["confidence"] = value
+        if cls in card["classes"]:  # (a card without overflow has no threshold for it)
+            card["classes"][cls]["confidence"] = value
     card["second_look"] = {"head": look_file.name, "classes": [c for c in GARBAGE_CLASSES if c in card["classes"]],
                            "threshold": look}
     card.setdefault("metrics", {})["learn"] = metrics
@@ -247,7 +197,7 @@ def learn(card: str | Path, out: Path, *, reviews: list[Path], photos: list[tupl
     refs = {name: spread(p, reference_limit) for name, p in photo_sets(references).items()}
     sets = {"train": train, "holdout": holdout, "keep": kept, **{f"reference:{n}": p for n, p in refs.items()}}
     found = mine(loaded, sets, out, floor, show_progress)
-    crops = Crops(loaded)
+    crops = Crops(loaded.look_base or loaded.weights_path, TAPS, SIZE)
     learnt = {n: (sets[n], found[n]) for n in ("train", "keep") if sets[n]}
     head, oof, counts = train_look(crops, learnt, epochs)
     old_thr, old_t = old_thresholds(loaded)
@@ -261,7 +211,7 @@ def learn(card: str | Path, out: Path, *, reviews: list[Path], photos: list[tupl
              for n in judge if n not in learnt}
     after |= {n: per_photo(found[n], oof[n]) for n in learnt}
     report = {
-        "card": loaded.card.name, "floor": floor, "crops": counts,
+        "card": loaded.card.name, "card_path": str(loaded.path.resolve()), "floor": floor, "crops": counts,
         "site": {"train_photos": len(train), "holdout_photos": len(holdout), "kept_photos": len(kept),
                  "train_days": sorted({p.group for p in train}), "holdout_days": sorted({p.group for p in holdout})},
         "thresholds": {"old": {**old_thr, "look": old_t}, "new": {**thr, "look": t}},
@@ -269,7 +219,7 @@ def learn(card: str | Path, out: Path, *, reviews: list[Path], photos: list[tupl
         "unchanged": "bikes and vending: learn teaches the garbage look only",
     }
     report["seconds"] = round(time.monotonic() - began, 1)
-    report["new_card"] = str(write_card(loaded, out, head, thr, t, report))
+    report["new_card"] = str(write_card(loaded, out, head, thr, t, report).resolve())
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
     (out / "report.md").write_text(report_table(report), encoding="utf-8")
     return report

@@ -46,14 +46,16 @@ def export(events: list[dict[str, Any]], events_dir: Path, out: Path, *, missed:
     for event in events:
         review = event["review"]
         fix = (corrections or {}).get(event["id"])
-        if fix is not None and review["verdict"] == "confirmed":
-            event = {**event, "kind": fix["kind"], "bbox": fix["bbox"]}
+        where = (event["source"]["uri"], float(event["source"]["pts_s"]))
+        if fix is not None and review["verdict"] == "confirmed":  # its box on the frame it was drawn on, alone
+            event, where = {**event, "kind": fix["kind"], "bbox": fix["bbox"], "clean_frame": fix["image"]}, (
+                fix["image"], 0.0)
         if review["verdict"] == "rejected" and review.get("reason") not in NEGATIVE_REASONS:
             counts[("skipped", f"rejected as {review.get('reason')}", "")] += 1
         elif event["kind"] not in classes:
             counts[("skipped", "unknown kind", "")] += 1
         else:
-            frames.setdefault((event["source"]["uri"], float(event["source"]["pts_s"])), []).append(event)
+            frames.setdefault(where, []).append(event)
     manifest: list[dict[str, str]] = []
     for group in frames.values():
         manifest += _write_frame(group, events_dir, out, counts, classes)

@@ -61,11 +61,12 @@ class CameraPipeline:
         self._scene = SceneChangeDetector()
         self._resumer = Resumer(list(resume), camera.rules)
         self._suppressor = Suppressor(camera.suppress, suppressions)
+        self._card = card
         self._events = EventManager(
             camera_id=camera.id,
             model={"card": card.name, "sha256": model_sha256},
             close_after_s=_close_after(camera),
-            category=lambda class_name, kind: card.category(class_name, kind),  # type: ignore[arg-type]
+            category=lambda class_name, kind: self._card.category(class_name, kind),  # type: ignore[arg-type]
             recorder=recorder,
         )
         self._last_detections = Detections()
@@ -87,6 +88,11 @@ class CameraPipeline:
         self._suppressor.reconfigure(camera.suppress)
         self._tracker.reconfigure(_close_after(camera))
         self._events.reconfigure(_close_after(camera))
+
+    def use_card(self, card: ModelCard, model_sha256: str) -> None:
+        """Another card from now on (a promotion): events opened from here record it; open ones carry on."""
+        self._card = card
+        self._events.model = {"card": card.name, "sha256": model_sha256}
 
     def stats(self) -> PipelineStats:
         return PipelineStats(frames=self._frames, open_events=len(self._events.open),
@@ -125,12 +131,11 @@ class CameraPipeline:
             self.end()
         self.last_time = frame.time
         self._frames += 1
-        self._expire(frame.time)  # first: an object back after a gap longer than its close_after_s is new
+        self._expire(frame.time)  # before matching: an object back after a gap longer than close_after_s is new
         dets = self._zones.filter(self._dwell.filter(dets), frame.size, frame.time)
         dets = self._suppressor.filter(self._tracker.update(dets, frame.time), frame)
         self._resumer.adopt(dets, self._dwell, self._events)
         self._events.update(self._dwell.update(dets, frame.time), frame)
-        self._expire(frame.time)
         self._recorder.flush()
 
     def _expire(self, now: datetime) -> None:

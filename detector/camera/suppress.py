@@ -134,7 +134,10 @@ class Suppressor:
         near = self.near(kind, box, at)
         if not near:
             return None
-        sig = box_signature(image, box)
+        crop = crop_box(image, [float(v) for v in box])
+        if crop.size == 0:  # a box with nothing of it inside the frame is nobody's picture
+            return None
+        sig = signature(crop)
         score, best = max(((similarity(sig, s.signature), s) for s in near), key=lambda p: p[0])
         needed = self.rule.min_similarity - (HYSTERESIS if held == best.id else 0.0)
         return best if score >= needed else None

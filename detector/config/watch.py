@@ -181,6 +181,10 @@ class WatchConfig(Strict):
     )
     grid: Path | None = Field(None, description="Unit grid GeoJSON for every camera without its own `grid`.")
     categories: Path | None = Field(None, description="Category dictionary for every camera without its own.")
+    card_group: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="The camera "
+                                   "group this process's cameras belong to: it runs the card `streetwatch models "
+                                   "promote` set for the group (switching within seconds, without a restart), "
+                                   "else `model`.")
     pool: Pool | None = Field(None, description="Share the cameras with other watch processes of the same "
                               "store (also `watch --pool`): the list lives in the store, each process takes "
                               "its share, a dead process's cameras are taken over when their leases expire.")

@@ -103,30 +103,47 @@ def labelled_boxes(found: Found, photo: Photo) -> list[tuple[np.ndarray, int]]:
     return [(b, y) for b, y in kept if y is not None and b[2] - b[0] >= 8 and b[3] - b[1] >= 8]
 
 
-def training_crops(found: list[Found], photos: list[Photo], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Crops of the labelled boxes of every photo, and their labels."""
-    from detector.model.second_look import crops
+class Crops:
+    """Pooled backbone features of boxes' crops, through a card's frozen base (the look's own input)."""
 
-    xs, ys = [], []
-    for f, photo in zip(found, photos, strict=True):
+    def __init__(self, base: Path, taps: tuple[int, ...], size: int) -> None:
+        import torch
+
+        from detector.model.second_look import CropNet, backbone_of
+
+        self.size = size
+        self.net = CropNet(backbone_of(base, taps), taps, torch.nn.Identity()).eval()
+
+    def features(self, photo: Photo, boxes: np.ndarray) -> np.ndarray:
+        import torch
+
+        from detector.model.second_look import crops
+
+        if not len(boxes):
+            return np.zeros((0, 0), np.float32)
+        batch = crops(read_image(photo.path), np.asarray(boxes, np.float32), self.size)
+        with torch.no_grad():
+            return np.concatenate([self.net.features(torch.from_numpy(batch[s:s + 64])).numpy()
+                                   for s in range(0, len(batch), 64)])
+
+
+def training_set(crops: Crops, photos: list[Photo], found: list[Found]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per photo: the features of its labelled boxes and their labels."""
+    out = []
+    for photo, f in zip(photos, found, strict=True):
         kept = labelled_boxes(f, photo)
-        if kept:
-            xs.append(crops(read_image(photo.path), np.array([b for b, _ in kept], np.float32), size))
-            ys += [y for _, y in kept]
-    if not xs:
+        boxes = np.array([b for b, _ in kept], np.float32).reshape(-1, 4)
+        out.append((crops.features(photo, boxes), np.array([y for _, y in kept], np.int64)))
+    return out
+
+
+def stack(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The photos' features and labels as one training set."""
+    parts = [(x, y) for x, y in parts if len(y)]
+    if not parts:
         raise ConfigError("no crop to learn from: the card found no garbage candidate in these photos",
                           fix="give more reviews or photos, or a lower --floor")
-    return np.concatenate(xs), np.array(ys, np.int64)
-
-
-def features(net: Any, batch: np.ndarray, chunk: int = 64) -> np.ndarray:
-    import torch
-
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(batch), chunk):
-            out.append(net.features(torch.from_numpy(batch[start:start + chunk])).numpy())
-    return np.concatenate(out)
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0) -> Any:

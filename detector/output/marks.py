@@ -64,19 +64,26 @@ class MarkRows:
         rows = [{"id": uuid.uuid4().hex[:16], "camera_id": camera_id, "kind": kind, "bbox": json.dumps(box),
                  "image": str(relative), "width": width, "height": height, "source_uri": source_uri,
                  "pts_s": pts_s, "taken_at": taken_at.isoformat(timespec="milliseconds"), "event_id": None,
-                 "reviewer": reviewer, "created_at": _now(), "removed_at": None} for kind, box in checked]
+                 "reviewer": reviewer, "created_at": _now(), "removed_at": None, "removed_by": None}
+                for kind, box in checked]
         with self.store.transaction():
             self.store.db.execute(sa.insert(marks_t), rows)
         return [_out(r) for r in rows]
 
-    def correct(self, event: dict[str, Any], kind: str, box: Sequence[float], width: int, height: int,
+    def correct(self, event: dict[str, Any], kind: str, box: Sequence[float], frame: np.ndarray,
                 reviewer: str) -> dict[str, Any]:
-        """An event's box set right, on its clean frame (`width` x `height`); replaces an earlier correction."""
-        row = {"id": f"fix-{event['id']}"[:120], "camera_id": event["camera_id"], "kind": Kind(kind).value,
-               "bbox": json.dumps(checked_box(box, width, height)), "image": event["clean_frame"], "width": width,
-               "height": height, "source_uri": event["source"]["uri"], "pts_s": event["source"]["pts_s"],
+        """An event's box set right on its clean frame as the operator saw it (`frame`, kept under `marks/`: a
+        watch rewrites an open event's frame when a better one comes); replaces an earlier correction."""
+        height, width = frame.shape[:2]
+        kind, checked = Kind(kind).value, checked_box(box, width, height)  # both before the file is written
+        relative = Path("marks") / f"fix-{hashlib.sha1(event['id'].encode()).hexdigest()[:16]}.jpg"
+        (self.out_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        write_image_atomic(self.out_dir / relative, frame, quality=95)
+        row = {"id": f"fix-{event['id']}"[:120], "camera_id": event["camera_id"], "kind": kind,
+               "bbox": json.dumps(checked), "image": str(relative), "width": width, "height": height,
+               "source_uri": event["source"]["uri"], "pts_s": event["source"]["pts_s"],
                "taken_at": event["first_seen"], "event_id": event["id"], "reviewer": reviewer, "created_at": _now(),
-               "removed_at": None}
+               "removed_at": None, "removed_by": None}
         stmt = self.store.insert(marks_t)
         with self.store.transaction():
             self.store.db.execute(stmt.on_conflict_do_update(
@@ -88,7 +95,7 @@ class MarkRows:
         t = marks_t
         with self.store.transaction():
             done = self.store.db.execute(sa.update(t).where(t.c.id == mark_id, t.c.removed_at.is_(None))
-                                         .values(removed_at=_now(), reviewer=by))
+                                         .values(removed_at=_now(), removed_by=by))
         return bool(done.rowcount)
 
     def listing(self, *, camera: str | None = None, event_id: str | None = None, missed_only: bool = False,

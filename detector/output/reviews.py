@@ -114,6 +114,8 @@ class Reviews:
             self.store.enqueue(self._verdict_messages(event, row))
             if verdict == "rejected":
                 why_not = suppressions.remember(event, self.out_dir, str(reason), reviewer, at)
+                if why_not is not None:  # (a rejection made earlier for another reason no longer holds)
+                    suppressions.lift(event_id, f"{reviewer} ({reason})")
             else:
                 suppressions.lift(event_id, f"{reviewer} (confirmed)")
                 why_not = "confirmed"

@@ -163,8 +163,16 @@ marks_t = sa.Table(
     sa.Column("id", _text, primary_key=True), _req("camera_id"), _req("kind"), _req("bbox"), _req("image"),
     _req("width", sa.Integer), _req("height", sa.Integer), sa.Column("source_uri", _text),
     sa.Column("pts_s", _double), _req("taken_at"), sa.Column("event_id", _text), _req("reviewer"),
-    _req("created_at"), sa.Column("removed_at", _text),
+    _req("created_at"), sa.Column("removed_at", _text), sa.Column("removed_by", _text),
     sa.Index("marks_camera", "camera_id"), sa.Index("marks_event", "event_id"),
+)
+
+# Also v6: which card each camera group runs (`streetwatch models promote`), and the one before it, for a
+# rollback; a watch process of that group switches to it without a restart.
+card_rollouts_t = sa.Table(
+    "card_rollouts", meta,
+    sa.Column("group_name", _text, primary_key=True), _req("card"), sa.Column("previous", _text),
+    _req("changed_at"), _req("changed_by"), _req("why"), sa.Column("report", _text),
 )
 
 _V4_COLUMNS = ("lat DOUBLE PRECISION", "lon DOUBLE PRECISION", "geo TEXT", "resolution TEXT", "first_seen_utc TEXT")
@@ -200,7 +208,7 @@ _MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     3: lambda c: meta.create_all(c, tables=[sinks_t, outbox_t, leases_t]),
     4: _to_v4,
     5: lambda c: meta.create_all(c, tables=[pool_cameras_t, pool_members_t]),
-    6: lambda c: meta.create_all(c, tables=[suppressions_t, marks_t]),
+    6: lambda c: meta.create_all(c, tables=[suppressions_t, marks_t, card_rollouts_t]),
 }
 GEO_FIELDS = ("location", "vehicle", "sightings", "passes")
 

@@ -4,6 +4,7 @@ kept in out/test-artifacts/review-desk/."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -246,22 +247,28 @@ def _drag_on(browser, element_id: str, start: tuple[float, float], end: tuple[fl
      .click_and_hold().move_by_offset((end[0] - start[0]) * w, (end[1] - start[1]) * h).release().perform())
 
 
+def _mark_missed(browser, url: str, kind: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """On the demo camera's page: Mark a missed violation of `kind`, dragged from `start` to `end`."""
+    from selenium.webdriver.support.ui import Select
+
+    browser.set_window_size(1366, 768)
+    browser.get(url + "/cameras/demo-bikes")
+    wait(browser, "return document.getElementById('frame').naturalWidth > 0", 30)
+    Select(browser.find_element("id", "mark-kind")).select_by_visible_text(kind)
+    browser.find_element("id", "mark").click()  # (or m, away from the kind list)
+    wait(browser, "return !document.getElementById('mark-layer').hasAttribute('hidden')")
+    _drag_on(browser, "mark-layer", start, end)
+    wait(browser, "return document.getElementById('mark-status').textContent.startsWith('Marked')")
+
+
 def test_a_missed_pile_is_drawn_on_the_camera_page_and_a_box_set_right_on_the_event_page(
         browser, demo_bikes_scanned: Path, tmp_path: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.support.ui import Select
 
     out = tmp_path / "out"
     shutil.copytree(demo_bikes_scanned, out)
     with served(create_app(desk_for(out, None, None, cameras=[REPO / "zones" / "demo-bikes.yaml"]))) as url:
-        browser.set_window_size(1366, 768)
-        browser.get(url + "/cameras/demo-bikes")
-        wait(browser, "return document.getElementById('frame').naturalWidth > 0", 30)
-        Select(browser.find_element("id", "mark-kind")).select_by_visible_text("garbage")
-        browser.find_element("id", "mark").click()  # (or m, away from the kind list)
-        wait(browser, "return !document.getElementById('mark-layer').hasAttribute('hidden')")
-        _drag_on(browser, "mark-layer", (0.55, 0.6), (0.7, 0.95))
-        wait(browser, "return document.getElementById('mark-status').textContent.startsWith('Marked')")
+        _mark_missed(browser, url, "garbage", (0.55, 0.6), (0.7, 0.95))
         browser.save_screenshot(str(ARTIFACTS / "mark-missed.png"))
         [mark] = httpx.get(f"{url}/api/cameras/demo-bikes/marks").json()["marks"]
         assert mark["kind"] == "garbage" and mark["width"] == 1280
@@ -277,3 +284,38 @@ def test_a_missed_pile_is_drawn_on_the_camera_page_and_a_box_set_right_on_the_ev
         wait(browser, "return document.getElementById('fix-status').textContent.startsWith('Box set right')")
         stored = httpx.get(f"{url}/api/events/{first}").json()
         assert stored["review"]["verdict"] == "confirmed"
+
+
+def test_draw_a_missed_pile_export_learn_promote_and_roll_back_in_the_desk(browser, demo_bikes_scanned: Path,
+                                                                           tmp_path: Path, shared: Path) -> None:
+
+    from detector.cli import main
+    from testkit import script
+
+    out = tmp_path / "out"
+    shutil.copytree(demo_bikes_scanned, out)
+    with served(create_app(desk_for(out, None, None, cameras=[REPO / "zones" / "demo-bikes.yaml"]))) as url:
+        _mark_missed(browser, url, "garbage", (0.05, 0.55), (0.3, 0.98))  # the rubble by the left photo's kerb
+        export = tmp_path / "export"
+        assert main(["review", "export", "--events", str(out), "--out", str(export)]) == 0
+        dev = shared / "datasets" / "street-garbage-dev"
+        labels = script("simulate_site").two_days(dev / "labels.csv", tmp_path / "site", 8)
+        cn = shared / "datasets" / "cn-street-garbage"
+        learnt = tmp_path / "learnt"
+        assert main(["learn", "--out", str(learnt), "--reviews", str(export), "--photos", str(dev / "images"),
+                     "--labels", str(labels), "--keep", str(cn), "--keep-sample", "4", "--reference", str(cn),
+                     "--reference-limit", "4", "--epochs", "1", "--holdout-share", "0.5"]) == 0
+        report = json.loads((learnt / "report.json").read_text())
+        assert "demo-bikes|" in " ".join(report["site"]["train_days"])  # the drawn pile was learnt from
+        assert main(["models", "promote", str(learnt), "--group", "demo", "--force", "--events", str(out)]) == 0
+        browser.get(url + "/dashboard")
+        row = wait(browser, "const b = document.querySelector('button[data-rollback=\"demo\"]'); "
+                            "return b && b.closest('tr').textContent")
+        assert "streetwatch-v4-site.yaml" in row
+        browser.find_element("css selector", 'button[data-rollback="demo"]').click()
+        browser.switch_to.alert.accept()
+        wait(browser, "const t = document.getElementById('cards'); return t && t.textContent.includes('rolled back')")
+        browser.save_screenshot(str(ARTIFACTS / "cards.png"))
+        [group] = httpx.get(f"{url}/api/cards").json()["groups"]
+    assert group["card"].endswith("cards/streetwatch-v4.yaml") and group["previous"] is None
+    assert group["why"].startswith("rolled back from") and group["why"].endswith("streetwatch-v4-site.yaml")

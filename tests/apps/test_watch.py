@@ -614,7 +614,7 @@ def test_a_rejection_made_while_watching_keeps_its_object_from_raising_events(tm
     from detector.output.store import open_store
     from detector.output.suppressions import SuppressionRows
 
-    monkeypatch.setattr(worker_module, "SUPPRESSIONS_EVERY_S", 0.5)  # the desk's rejection reaches it at once
+    monkeypatch.setattr(worker_module, "STORE_EVERY_S", 0.5)  # the desk's rejection reaches it at once
     video = media.still_video(tmp_path / "bikes.mp4", [(bike_scene.image, 6.0)])
     out = tmp_path / "out"
     camera = {"camera": {"id": "cam-live", "timezone": "Europe/Amsterdam"},
@@ -654,3 +654,63 @@ def test_a_rejection_made_while_watching_keeps_its_object_from_raising_events(tm
     [held] = SuppressionRows(store).listing()
     assert held["tracks"] == 1 and held["last_hit"]  # written at the latest when the worker stopped
     store.close()
+
+
+def test_a_promoted_card_is_taken_without_a_restart_and_a_rollback_goes_back(tmp_path, bike_scene, coco_card,
+                                                                            detector, monkeypatch, caplog):
+    import sqlite3
+    import threading
+
+    from detector.apps.watch import worker as worker_module
+    from detector.output.rollouts import RolloutRows
+    from detector.output.store import open_store
+    from testkit import REPO
+
+    monkeypatch.setattr(worker_module, "STORE_EVERY_S", 0.5)
+    other = tmp_path / "coco-b.yaml"  # the same network under another name: a "learnt" card
+    other.write_text((REPO / "detector" / "cards" / "coco.yaml").read_text().replace("name: coco-yolov8n",
+                                                                                     "name: coco-b"))
+    video = media.still_video(tmp_path / "bikes.mp4", [(bike_scene.image, 6.0)])
+    out = tmp_path / "out"
+    camera = {"camera": {"id": "cam-group", "timezone": "Europe/Amsterdam"},
+              "zones": [{"id": "bay", "type": "allowed", "kinds": ["bike"],
+                         "polygon": [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]}],
+              "rules": {"bike": {"min_dwell_s": 2, "close_after_s": 30}}}
+    config = WatchConfig.model_validate({"out": str(out), "http": {"port": 0}, "static_recheck_s": 0,
+                                         "model": "coco", "card_group": "north",
+                                         "cameras": [{**camera, "source": str(video)}]})
+    workers: list[worker_module.Worker] = []
+
+    def run() -> None:
+        workers.append(worker_module.Worker(config, coco_card, detector=detector))
+        workers[0].run()
+
+    def open_events() -> dict[str, str]:
+        try:
+            with sqlite3.connect(out / "events.sqlite") as db:
+                return dict(db.execute("SELECT id, last_seen FROM events WHERE status = 'open'").fetchall())
+        except sqlite3.OperationalError:
+            return {}
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        wait_for(lambda: len(open_events()) == 2, 40, "two open events")
+        before = open_events()
+        store = open_store(out / "events.sqlite")
+        RolloutRows(store).promote("north", str(other), "test", "better on the holdout", default="coco")
+        wait_for(lambda: workers[0].loaded.card.name == "coco-b", 60, "the promoted card running")
+        wait_for(lambda: all(open_events().get(i, "") > seen for i, seen in before.items()), 20,
+                 "the open events seen again under the new card")
+        RolloutRows(store).promote("north", str(tmp_path / "missing.yaml"), "test", "a card that is not there")
+        wait_for(lambda: workers[0].cards.failed is not None, 20, "the missing card refused")
+        assert workers[0].loaded.card.name == "coco-b"  # the running one stays
+        RolloutRows(store).promote("north", "coco", "test", "back")
+        wait_for(lambda: workers[0].loaded.card.name == "coco-yolov8n", 60, "the rollback")
+        assert set(open_events()) == set(before)  # no event was lost or split by the switches
+        store.close()
+    finally:
+        if workers:
+            workers[0].stop()
+        thread.join(timeout=15)
+    assert "does not load, the running one stays" in caplog.text

@@ -1,5 +1,5 @@
-"""The second look: crops, labels, the threshold choice (pure logic), and a tiny real training through
-scripts/train_second_look.py whose card runs in the Detector, on PyTorch and on OpenVINO alike."""
+"""The second look: crops, and a tiny real training through scripts/train_second_look.py whose card runs in the
+Detector, on PyTorch and on OpenVINO alike (labels and the threshold choice: tests/learn/test_look.py)."""
 
 from __future__ import annotations
 
@@ -25,25 +25,6 @@ def test_a_crop_carries_context_and_stays_inside_the_picture() -> None:
     margin = round(32 * CONTEXT / (1 + 2 * CONTEXT))  # the context around the box, in crop pixels
     assert red[16, 16] == pytest.approx(1.0) and red[1, 1] == 0.0 and red[16, margin + 2] > 0.9
     assert out[1].max() == 0.0  # the part inside the picture is black; the rest is clipped away
-
-
-def test_candidates_are_labelled_by_what_they_overlap() -> None:
-    photo = look.Photo(Path("x.jpg"), {"garbage": np.array([[0, 0, 10, 10]], np.float32),
-                                       "garbage_bin": np.array([[50, 50, 60, 60]], np.float32)}, True)
-    assert look.label_of(np.array([0, 0, 10, 11], np.float32), photo) == look.VIOLATION
-    assert look.label_of(np.array([50, 50, 60, 61], np.float32), photo) == look.BIN
-    assert look.label_of(np.array([100, 100, 120, 120], np.float32), photo) == look.BACKGROUND
-    assert look.label_of(np.array([0, 0, 20, 20], np.float32), photo) is None  # partly a pile: left out
-
-
-def test_thresholds_are_chosen_for_the_best_worst_case_recall_within_the_cap() -> None:
-    yes, no = look.Photo(Path("y"), {}, True), look.Photo(Path("n"), {}, False)
-    # a pile the detector is unsure of that the look believes; a bin the detector likes that the look doubts
-    photos = [yes, yes, no, no]
-    per = [[("garbage", 0.2, 0.9)], [("overflow", 0.7, 0.8)], [("garbage", 0.6, 0.2)], []]
-    thr, t, got = look.choose({"a": (photos, per)}, cap=0.0)
-    assert got["a"] == (1.0, 0.0) and 0.2 < t <= 0.8 and thr["garbage"] <= 0.2
-    assert look.rates(per, photos, {"garbage": 0.05, "overflow": 0.05}, 0.05) == (1.0, 0.5)
 
 
 def tiny_dataset(root: Path, shared: Path) -> Path:

@@ -29,9 +29,11 @@ def test_missed_marks_share_their_picture_and_corrections_replace_each_other(tmp
     assert [m["kind"] for m in rows.listing(camera="cam", missed_only=True)] == ["bike"]
     event = {"id": "cam-e1", "camera_id": "cam", "clean_frame": "snapshots/cam-e1-clean.jpg",
              "source": {"uri": "/v.mp4", "pts_s": 3.0}, "first_seen": at.isoformat()}
-    rows.correct(event, "bike", [5, 5, 50, 50], 80, 60, "ann")
-    rows.correct(event, "garbage", [6, 6, 40, 40], 80, 60, "bob")
+    rows.correct(event, "bike", [5, 5, 50, 50], picture, "ann")
+    rows.correct(event, "garbage", [6, 6, 40, 40], picture, "bob")
     [fix] = rows.corrections().values()
     assert fix["kind"] == "garbage" and fix["bbox"] == [6, 6, 40, 40] and fix["reviewer"] == "bob"
+    assert fix["image"].startswith("marks/fix-") and (tmp_path / fix["image"]).is_file()  # the frame drawn on
+    assert [m["removed_by"] for m in rows.listing(camera="cam", missed_only=True)] == [None]
     assert rows.listing(event_id="cam-e1") == [fix]
     store.close()

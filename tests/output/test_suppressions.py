@@ -74,3 +74,11 @@ def test_hits_add_up_and_the_undo_is_counted_once(store: EventStore, out: Path) 
     assert rows.counts() == {row["camera_id"]: {"active": 1, "tracks": 3}}
     assert rows.undo(first, "ops") is True and rows.undo(first, "ops") is False
     assert rows.counts() == {row["camera_id"]: {"active": 0, "tracks": 3}}
+
+
+def test_a_rejection_changed_to_a_reason_that_does_not_stick_lifts_the_earlier_one(store: EventStore,
+                                                                                    out: Path) -> None:
+    first, _ = _ids(store)
+    Reviews(store, out).review(first, "rejected", "not a violation", "ops")
+    assert Reviews(store, out).review(first, "rejected", "duplicate", "lead")["sticks"] is False
+    assert SuppressionRows(store).active() == {}

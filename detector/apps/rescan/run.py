@@ -230,12 +230,12 @@ def _assemble(archive: Archive, files: list[ArchiveFile], loaded: LoadedCard, ou
             hits: dict[str, Hits] = {}
             events = assemble(camera, loaded, inputs, outputs.snapshots(camera),
                               rejected.active([camera_id]).get(camera_id, []), hits)
-            rejected.record(hits)
             report.suppressed += sum(h.tracks for h in hits.values())
             run = {"id": run_id, "camera_id": camera_id, "model_card": loaded.card.name,
                    "weights_sha256": loaded.model_sha256, "rules_sha256": rules, "params": params,
                    "files_digest": digest, "finished_at": datetime.now().astimezone().isoformat(timespec="seconds")}
             outputs.commit_run(run, camera, events, [r["path"] for r in rows], key)
+            rejected.record(hits)  # (a rebuild of the same files counts its left-out events again)
             report.assembled.append(camera_id)
         report.events[camera_id] = Counter(json.loads(e["event"])["kind"] for e in store.scan_events(run_id))
 

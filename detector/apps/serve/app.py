@@ -23,12 +23,14 @@ from pydantic import BaseModel, Field
 from detector.apps.serve.auth import COOKIE, SESSION_S, Gate, Session
 from detector.apps.serve.cameras import camera_routes
 from detector.apps.serve.pool import pool_routes
+from detector.apps.serve.rollouts import rollout_routes
 from detector.apps.serve.suppressions import suppression_routes
 from detector.errors import StoreError
 from detector.kinds import export_classes
 from detector.output.marks import MarkRows
 from detector.output.pool import PoolRows
 from detector.output.reviews import REASONS, Reviews
+from detector.output.rollouts import RolloutRows
 from detector.output.store import EventStore, open_store
 from detector.output.suppressions import SuppressionRows
 
@@ -136,6 +138,7 @@ def create_app(desk: Desk) -> FastAPI:
     camera_routes(app, desk, page, page_user, api_user, _check_csrf)
     pool_routes(app, lambda: PoolRows(desk.store()), api_user, _check_csrf)
     suppression_routes(app, lambda: SuppressionRows(desk.store()), page, page_user, api_user, _check_csrf)
+    rollout_routes(app, lambda: RolloutRows(desk.store()), api_user, _check_csrf)
     _login(app, desk, templates)
     return app
 
@@ -212,7 +215,7 @@ def _pages(app: FastAPI, desk: Desk, page: Callable[..., Response], session: Cal
         pool = PoolRows(desk.store()).state()
         return page(request, "dashboard.html", user, stats=desk.reviews().stats(), health=health,
                     pool=pool if pool["cameras"] or pool["members"] else None,
-                    suppressed=SuppressionRows(desk.store()).counts())
+                    suppressed=SuppressionRows(desk.store()).counts(), cards=RolloutRows(desk.store()).listing())
 
 
 def _health(app: FastAPI, desk: Desk) -> None:

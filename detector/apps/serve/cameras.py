@@ -47,12 +47,22 @@ class Pictures:
         self.live, self.detect_fn = live, detect
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str | None, float], tuple[np.ndarray, datetime, Detections | None]] = {}
+        self._shown: dict[str, tuple[np.ndarray, datetime]] = {}
 
-    def frame(self, camera: CameraConfig, uri: str | None, t: float) -> tuple[np.ndarray, datetime]:
+    def frame(self, camera: CameraConfig, uri: str | None, t: float, *,
+              as_shown: bool = False) -> tuple[np.ndarray, datetime]:
+        """A video's frame at `t`, or the live one (`as_shown`: the live frame last handed out for this camera,
+        the picture an operator drew on, not a newer one)."""
         if uri is None:
+            with self._lock:
+                shown = self._shown.get(camera.id) if as_shown else None
+            if shown is not None:
+                return shown
             frame = self.live(camera.id) if self.live else None
             if frame is None:
                 raise HTTPException(404, f"no live picture of {camera.id} yet: pick a scanned video")
+            with self._lock:
+                self._shown[camera.id] = (frame.image, frame.time)
             return frame.image, frame.time
         from detector.video.file import VideoSource
         from detector.video.sampling import SampleMode

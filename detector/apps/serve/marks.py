@@ -50,7 +50,7 @@ def mark_routes(app: FastAPI, desk: Any, pictures: Any, editable: Callable[[str]
         check_csrf(request, user, None)
         camera = editable(camera_id).validate()
         known_source(camera_id, body.uri)
-        image, taken_at = pictures.frame(camera, body.uri, body.t)
+        image, taken_at = pictures.frame(camera, body.uri, body.t, as_shown=True)
         try:
             marks = rows().missed(camera_id, image, taken_at, [(b.kind.value, b.box) for b in body.boxes], user.name,
                                   source_uri=body.uri, pts_s=body.t if body.uri else None)
@@ -85,7 +85,7 @@ def mark_routes(app: FastAPI, desk: Any, pictures: Any, editable: Callable[[str]
         if image is None:
             raise HTTPException(409, f"event {event_id!r} has no clean frame to draw on")
         try:
-            mark = rows().correct(event, body.kind.value, body.box, image.shape[1], image.shape[0], user.name)
+            mark = rows().correct(event, body.kind.value, body.box, image, user.name)
         except ValueError as e:
             return JSONResponse({"detail": str(e)}, status_code=422)
         review = event["review"]

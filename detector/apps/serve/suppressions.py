@@ -2,7 +2,7 @@
 
 Each row is a rejected event (its crop shows the object), where and by whom, how many objects it has kept
 out since and when last. Undo lifts it: the next sighting of the object is judged anew (a running watch
-picks that up within `SUPPRESSIONS_EVERY_S`, a scan at its next start).
+picks that up within `STORE_EVERY_S`, a scan at its next start).
 """
 
 from __future__ import annotations

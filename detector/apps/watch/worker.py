@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.apps.step import InferenceStep
+from detector.apps.watch.cards import CardSwitch, Ready, load
 from detector.apps.watch.health import Health, HealthServer, JsonFormatter
 from detector.apps.watch.patrol import LivePatrol
 from detector.apps.watch.pool import PLAN_EVERY_S, PoolChanges, PoolMember
@@ -114,7 +115,7 @@ class Worker:
 
     def __init__(self, config: WatchConfig, loaded: LoadedCard, *, config_path: Path | None = None,
                  detector: Detector | None = None, http_port: int | None = None,
-                 sinks: list[SinkConfig] | None = None) -> None:
+                 sinks: list[SinkConfig] | None = None, runtime: str | None = None) -> None:
         self.config = config
         self.sinks = sinks_from_urls([], config.sinks) if sinks is None else sinks  # every camera's
         self.outputs: Outputs | None = None  # opened by run()
@@ -141,6 +142,7 @@ class Worker:
         self.pool: PoolMember | None = None  # with a pool: section (or --pool), joined by run()
         self._busy = (0.0, time.monotonic())  # inference seconds since, for the pool's measured headroom
         self._suppressions_at = time.monotonic()
+        self.cards = CardSwitch(config.card_group, config.model or str(DEFAULT_CARD), runtime)
 
     def _observe_batch(self, _frames: int, seconds: float) -> None:
         self._busy = (self._busy[0] + seconds, self._busy[1])
@@ -232,8 +234,12 @@ class Worker:
                 for run in self.cameras.values():
                     run.pipeline.expire_resumed()
                 self._notice_edits()
-                if time.monotonic() - self._suppressions_at > SUPPRESSIONS_EVERY_S:
+                if time.monotonic() - self._suppressions_at > STORE_EVERY_S:
                     self._renew_suppressions(store)
+                    self.cards.check(store)
+                ready = self.cards.take()
+                if ready is not None:
+                    self._use(ready)
                 every = min(PLAN_EVERY_S, self.config.lease_s / 3) if self.pool else self.config.lease_s / 3
                 if time.monotonic() - self._leased_at > every:
                     self._renew(store)
@@ -249,6 +255,7 @@ class Worker:
                 self.pool.keep_alive(store.target)
             else:
                 self._lease(store)
+            self._take_group_card(store)
             left_open: dict[str, list[Event]] = defaultdict(list)
             for row in known_kinds(store.events(status="open")):  # read once, not once per camera
                 left_open[row["camera_id"]].append(event_from_row(row))
@@ -277,6 +284,32 @@ class Worker:
         for camera_id, pipeline in fixed.items():
             pipeline.suppress(active.get(camera_id, []))
         self._suppressions_at = time.monotonic()
+
+    def _take_group_card(self, store: EventStore) -> None:
+        """The group's card from the first frame on; one that does not load leaves the file's card running."""
+        promoted = self.cards.wanted(store)
+        if promoted is None:
+            return
+        try:
+            self._use(load(promoted, self.cards.runtime))
+        except Exception as e:
+            log.error("camera group %s: card %s does not load, the running one stays: %s", self.config.card_group,
+                      promoted, e, extra={"event": "card_failed"})
+            self.cards.failed = promoted
+            return
+        self.cards.running = promoted
+
+    def _use(self, ready: Ready) -> None:
+        """Switch to a promoted (or rolled back) card between two batches; open events carry on."""
+        old = self.loaded.card.name
+        self.loaded, self.detector = ready.loaded, ready.detector
+        for run in self.cameras.values():
+            if isinstance(run.pipeline, CameraPipeline):
+                run.pipeline.use_card(ready.loaded.card, ready.loaded.model_sha256)
+            else:
+                log.warning("%s: a patrol camera records the new card after a restart", run.config.id)
+        log.info("camera group %s runs %s now (was %s)", self.config.card_group, ready.loaded.card.name, old,
+                 extra={"event": "card_switched", "card": ready.loaded.card.name})
 
     # -- the pool: cameras taken and handed back while running ------------------------------------
 
@@ -370,7 +403,7 @@ class Worker:
         health = Health(self._readers, self._extra_metrics, self._sink_stats, pool=self._pool_status)
         cameras = {c.id: self.config_path.resolve() for c in self.config.cameras} if self.config_path else {}
         desk = Desk(target=self.db_target, out_dir=self.out, gate=Gate(token), tiles=http.tiles, health=health,
-                    cameras=cameras, live=self._live_frame, detect=self.detector.detect_one,
+                    cameras=cameras, live=self._live_frame, detect=lambda image: self.detector.detect_one(image),
                     on_saved=lambda _camera: self.request_reload())
         return DeskServer(desk, http.host, self._http_port)
 
@@ -516,7 +549,7 @@ class Worker:
 
 
 FILE_CHECK_S = 2.0
-SUPPRESSIONS_EVERY_S = 10.0  # how soon a rejection (or an undo) in the desk reaches a running camera
+STORE_EVERY_S = 10.0  # how soon a rejection or an undo in the desk, or a promoted card, reaches a running camera
 
 
 def _mtime(path: Path | None) -> float | None:
@@ -562,7 +595,8 @@ def run_cli(args: argparse.Namespace) -> int:
     loaded.weights_path  # noqa: B018 - a missing weights file is an error before any stream opens
     loaded = for_runtime(loaded, args.runtime)
     sinks = sinks_from_urls(args.sink, config.sinks)
-    worker = Worker(config, loaded, config_path=args.config, http_port=args.http_port, sinks=sinks)
+    worker = Worker(config, loaded, config_path=args.config, http_port=args.http_port, sinks=sinks,
+                    runtime=args.runtime)
     worker.install_signals()
     worker.run()
     return 0

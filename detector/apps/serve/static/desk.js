@@ -187,5 +187,17 @@ const Desk = (() => {
     });
   }
 
-  return {list, event, map, pool, suppressions};
+  // Cards per camera group: "Roll back" goes back to the card before; the group's processes switch in seconds.
+  function rollback(table) {
+    table.addEventListener("click", async (e) => {
+      const group = e.target.dataset.rollback;
+      if (group === undefined || !window.confirm(`Roll ${group} back to the card it ran before?`)) return;
+      const r = await fetch(`/api/cards/${encodeURIComponent(group)}/rollback`, {
+        method: "POST", credentials: "same-origin", headers: {"X-CSRF-Token": csrf()}});
+      if (r.ok) location.reload();
+      else window.alert((await r.json()).detail || r.statusText);
+    });
+  }
+
+  return {list, event, map, pool, suppressions, rollback};
 })();
