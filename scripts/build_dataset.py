@@ -41,9 +41,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.apps.evaluate import dataset_names  # noqa: E402
 from detector.errors import ConfigError, exit_code_of  # noqa: E402
 from detector.geometry import iou_matrix  # noqa: E402
+from detector.learn.samples import dataset_names  # noqa: E402
 from detector.model.detector import use_cores  # noqa: E402
 
 # Our classes: garbage, the bike classes, and every COCO class the composite vending rule of

@@ -42,8 +42,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.apps.evaluate import dataset_names, evaluate_dataset  # noqa: E402
+from detector.apps.evaluate import evaluate_dataset  # noqa: E402
 from detector.errors import ConfigError, exit_code_of  # noqa: E402
+from detector.learn.samples import dataset_names  # noqa: E402
 from detector.model.detector import use_cores  # noqa: E402
 from detector.model.weights import load_card, sha256_of  # noqa: E402
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from detector.errors import exit_code_of  # noqa: E402
 from detector.learn.look import Crops, candidates, choose, fit_head, scored, stack, training_set  # noqa: E402
-from detector.learn.samples import GARBAGE_CLASSES, photo_sets, yolo_photos  # noqa: E402
+from detector.learn.samples import GARBAGE_CLASSES, photo_sets, spread, yolo_photos  # noqa: E402
 
 
 def run(args: argparse.Namespace) -> None:
@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> None:
     loaded = load_card(args.card)
     mining = Detector(for_runtime(loaded.lowered(args.floor)))  # the runtime the card will run on
     train = yolo_photos(args.data, "train", tuple(args.skip_source))
-    if args.limit:  # a spread sample (every k-th photo), for a quick look
-        train = train[:: max(1, len(train) // args.limit)][: args.limit]
+    train = spread(train, args.limit)  # (a spread sample, every k-th photo, for a quick look)
     print(f"mining the card's candidates on {len(train)} training photos (garbage classes at {args.floor})")
     crops = Crops(loaded.weights_path, tuple(args.taps), args.size)
     x, y = stack(training_set(crops, train, candidates(mining.detect, train)))

@@ -27,6 +27,7 @@ from detector.detections import Detections, Frame
 from detector.errors import ConfigError, StreetwatchError
 from detector.kinds import dataset_kinds, is_kind
 from detector.kinds import kinds as all_kinds
+from detector.learn.samples import dataset_names
 from detector.model.compiled import for_runtime
 from detector.model.weights import LoadedCard, load_card
 
@@ -47,16 +48,6 @@ def with_imgsz(loaded: LoadedCard, imgsz: int | None) -> LoadedCard:
 
 
 # ---- mode 1: YOLO dataset -> per-class box metrics ----------------------------------------------------------
-
-def dataset_names(data_yaml: Path) -> dict[int, str]:
-    data = yaml.safe_load(data_yaml.read_text(encoding="utf-8")) if data_yaml.exists() else None
-    names = data.get("names") if isinstance(data, dict) else None
-    if isinstance(names, list):
-        names = dict(enumerate(names))
-    if not isinstance(names, dict):
-        raise ConfigError("not a YOLO data.yaml with names", path=data_yaml, fix="give a dataset's data.yaml")
-    return {int(k): str(v) for k, v in names.items()}
-
 
 def split_root(data_yaml: Path, split: str) -> tuple[dict[str, Any], Path]:
     """The data.yaml and its absolute root, with `split` checked to name an existing folder."""

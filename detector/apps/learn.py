@@ -29,18 +29,21 @@ import yaml
 
 from detector.errors import ConfigError, StreetwatchError
 from detector.learn.look import Crops, Found, Scored, candidates, choose, fit_head, rates, scored, stack, training_set
-from detector.learn.samples import GARBAGE_CLASSES, Photo, export_photos, labelled_photos, photo_sets, split_groups
+from detector.learn.samples import (
+    GARBAGE_CLASSES,
+    Photo,
+    export_photos,
+    labelled_photos,
+    photo_sets,
+    split_groups,
+    spread,
+)
 from detector.learn.samples import yolo_photos as dataset_photos
 from detector.model.weights import CARDS_DIR, LoadedCard, load_card, resolve_weights, sha256_of
 
 log = logging.getLogger(__name__)
 FOLDS = 4
 SIZE, TAPS = 128, (6, 9)  # the look's crop side and pooled backbone layers (as scripts/train_second_look.py)
-
-
-def spread(photos: list[Photo], limit: int) -> list[Photo]:
-    """At most `limit` photos, every k-th (a sample that covers the whole set)."""
-    return photos if not limit or len(photos) <= limit else photos[:: max(1, len(photos) // limit)][:limit]
 
 
 def site_photos(reviews: list[Path], photos: list[tuple[Path, Path]]) -> list[Photo]:

@@ -28,6 +28,7 @@ from detector.errors import ConfigError
 from detector.kinds import export_classes
 from detector.output.marks import MarkRows
 from detector.output.reviews import Reviews
+from detector.output.snapshots import stored_file
 from detector.output.store import open_store
 
 NEGATIVE_REASONS = {"not a violation"}  # the model was wrong about the object; "allowed here", "duplicate":
@@ -74,9 +75,7 @@ def _write_frame(group: list[dict[str, Any]], events_dir: Path, out: Path, count
                  classes: list[str]) -> list[dict[str, str]]:
     """One image: the clean frame, labelled with the group's confirmed boxes (none: a hard negative); its
     manifest row."""
-    root = events_dir.resolve()  # only files inside the events folder: a row may point anywhere
-    inside = [(root / e["clean_frame"]).resolve() for e in group if e.get("clean_frame")]
-    source = next((p for p in inside if p.is_relative_to(root) and p.is_file()), None)
+    source = next((p for p in (stored_file(events_dir, e.get("clean_frame")) for e in group) if p), None)
     image = cv2.imread(str(source)) if source else None
     if image is None:
         counts[("skipped", "no clean frame", "")] += len(group)
@@ -101,9 +100,8 @@ def _write_frame(group: list[dict[str, Any]], events_dir: Path, out: Path, count
 def _write_picture(relative: str, marks: list[dict[str, Any]], events_dir: Path, out: Path, counts: Counter,
                    classes: list[str]) -> list[dict[str, str]]:
     """A picture with the violations operators drew on it (the model missed them); its manifest row."""
-    root = events_dir.resolve()
-    source = (root / relative).resolve()
-    if not source.is_relative_to(root) or not source.is_file():
+    source = stored_file(events_dir, relative)
+    if source is None:
         counts[("skipped", "no picture of a drawn box", "")] += len(marks)
         return []
     digest = hashlib.sha1(relative.encode()).hexdigest()

@@ -97,7 +97,7 @@ def scan(
         recorder = outputs.recorder(camera, remember_closed=True)
         rejected = SuppressionRows(outputs.store)
         pipeline = CameraPipeline(camera, model.card, recorder, model_sha256=model.model_sha256,
-                                  suppressions=rejected.active([camera.id]).get(camera.id, []))
+                                  suppressions=rejected.of(camera.id))
         try:
             for source in sources:
                 _scan_source(source, step, pipeline, watch, progress)

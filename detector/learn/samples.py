@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import PIL.Image
 import yaml
 
 from detector.errors import ConfigError
@@ -42,9 +41,15 @@ class Photo:
         return self.group.rpartition("|")[0]
 
 
-def _names(root: Path) -> dict[int, str]:
-    names = yaml.safe_load((root / "data.yaml").read_text(encoding="utf-8"))["names"]
-    return {int(k): str(v) for k, v in (names.items() if isinstance(names, dict) else enumerate(names))}
+def dataset_names(data_yaml: Path) -> dict[int, str]:
+    """A YOLO dataset's class names by index, from its data.yaml (a list or a mapping)."""
+    data = yaml.safe_load(data_yaml.read_text(encoding="utf-8")) if data_yaml.exists() else None
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, list):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict):
+        raise ConfigError("not a YOLO data.yaml with names", path=data_yaml, fix="give a dataset's data.yaml")
+    return {int(k): str(v) for k, v in names.items()}
 
 
 def _boxes(label: Path, names: dict[int, str], w: int, h: int) -> dict[str, np.ndarray]:
@@ -57,6 +62,8 @@ def _boxes(label: Path, names: dict[int, str], w: int, h: int) -> dict[str, np.n
 
 
 def _size(image: Path) -> tuple[int, int] | None:
+    import PIL.Image  # (here: `streetwatch eval` imports this module, and runs where pillow is not installed)
+
     try:
         with PIL.Image.open(image) as im:
             return im.size
@@ -66,7 +73,7 @@ def _size(image: Path) -> tuple[int, int] | None:
 
 def yolo_photos(root: Path, split: str, skip: tuple[str, ...] = ()) -> list[Photo]:
     """A YOLO dataset split's photos with their boxes in pixels (`skip`: sources `NAME__*` left out)."""
-    names = _names(root)
+    names = dataset_names(root / "data.yaml")
     photos = []
     folder = root / "images" / split
     for image in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
@@ -98,7 +105,7 @@ def export_photos(root: Path) -> list[Photo]:
     if not (root / "data.yaml").is_file() or not manifest.is_file():
         raise ConfigError("not a review export (data.yaml and manifest.csv)", path=root,
                           fix="give a folder `streetwatch review export` wrote")
-    names = _names(root)
+    names = dataset_names(root / "data.yaml")
     photos = []
     with manifest.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -111,6 +118,11 @@ def export_photos(root: Path) -> list[Photo]:
             garbage = True if "garbage" in confirmed else (False if "garbage" in row["rejected"].split() else None)
             photos.append(Photo(image, boxes, garbage, group=f"{row['camera']}|{row['day']}"))
     return photos
+
+
+def spread(photos: list[Photo], limit: int) -> list[Photo]:
+    """At most `limit` photos, every k-th (a sample that covers the whole set)."""
+    return photos if not limit or len(photos) <= limit else photos[:: max(1, len(photos) // limit)][:limit]
 
 
 def split_groups(photos: list[Photo], holdout_share: float = 0.25) -> tuple[list[Photo], list[Photo]]:

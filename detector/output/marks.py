@@ -84,10 +84,8 @@ class MarkRows:
                "source_uri": event["source"]["uri"], "pts_s": event["source"]["pts_s"],
                "taken_at": event["first_seen"], "event_id": event["id"], "reviewer": reviewer, "created_at": _now(),
                "removed_at": None, "removed_by": None}
-        stmt = self.store.insert(marks_t)
         with self.store.transaction():
-            self.store.db.execute(stmt.on_conflict_do_update(
-                index_elements=["id"], set_={c: stmt.excluded[c] for c in row if c != "id"}), row)
+            self.store.upsert_row(marks_t, row)
         return _out(row)
 
     def remove(self, mark_id: str, by: str) -> bool:

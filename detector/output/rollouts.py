@@ -38,9 +38,7 @@ class RolloutRows:
             row = {"group_name": group, "card": card, "previous": found[0] if found else default,
                    "changed_at": datetime.now(UTC).isoformat(timespec="seconds"), "changed_by": by, "why": why,
                    "report": json.dumps(report, ensure_ascii=False) if report is not None else None}
-            stmt = self.store.insert(t)
-            self.store.db.execute(stmt.on_conflict_do_update(
-                index_elements=["group_name"], set_={c: stmt.excluded[c] for c in row if c != "group_name"}), row)
+            self.store.upsert_row(t, row)
         return row
 
     def rollback(self, group: str, by: str) -> dict[str, Any]:

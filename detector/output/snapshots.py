@@ -22,6 +22,23 @@ from detector.kinds import spec_of
 ZONE_COLORS = {ZoneType.ALLOWED: (0, 200, 0), ZoneType.PROHIBITED: (0, 0, 230), ZoneType.IGNORE: (140, 140, 140)}
 
 
+def stored_file(out_dir: Path | None, relative: str | None) -> Path | None:
+    """The file a stored row names relative to the output folder, when it exists there: a row may point
+    anywhere, and nothing outside the folder is ever read or served."""
+    if out_dir is None or not relative:
+        return None
+    root = out_dir.resolve()
+    path = (root / relative).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+def stored_image(out_dir: Path | None, relative: str | None) -> np.ndarray | None:
+    """`stored_file`'s picture, decoded (None when it is missing, outside or not a picture)."""
+    path = stored_file(out_dir, relative)
+    image = cv2.imread(str(path)) if path is not None else None
+    return image if image is not None and image.size else None
+
+
 def write_image_atomic(path: Path, image: np.ndarray, quality: int = 90) -> None:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:

@@ -155,8 +155,8 @@ suppressions_t = sa.Table(
     sa.Index("suppressions_camera", "camera_id", "lifted_at"),
 )
 
-# Also v6: boxes operators drew: a violation the model missed, on a camera's picture (saved as `image` under
-# the output folder), or an event's box set right (`event_id`; `image` is then the event's clean frame). Boxes
+# Also v6: boxes operators drew: a violation the model missed, on a camera's picture, or an event's box set
+# right on its clean frame (`event_id`); `image` is the picture drawn on, saved under the output folder. Boxes
 # are in pixels of `image`, so `review export` labels them exactly.
 marks_t = sa.Table(
     "marks", meta,
@@ -258,12 +258,13 @@ def event_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def _upsert(insert: Any, table: sa.Table) -> Any:
-    """INSERT ... ON CONFLICT (primary key) DO UPDATE SET every other column, in the dialect's own insert."""
+def _upsert(insert: Any, table: sa.Table, keep: tuple[str, ...] = ()) -> Any:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE SET every other column but `keep`, in the dialect's own
+    insert."""
     stmt = insert(table)
     keys = [c.name for c in table.primary_key]
-    return stmt.on_conflict_do_update(index_elements=keys,
-                                      set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys})
+    return stmt.on_conflict_do_update(index_elements=keys, set_={
+        c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys and c.name not in keep})
 
 
 def _store_error(error: BaseException, path: Path) -> StoreError:
@@ -453,6 +454,11 @@ class EventStore:
         o = outbox_t
         query = sa.select(o.c.sink_id, o.c.body).where(o.c.event_id == event_id).order_by(o.c.seq)
         return [dict(r) for r in self.db.execute(query).mappings()]
+
+    def upsert_row(self, table: sa.Table, row: dict[str, Any], *, keep: tuple[str, ...] = ()) -> None:
+        """A row that replaces the one with its primary key (but for the columns in `keep`), in the caller's
+        transaction."""
+        self.db.execute(_upsert(self.insert, table, keep), row)
 
     def upsert_review(self, row: dict[str, Any]) -> None:
         """An operator's verdict, replacing an earlier one, in the caller's transaction."""

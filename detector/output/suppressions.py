@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 import sqlalchemy as sa
 
 from detector.camera.suppress import Hits, Suppression, decode_signature, encode_signature, signature
+from detector.output.snapshots import stored_image
 from detector.output.store import EventStore, suppressions_t, utc_iso
 
 log = logging.getLogger(__name__)
@@ -29,16 +28,6 @@ STICKY_REASONS = ("not a violation", "allowed here", "other")
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _crop(out_dir: Path | None, relative: str | None) -> np.ndarray | None:
-    """The event's crop file, if it lies inside `out_dir` and decodes."""
-    if out_dir is None or not relative:
-        return None
-    root = out_dir.resolve()
-    path = (root / relative).resolve()
-    crop = cv2.imread(str(path)) if path.is_relative_to(root) and path.is_file() else None
-    return crop if crop is not None and crop.size else None
 
 
 class SuppressionRows:
@@ -54,18 +43,14 @@ class SuppressionRows:
             return f"a {reason!r} rejection does not stick"
         if event.get("location"):
             return "a moving camera's event does not stick"
-        crop = _crop(out_dir, event.get("crop"))
+        crop = stored_image(out_dir, event.get("crop"))
         if crop is None:
             return "no crop of the event to remember its picture by"
-        t = suppressions_t
         row = {"id": event["id"], "camera_id": event["camera_id"], "kind": event["kind"],
                "bbox": json.dumps(event["bbox"]), "signature": encode_signature(signature(crop)), "reason": reason,
                "reviewer": reviewer, "created_at": utc_iso(at), "lifted_at": None, "lifted_by": None, "tracks": 0,
                "last_hit": None}
-        stmt = self.store.insert(t)
-        self.store.db.execute(stmt.on_conflict_do_update(
-            index_elements=["id"], set_={c: stmt.excluded[c] for c in row if c not in ("id", "tracks", "last_hit")}),
-            row)
+        self.store.upsert_row(suppressions_t, row, keep=("tracks", "last_hit"))  # a second rejection keeps the count
         return None
 
     def lift(self, suppression_id: str, by: str, at: str | None = None) -> bool:
@@ -96,6 +81,10 @@ class SuppressionRows:
             except (ValueError, TypeError):
                 log.warning("suppression %s is unreadable; it is ignored", row["id"])
         return dict(out)
+
+    def of(self, camera_id: str) -> list[Suppression]:
+        """The suppressions in force on one camera."""
+        return self.active([camera_id]).get(camera_id, [])
 
     def record(self, hits: dict[str, Hits]) -> None:
         """Objects each suppression kept out (added up), and when last."""

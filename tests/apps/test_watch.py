@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -604,11 +605,51 @@ def test_a_reload_that_fails_for_any_reason_keeps_the_running_configuration(tmp_
         outputs.close()
 
 
-def test_a_rejection_made_while_watching_keeps_its_object_from_raising_events(tmp_path, bike_scene, coco_card,
-                                                                             detector, monkeypatch):
-    import sqlite3
+def _bike_bay_camera(camera_id: str, close_after_s: float) -> dict:
+    """The bike scene's camera: the right photo a bay, bikes a violation after 2 s."""
+    return {"camera": {"id": camera_id, "timezone": "Europe/Amsterdam"},
+            "zones": [{"id": "bay", "type": "allowed", "kinds": ["bike"],
+                       "polygon": [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]}],
+            "rules": {"bike": {"min_dwell_s": 2, "close_after_s": close_after_s}}}
+
+
+@contextlib.contextmanager
+def _watching(config: WatchConfig, card, detector):
+    """A Worker running `config` in a thread of its own (its SQLite connection belongs to that thread), stopped
+    and joined on the way out."""
     import threading
 
+    from detector.apps.watch.worker import Worker
+
+    workers: list[Worker] = []
+
+    def run() -> None:
+        workers.append(Worker(config, card, detector=detector))
+        workers[0].run()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        yield wait_for(lambda: workers[0] if workers else None, 30, "the worker")
+    finally:
+        if workers:
+            workers[0].stop()
+        thread.join(timeout=15)
+
+
+def _query(db: Path, sql: str) -> list[tuple]:
+    """The rows of `sql` on a store a worker is writing (none before it exists)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(db) as connection:
+            return connection.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+def test_a_rejection_made_while_watching_keeps_its_object_from_raising_events(tmp_path, bike_scene, coco_card,
+                                                                             detector, monkeypatch):
     from detector.apps.watch import worker as worker_module
     from detector.output.reviews import Reviews
     from detector.output.store import open_store
@@ -617,28 +658,13 @@ def test_a_rejection_made_while_watching_keeps_its_object_from_raising_events(tm
     monkeypatch.setattr(worker_module, "STORE_EVERY_S", 0.5)  # the desk's rejection reaches it at once
     video = media.still_video(tmp_path / "bikes.mp4", [(bike_scene.image, 6.0)])
     out = tmp_path / "out"
-    camera = {"camera": {"id": "cam-live", "timezone": "Europe/Amsterdam"},
-              "zones": [{"id": "bay", "type": "allowed", "kinds": ["bike"],
-                         "polygon": [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]}],
-              "rules": {"bike": {"min_dwell_s": 2, "close_after_s": 3}}}
-    config = WatchConfig.model_validate({"out": str(out), "http": {"port": 0}, "static_recheck_s": 0,
-                                         "cameras": [{**camera, "source": str(video)}]})
-    workers: list[worker_module.Worker] = []
+    config = WatchConfig.model_validate({"out": str(out), "http": {"port": 0}, "static_recheck_s": 0, "cameras": [
+        {**_bike_bay_camera("cam-live", close_after_s=3), "source": str(video)}]})
 
-    def run() -> None:
-        workers.append(worker_module.Worker(config, coco_card, detector=detector))
-        workers[0].run()
+    def rows() -> list[tuple]:
+        return _query(out / "events.sqlite", "SELECT id, status, crop FROM events ORDER BY id")
 
-    def rows() -> list[tuple[str, str, str | None]]:
-        try:
-            with sqlite3.connect(out / "events.sqlite") as db:
-                return db.execute("SELECT id, status, crop FROM events ORDER BY id").fetchall()
-        except sqlite3.OperationalError:
-            return []
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    try:
+    with _watching(config, coco_card, detector) as worker:
         wait_for(lambda: len([r for r in rows() if r[2]]) == 2, 40, "two events with snapshots")
         store = open_store(out / "events.sqlite")
         wrong = min(store.events(), key=lambda e: e["bbox"][0])
@@ -646,11 +672,7 @@ def test_a_rejection_made_while_watching_keeps_its_object_from_raising_events(tm
         wait_for(lambda: dict((i, s) for i, s, _ in rows())[wrong["id"]] == "closed", 15, "the rejected one closed")
         time.sleep(5)  # the bike is still there, looping: kept out, never a new event
         assert len(rows()) == 2 and [s for i, s, _ in rows() if i != wrong["id"]] == ["open"]
-        assert workers[0]._extra_metrics()["events_suppressed"] == {"cam-live": 1}
-    finally:
-        if workers:
-            workers[0].stop()
-        thread.join(timeout=15)
+        assert worker._extra_metrics()["events_suppressed"] == {"cam-live": 1}
     [held] = SuppressionRows(store).listing()
     assert held["tracks"] == 1 and held["last_hit"]  # written at the latest when the worker stopped
     store.close()
@@ -658,9 +680,6 @@ def test_a_rejection_made_while_watching_keeps_its_object_from_raising_events(tm
 
 def test_a_promoted_card_is_taken_without_a_restart_and_a_rollback_goes_back(tmp_path, bike_scene, coco_card,
                                                                             detector, monkeypatch, caplog):
-    import sqlite3
-    import threading
-
     from detector.apps.watch import worker as worker_module
     from detector.output.rollouts import RolloutRows
     from detector.output.store import open_store
@@ -672,45 +691,26 @@ def test_a_promoted_card_is_taken_without_a_restart_and_a_rollback_goes_back(tmp
                                                                                      "name: coco-b"))
     video = media.still_video(tmp_path / "bikes.mp4", [(bike_scene.image, 6.0)])
     out = tmp_path / "out"
-    camera = {"camera": {"id": "cam-group", "timezone": "Europe/Amsterdam"},
-              "zones": [{"id": "bay", "type": "allowed", "kinds": ["bike"],
-                         "polygon": [[0.52, 0.0], [1.0, 0.0], [1.0, 1.0], [0.52, 1.0]]}],
-              "rules": {"bike": {"min_dwell_s": 2, "close_after_s": 30}}}
+    camera = {**_bike_bay_camera("cam-group", close_after_s=30), "source": str(video)}
     config = WatchConfig.model_validate({"out": str(out), "http": {"port": 0}, "static_recheck_s": 0,
-                                         "model": "coco", "card_group": "north",
-                                         "cameras": [{**camera, "source": str(video)}]})
-    workers: list[worker_module.Worker] = []
-
-    def run() -> None:
-        workers.append(worker_module.Worker(config, coco_card, detector=detector))
-        workers[0].run()
+                                         "model": "coco", "card_group": "north", "cameras": [camera]})
 
     def open_events() -> dict[str, str]:
-        try:
-            with sqlite3.connect(out / "events.sqlite") as db:
-                return dict(db.execute("SELECT id, last_seen FROM events WHERE status = 'open'").fetchall())
-        except sqlite3.OperationalError:
-            return {}
+        return dict(_query(out / "events.sqlite", "SELECT id, last_seen FROM events WHERE status = 'open'"))
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    try:
+    with _watching(config, coco_card, detector) as worker:
         wait_for(lambda: len(open_events()) == 2, 40, "two open events")
         before = open_events()
         store = open_store(out / "events.sqlite")
         RolloutRows(store).promote("north", str(other), "test", "better on the holdout", default="coco")
-        wait_for(lambda: workers[0].loaded.card.name == "coco-b", 60, "the promoted card running")
+        wait_for(lambda: worker.loaded.card.name == "coco-b", 60, "the promoted card running")
         wait_for(lambda: all(open_events().get(i, "") > seen for i, seen in before.items()), 20,
                  "the open events seen again under the new card")
         RolloutRows(store).promote("north", str(tmp_path / "missing.yaml"), "test", "a card that is not there")
-        wait_for(lambda: workers[0].cards.failed is not None, 20, "the missing card refused")
-        assert workers[0].loaded.card.name == "coco-b"  # the running one stays
+        wait_for(lambda: worker.cards.failed is not None, 20, "the missing card refused")
+        assert worker.loaded.card.name == "coco-b"  # the running one stays
         RolloutRows(store).promote("north", "coco", "test", "back")
-        wait_for(lambda: workers[0].loaded.card.name == "coco-yolov8n", 60, "the rollback")
+        wait_for(lambda: worker.loaded.card.name == "coco-yolov8n", 60, "the rollback")
         assert set(open_events()) == set(before)  # no event was lost or split by the switches
         store.close()
-    finally:
-        if workers:
-            workers[0].stop()
-        thread.join(timeout=15)
     assert "does not load, the running one stays" in caplog.text

@@ -228,8 +228,7 @@ def _assemble(archive: Archive, files: list[ArchiveFile], loaded: LoadedCard, ou
             inputs = [(r["path"], datetime.fromisoformat(r["start_time"]), store.file_detections(r["path"], key))
                       for r in rows]
             hits: dict[str, Hits] = {}
-            events = assemble(camera, loaded, inputs, outputs.snapshots(camera),
-                              rejected.active([camera_id]).get(camera_id, []), hits)
+            events = assemble(camera, loaded, inputs, outputs.snapshots(camera), rejected.of(camera_id), hits)
             report.suppressed += sum(h.tracks for h in hits.values())
             run = {"id": run_id, "camera_id": camera_id, "model_card": loaded.card.name,
                    "weights_sha256": loaded.model_sha256, "rules_sha256": rules, "params": params,

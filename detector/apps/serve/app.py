@@ -31,6 +31,7 @@ from detector.output.marks import MarkRows
 from detector.output.pool import PoolRows
 from detector.output.reviews import REASONS, Reviews
 from detector.output.rollouts import RolloutRows
+from detector.output.snapshots import stored_file
 from detector.output.store import EventStore, open_store
 from detector.output.suppressions import SuppressionRows
 
@@ -282,11 +283,8 @@ def _api(app: FastAPI, desk: Desk, api_user: Callable[..., Any]) -> None:
     @app.get("/api/events/{event_id}/{name}", response_class=FileResponse)
     def event_file(event_id: str, name: Literal["snapshot.jpg", "clean.jpg", "crop.jpg"],
                    _: Session = Depends(api_user)) -> FileResponse:
-        event = _event_or_404(desk, event_id)
-        relative = event.get(FILES[name])
-        root = desk.out_dir.resolve()
-        path = (root / relative).resolve() if relative else None
-        if path is None or not path.is_relative_to(root) or not path.is_file():
+        path = stored_file(desk.out_dir, _event_or_404(desk, event_id).get(FILES[name]))
+        if path is None:
             raise HTTPException(404, f"event {event_id!r} has no {name}")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 

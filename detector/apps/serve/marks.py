@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import cv2
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -18,6 +17,7 @@ from detector.apps.serve.auth import Session
 from detector.config.edit import CameraFile
 from detector.kinds import Kind
 from detector.output.marks import MarkRows
+from detector.output.snapshots import stored_image
 
 log = logging.getLogger(__name__)
 MAX_BOXES = 50
@@ -79,9 +79,7 @@ def mark_routes(app: FastAPI, desk: Any, pictures: Any, editable: Callable[[str]
         event = reviews.event(event_id)
         if event is None:
             raise HTTPException(404, f"no event {event_id!r}")
-        root = desk.out_dir.resolve()
-        path = (root / event["clean_frame"]).resolve() if event.get("clean_frame") else None
-        image = cv2.imread(str(path)) if path is not None and path.is_relative_to(root) and path.is_file() else None
+        image = stored_image(desk.out_dir, event.get("clean_frame"))
         if image is None:
             raise HTTPException(409, f"event {event_id!r} has no clean frame to draw on")
         try:

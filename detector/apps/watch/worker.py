@@ -141,7 +141,7 @@ class Worker:
         self._file_seen = (_mtime(config_path), time.monotonic()) if config_path else None
         self.pool: PoolMember | None = None  # with a pool: section (or --pool), joined by run()
         self._busy = (0.0, time.monotonic())  # inference seconds since, for the pool's measured headroom
-        self._suppressions_at = time.monotonic()
+        self._store_read_at = time.monotonic()
         self.cards = CardSwitch(config.card_group, config.model or str(DEFAULT_CARD), runtime)
 
     def _observe_batch(self, _frames: int, seconds: float) -> None:
@@ -178,7 +178,7 @@ class Worker:
         pending = [e for e in stored if e not in stale]
         pipeline = CameraPipeline(camera, self.loaded.card, recorder, model_sha256=self.loaded.model_sha256,
                                   resume=pending,
-                                  suppressions=SuppressionRows(store).active([camera.id]).get(camera.id, []))
+                                  suppressions=SuppressionRows(store).of(camera.id))
         pipeline.close_stored(stale)
         return pipeline
 
@@ -234,7 +234,7 @@ class Worker:
                 for run in self.cameras.values():
                     run.pipeline.expire_resumed()
                 self._notice_edits()
-                if time.monotonic() - self._suppressions_at > STORE_EVERY_S:
+                if time.monotonic() - self._store_read_at > STORE_EVERY_S:
                     self._renew_suppressions(store)
                     self.cards.check(store)
                 ready = self.cards.take()
@@ -283,7 +283,7 @@ class Worker:
         active = rows.active(list(fixed))
         for camera_id, pipeline in fixed.items():
             pipeline.suppress(active.get(camera_id, []))
-        self._suppressions_at = time.monotonic()
+        self._store_read_at = time.monotonic()
 
     def _take_group_card(self, store: EventStore) -> None:
         """The group's card from the first frame on; one that does not load leaves the file's card running."""
